@@ -1,0 +1,82 @@
+"""The ``auditline`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from auditline.errors import AuditlineError
+
+
+def _cmd_demo(_: argparse.Namespace) -> int:
+    from auditline.demo import run_demo
+
+    return run_demo(sys.stdout)
+
+
+def _cmd_schemas(args: argparse.Namespace) -> int:
+    from auditline.catalogue import Catalogue
+
+    rows = [
+        {
+            "model": entry.model.__name__,
+            "schema": entry.schema.name,
+            "topic": entry.topic,
+            "key": entry.key.__name__,
+            "fingerprint": entry.schema.fingerprint.hex(),
+        }
+        for entry in Catalogue(args.topic_prefix)
+    ]
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    for row in rows:
+        print(f"{row['model']:<16} {row['topic']:<28} {row['fingerprint']}  {row['schema']}")
+    return 0
+
+
+def _cmd_config(_: argparse.Namespace) -> int:
+    from auditline.settings import load_settings
+
+    print(load_settings().model_dump_json(indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="auditline",
+        description="Audit and lineage streaming for AI platforms.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo = sub.add_parser("demo", help="run the end-to-end demo on the embedded default")
+    demo.set_defaults(run=_cmd_demo)
+    schemas = sub.add_parser("schemas", help="list event models, topics and schema fingerprints")
+    schemas.add_argument("--topic-prefix", default="auditline", help="topic prefix to show")
+    schemas.add_argument("--json", action="store_true", help="one JSON object per line")
+    schemas.set_defaults(run=_cmd_schemas)
+    config = sub.add_parser(
+        "config",
+        help="print the effective settings (secrets masked)",
+        description="Settings come from AUDITLINE_* variables; nested keys use '__', e.g. "
+        "AUDITLINE_KAFKA__BOOTSTRAP_SERVERS, AUDITLINE_SCHEMA_REGISTRY__URL, "
+        "AUDITLINE_CLICKHOUSE__DSN, AUDITLINE_POLICY_PATH, AUDITLINE_TOPIC_PREFIX. "
+        "Unknown AUDITLINE_* variables are errors.",
+    )
+    config.set_defaults(run=_cmd_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except AuditlineError as exc:
+        print(f"auditline: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,47 @@
+"""Avro codec with two framings behind one interface.
+
+- Confluent wire format through confluent-kafka's Schema Registry client, when a registry URL
+  is configured;
+- Avro single-object encoding (CRC-64-AVRO fingerprint) resolved against the bundled schemas
+  otherwise.
+
+Decoding returns the event model or raises a ``DecodeError`` subclass naming what was wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from auditline.catalogue import Catalogue
+from auditline.codec.confluent import ConfluentCodec, registry_client
+from auditline.codec.single_object import SingleObjectCodec
+from auditline.events import Event
+from auditline.settings import AuditlineSettings
+
+
+class Codec(Protocol):
+    """What a framing must provide: bytes for an event, and the event back (or a DecodeError)."""
+
+    framing: str
+
+    def encode(self, event: Event) -> bytes:
+        """Serialise ``event`` with its catalogued schema."""
+        ...
+
+    def decode(self, data: bytes) -> Event:
+        """Deserialise, or raise a ``DecodeError`` subclass naming what was wrong."""
+        ...
+
+
+def make_codec(settings: AuditlineSettings, catalogue: Catalogue | None = None) -> Codec:
+    """The codec the settings ask for: Confluent framing with a registry URL, else single-object."""
+    catalogue = catalogue or Catalogue(settings.topic_prefix)
+    limit = settings.max_message_bytes
+    registry = settings.schema_registry
+    if registry.url:
+        client = registry_client(registry.url, registry.client_conf())
+        return ConfluentCodec(catalogue, client, max_message_bytes=limit)
+    return SingleObjectCodec(catalogue, max_message_bytes=limit)
+
+
+__all__ = ["Codec", "ConfluentCodec", "SingleObjectCodec", "make_codec"]

@@ -1,0 +1,68 @@
+"""Avro body encoding shared by both framings: event model ⇄ schemaless Avro bytes."""
+
+from __future__ import annotations
+
+from io import BytesIO
+from typing import Any
+
+from fastavro import schemaless_reader, schemaless_writer
+from pydantic import ValidationError
+
+from auditline.errors import InvalidEventError, SchemaMismatchError, TruncatedMessageError
+from auditline.events import Event
+
+
+def to_record(event: Event) -> dict[str, Any]:
+    """The event as the plain mapping fastavro writes (enums are str, tuples are sequences)."""
+    return event.model_dump()
+
+
+def write_body(buffer: BytesIO, parsed_schema: dict[str, Any], event: Event) -> None:
+    try:
+        schemaless_writer(buffer, parsed_schema, to_record(event))
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InvalidEventError(
+            f"{type(event).__name__} does not fit schema {parsed_schema.get('name')}: {exc}"
+        ) from exc
+
+
+def read_record(
+    data: bytes | memoryview,
+    offset: int,
+    writer: dict[str, Any],
+    reader: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Decode one record from ``data[offset:]``; the whole remainder must be that record."""
+    buffer = BytesIO(data)
+    buffer.seek(offset)
+    try:
+        record = schemaless_reader(buffer, writer, reader)
+    except EOFError as exc:
+        raise TruncatedMessageError(
+            f"message ends inside its {writer.get('name')} body ({len(data)} bytes in all)"
+        ) from exc
+    except Exception as exc:
+        raise SchemaMismatchError(
+            f"bytes do not decode as {writer.get('name')}: {type(exc).__name__}: {exc}"
+        ) from exc
+    trailing = len(data) - buffer.tell()
+    if trailing:
+        raise SchemaMismatchError(
+            f"{trailing} bytes left after the {writer.get('name')} body: "
+            "the message was written with a different schema than its header names"
+        )
+    if not isinstance(record, dict):
+        raise SchemaMismatchError(f"decoded a {type(record).__name__}, expected a record")
+    return record
+
+
+def to_event(model: type[Event], record: dict[str, Any]) -> Event:
+    """Validate a decoded record into its model; an invalid one names its first bad field."""
+    try:
+        return model.model_validate(record)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        path = ".".join(str(part) for part in first["loc"])
+        raise SchemaMismatchError(
+            f"decoded {model.__name__} is invalid at {path}: {first['msg']}"
+        ) from exc

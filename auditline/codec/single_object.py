@@ -1,0 +1,59 @@
+"""Avro single-object encoding: ``C3 01`` + 8-byte CRC-64-AVRO fingerprint + body.
+
+Used when no Schema Registry is configured; the fingerprint is resolved against the schemas
+bundled in the wheel (see ``auditline.catalogue``).
+"""
+
+from __future__ import annotations
+
+from io import BytesIO
+
+from auditline.catalogue import Catalogue
+from auditline.codec.body import read_record, to_event, write_body
+from auditline.errors import DecodeError, TruncatedMessageError
+from auditline.events import Event
+
+MAGIC = b"\xc3\x01"
+HEADER_SIZE = len(MAGIC) + 8
+DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+
+class SingleObjectCodec:
+    """Encodes events with the single-object header; decodes by fingerprint."""
+
+    framing = "single-object"
+
+    def __init__(
+        self, catalogue: Catalogue, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    ) -> None:
+        self.catalogue = catalogue
+        self.max_message_bytes = max_message_bytes
+
+    def encode(self, event: Event) -> bytes:
+        schema = self.catalogue.for_model(type(event)).schema
+        buffer = BytesIO()
+        buffer.write(MAGIC)
+        buffer.write(schema.fingerprint)
+        write_body(buffer, schema.parsed, event)
+        return buffer.getvalue()
+
+    def decode(self, data: bytes) -> Event:
+        check_size(data, self.max_message_bytes)
+        if len(data) < HEADER_SIZE:
+            raise TruncatedMessageError(
+                f"message has {len(data)} bytes, shorter than the {HEADER_SIZE}-byte "
+                "single-object header"
+            )
+        if data[:2] != MAGIC:
+            raise DecodeError(
+                f"message starts with {data[:2].hex()}, not the single-object marker c301: "
+                "it was not written by auditline's single-object framing"
+            )
+        entry = self.catalogue.for_fingerprint(bytes(data[2:HEADER_SIZE]))
+        record = read_record(data, HEADER_SIZE, entry.schema.parsed, None)
+        return to_event(entry.model, record)
+
+
+def check_size(data: bytes, limit: int) -> None:
+    if len(data) > limit:
+        raise DecodeError(f"message of {len(data)} bytes exceeds the {limit}-byte limit")

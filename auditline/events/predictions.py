@@ -1,0 +1,58 @@
+"""Prediction events: one at a time, or columnar batches for volume."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field, model_validator
+
+from auditline.events.records import CategoricalColumn, Event, Location, NumericColumn
+from auditline.events.types import HexDigest, Jurisdiction, NonEmpty
+
+
+class Prediction(Event):
+    SCHEMA: ClassVar[str] = "auditline.events.Prediction"
+    prediction_id: NonEmpty
+    model_name: NonEmpty
+    model_version: NonEmpty
+    location: Location
+    subject_jurisdiction: Jurisdiction | None = None
+    numeric_features: dict[str, float | None] = Field(default_factory=dict)
+    categorical_features: dict[str, str | None] = Field(default_factory=dict)
+    score: float | None = None
+    label: str | None = None
+    latency_ms: float = Field(ge=0)
+    artifact_digest: HexDigest | None = None
+
+
+class PredictionBatch(Event):
+    SCHEMA: ClassVar[str] = "auditline.events.PredictionBatch"
+    batch_id: NonEmpty
+    model_name: NonEmpty
+    model_version: NonEmpty
+    location: Location
+    count: int = Field(ge=0, le=2**31 - 1)
+    sample_rate: float = Field(default=1.0, gt=0, le=1)
+    subject_jurisdictions: tuple[Jurisdiction | None, ...] = ()
+    numeric_features: tuple[NumericColumn, ...] = ()
+    categorical_features: tuple[CategoricalColumn, ...] = ()
+    scores: tuple[float, ...] = ()
+    labels: tuple[str, ...] = ()
+    latency_ms: float = Field(ge=0)
+    artifact_digest: HexDigest | None = None
+
+    @model_validator(mode="after")
+    def _columns_match_count(self) -> PredictionBatch:
+        sizes = {
+            "subject_jurisdictions": len(self.subject_jurisdictions),
+            "scores": len(self.scores),
+            "labels": len(self.labels),
+        }
+        sizes.update({f"numeric_features[{c.name}]": len(c.values) for c in self.numeric_features})
+        sizes.update(
+            {f"categorical_features[{c.name}]": len(c.values) for c in self.categorical_features}
+        )
+        for name, size in sizes.items():
+            if size not in (0, self.count):
+                raise ValueError(f"{name} has {size} values, expected count={self.count} (or 0)")
+        return self

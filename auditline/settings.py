@@ -1,0 +1,156 @@
+"""Typed, layered settings: constructor arguments > ``AUDITLINE_*`` environment > defaults.
+
+Nested sections use ``__``: ``AUDITLINE_KAFKA__BOOTSTRAP_SERVERS=broker:9092``. Unknown keys fail
+loudly, in the environment too (a misspelt ``AUDITLINE_KAFKA__BOOTSTRAP_SERVER`` is an error, not
+a silent default). ``AUDITLINE_TEST_*`` is reserved for the test harness and ignored here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from auditline.errors import ConfigError
+
+ENV_PREFIX = "AUDITLINE_"
+RESERVED_PREFIXES = ("AUDITLINE_TEST_",)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(_Section):
+    """Broker connection; security options pass through to librdkafka unchanged."""
+
+    bootstrap_servers: str = "localhost:9092"
+    security_protocol: str | None = None
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: str | None = None
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
+    extra: dict[str, str] = Field(
+        default_factory=dict,
+        description='Any other librdkafka property, e.g. {"client.rack": "eu1"}.',
+    )
+
+    def client_conf(self) -> dict[str, str]:
+        """librdkafka configuration for confluent-kafka clients."""
+        conf = {"bootstrap.servers": self.bootstrap_servers}
+        named = {
+            "security.protocol": self.security_protocol,
+            "sasl.mechanism": self.sasl_mechanism,
+            "sasl.username": self.sasl_username,
+            "sasl.password": self.sasl_password.get_secret_value() if self.sasl_password else None,
+            "ssl.ca.location": self.ssl_ca_location,
+            "ssl.certificate.location": self.ssl_certificate_location,
+            "ssl.key.location": self.ssl_key_location,
+        }
+        conf.update({key: value for key, value in named.items() if value is not None})
+        conf.update(self.extra)
+        return conf
+
+
+class SchemaRegistrySettings(_Section):
+    """Confluent-compatible Schema Registry; without a URL the single-object framing is used."""
+
+    url: str | None = None
+    basic_auth_user_info: SecretStr | None = None
+
+    def client_conf(self) -> dict[str, str]:
+        if self.basic_auth_user_info is None:
+            return {}
+        return {"basic.auth.user.info": self.basic_auth_user_info.get_secret_value()}
+
+
+class ClickHouseSettings(_Section):
+    """Store DSN: ``chdb://PATH`` for the embedded engine (default), ``http(s)://`` for a server."""
+
+    dsn: str = "chdb://.auditline/clickhouse"
+    database: str = "auditline"
+
+    @field_validator("dsn")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme not in {"chdb", "http", "https", "clickhouse", "clickhouses"}:
+            raise ValueError(
+                f"unsupported DSN scheme {scheme or '(none)'!r}: use chdb://PATH or http(s)://HOST"
+            )
+        return value
+
+
+class AuditlineSettings(BaseSettings):
+    """Everything auditline reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    schema_registry: SchemaRegistrySettings = Field(default_factory=SchemaRegistrySettings)
+    clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
+    policy_path: Path | None = Field(
+        default=None, description="Policy YAML; unset means the default pack shipped in the wheel."
+    )
+    topic_prefix: str = Field(default="auditline", pattern=r"^[A-Za-z0-9._-]{1,100}$")
+    max_message_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+
+
+def load_settings(**overrides: Any) -> AuditlineSettings:
+    """Settings from the environment (and overrides), or a ``ConfigError`` saying what to fix."""
+    unknown = unknown_env_keys(os.environ)
+    if unknown:
+        raise ConfigError(
+            f"unknown setting(s) {', '.join(unknown)}: check the spelling against "
+            "`auditline config --help`, or unset them"
+        )
+    try:
+        return AuditlineSettings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from exc
+
+
+def unknown_env_keys(environ: Mapping[str, str]) -> list[str]:
+    """``AUDITLINE_*`` variables that name no setting (nested sections checked too)."""
+    unknown = []
+    for name in environ:
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper.startswith(RESERVED_PREFIXES):
+            continue
+        if not _names_field(AuditlineSettings, upper[len(ENV_PREFIX) :].lower().split("__")):
+            unknown.append(name)
+    return sorted(unknown)
+
+
+def _names_field(model: type[BaseModel], path: list[str]) -> bool:
+    field = model.model_fields.get(path[0])
+    if field is None:
+        return False
+    if len(path) == 1:
+        return True
+    annotation = field.annotation
+    return (
+        isinstance(annotation, type)
+        and issubclass(annotation, BaseModel)
+        and _names_field(annotation, path[1:])
+    )
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        env = ENV_PREFIX + "__".join(str(part) for part in error["loc"]).upper()
+        parts.append(f"{where} ({env}): {error['msg']}")
+    return "invalid settings: " + "; ".join(parts)

@@ -1,0 +1,1 @@
+"""Helpers for testing code that uses auditline: a real local Kafka broker (no Docker needed)."""

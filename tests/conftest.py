@@ -1,0 +1,58 @@
+"""Shared fixtures: the real Kafka broker (session), unique names per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from auditline.testing.kafka_broker import BrokerError, LocalKafka
+
+
+def _say(config: pytest.Config, line: str) -> None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(request: pytest.FixtureRequest) -> Iterator[LocalKafka | None]:
+    """The local broker this session started, or None when AUDITLINE_TEST_KAFKA names one."""
+    if os.environ.get("AUDITLINE_TEST_KAFKA"):
+        yield None
+        return
+    broker = LocalKafka()
+    try:
+        broker.start()
+    except BrokerError as exc:  # a broker that fails to start is a failure, never a skip
+        broker.close()
+        pytest.fail(f"could not start the test Kafka broker: {exc}", pytrace=False)
+    _say(request.config, f"\nKafka {broker.version} (KRaft) started at {broker.bootstrap}")
+    try:
+        yield broker
+    finally:
+        broker.close()
+        _say(request.config, f"\nKafka at {broker.bootstrap} stopped")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_broker: LocalKafka | None) -> str:
+    """Bootstrap address of the real broker for this test session."""
+    external = os.environ.get("AUDITLINE_TEST_KAFKA")
+    if external:
+        return external
+    assert kafka_broker is not None
+    return kafka_broker.bootstrap
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique token for topic, group and database names of one test."""
+    return uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+def topic_prefix(unique: str) -> str:
+    return f"t{unique}.auditline"
