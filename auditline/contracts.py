@@ -109,7 +109,7 @@ class AvroSchema:
     @classmethod
     def from_definition(cls, name: str, definition: dict[str, Any]) -> AvroSchema:
         try:
-            parsed = _as_record(parse_schema(definition, _write_hint=False))
+            parsed = _as_record(parse_schema(definition))
         except Exception as exc:  # fastavro raises several types for a bad schema
             raise SchemaError(f"schema {name} does not parse: {exc}") from exc
         canonical = to_parsing_canonical_form(parsed)
