@@ -12,22 +12,18 @@ from __future__ import annotations
 
 import gc
 import json
-import sys
 import time
 from collections.abc import Callable
 from io import BytesIO
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from fastavro import schemaless_reader, schemaless_writer
 
-from fastavro import schemaless_reader, schemaless_writer  # noqa: E402
-
-from auditline.catalogue import Catalogue  # noqa: E402
-from auditline.codec import ConfluentCodec, SingleObjectCodec  # noqa: E402
-from auditline.codec.body import to_record  # noqa: E402
-from auditline.codec.confluent import registry_client  # noqa: E402
-from auditline.demo import demo_events  # noqa: E402
+from auditline.catalogue import Catalogue
+from auditline.codec import ConfluentCodec, SingleObjectCodec
+from auditline.codec.body import to_record
+from auditline.codec.confluent import registry_client
+from auditline.demo import demo_events
 
 N = 30_000
 
@@ -95,7 +91,8 @@ def main() -> None:
     figures["ratio"] = min(v for k, v in figures.items() if k.endswith("_ratio"))
     for key, value in figures.items():
         print(f"{key:<28} {value:>12,.2f}")
-    print(json.dumps({"bench": "codec", "events": N, **{k: round(v, 3) for k, v in figures.items()}}))
+    rounded = {key: round(value, 3) for key, value in figures.items()}
+    print(json.dumps({"bench": "codec", "events": N, **rounded}))
 
 
 if __name__ == "__main__":
