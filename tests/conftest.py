@@ -12,8 +12,12 @@ from auditline.testing.kafka_broker import BrokerError, LocalKafka
 
 
 def _say(config: pytest.Config, line: str) -> None:
+    """Print past pytest's capture, so the log shows the broker's life."""
+    capture = config.pluginmanager.get_plugin("capturemanager")
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
+    if capture is None or reporter is None:
+        return
+    with capture.global_and_fixture_disabled():
         reporter.write_line(line)
 
 
