@@ -130,10 +130,10 @@ def _as_record(parsed: object) -> dict[str, Any]:
 @cache
 def bundled_schema(name: str) -> AvroSchema:
     """The bundled, expanded schema of a named type (cached per process)."""
-    raw = _bundled_raw()
+    raw = bundled_raw_schemas()
     return AvroSchema.from_definition(name, expand(name, raw))
 
 
 @cache
-def _bundled_raw() -> dict[str, dict[str, Any]]:
+def bundled_raw_schemas() -> dict[str, dict[str, Any]]:
     return read_raw_schemas()

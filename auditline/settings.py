@@ -8,9 +8,10 @@ a silent default). ``AUDITLINE_TEST_*`` is reserved for the test harness and ign
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -87,6 +88,40 @@ class ClickHouseSettings(_Section):
         return value
 
 
+class ProducerSettings(_Section):
+    """Who emits (envelope ``producer``), how events are signed, and which transport carries them.
+
+    ``instance`` must be stable across restarts of the same process slot (pod name, host name):
+    the sequence and hash chain of each stream resume from the spool kept under that name.
+    """
+
+    service: str = Field(default="unnamed-service", min_length=1)
+    instance: str = Field(default_factory=lambda: socket.gethostname() or "local", min_length=1)
+    country: str = Field(default="ZZ", pattern=r"^[A-Z]{2}$", description="ISO code; ZZ=unknown")
+    provider: str | None = None
+    region: str | None = None
+    transport: Literal["kafka", "memory"] = "kafka"
+    signing_key: SecretStr | None = Field(
+        default=None, description="HMAC-SHA256 key (hex); events are signed when set."
+    )
+    signing_key_id: str = "default"
+    require_signing: bool = False
+
+
+class SpoolSettings(_Section):
+    """The on-disk write-ahead spool every event passes through before it is sent."""
+
+    path: Path = Path(".auditline/spool")
+    max_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
+    segment_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    fsync: Literal["always", "interval", "never"] = "interval"
+    fsync_interval_ms: int = Field(default=200, ge=0)
+    on_full: Literal["block", "raise"] = "block"
+    emit_timeout_ms: int = Field(
+        default=5000, ge=0, description="Longest emit() blocks on a full spool before raising."
+    )
+
+
 class AuditlineSettings(BaseSettings):
     """Everything auditline reads from its environment."""
 
@@ -100,6 +135,8 @@ class AuditlineSettings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     schema_registry: SchemaRegistrySettings = Field(default_factory=SchemaRegistrySettings)
     clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
+    producer: ProducerSettings = Field(default_factory=ProducerSettings)
+    spool: SpoolSettings = Field(default_factory=SpoolSettings)
     policy_path: Path | None = Field(
         default=None, description="Policy YAML; unset means the default pack shipped in the wheel."
     )

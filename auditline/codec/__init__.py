@@ -24,6 +24,10 @@ class Codec(Protocol):
 
     framing: str
 
+    def header(self, model: type[Event]) -> bytes:
+        """The framing header every message of ``model`` starts with."""
+        ...
+
     def encode(self, event: Event) -> bytes:
         """Serialise ``event`` with its catalogued schema."""
         ...

@@ -60,6 +60,9 @@ class ConfluentCodec:
         self._ids: dict[type[Event], bytes] = {}
         self._writers: dict[int, tuple[CatalogueEntry, dict[str, Any], bool]] = {}
 
+    def header(self, model: type[Event]) -> bytes:
+        return self._ids.get(model) or self._register(self.catalogue.for_model(model))
+
     def encode(self, event: Event) -> bytes:
         entry = self.catalogue.for_model(type(event))
         header = self._ids.get(entry.model) or self._register(entry)

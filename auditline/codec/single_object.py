@@ -29,6 +29,9 @@ class SingleObjectCodec:
         self.catalogue = catalogue
         self.max_message_bytes = max_message_bytes
 
+    def header(self, model: type[Event]) -> bytes:
+        return MAGIC + self.catalogue.for_model(model).schema.fingerprint
+
     def encode(self, event: Event) -> bytes:
         schema = self.catalogue.for_model(type(event)).schema
         buffer = BytesIO()

@@ -156,3 +156,4 @@ class IntegrityKind(StrEnum):
     BROKEN_CHAIN = "broken_chain"
     BAD_SIGNATURE = "bad_signature"
     UNSIGNED = "unsigned"
+    TAMPERED = "tampered"

@@ -1,0 +1,384 @@
+"""``AuditProducer``: validate, seal, spool, send — and never lose an event.
+
+Life of an event in ``emit``:
+
+1. validated into its frozen model (a bad call raises ``InvalidEventError`` naming the field,
+   before any state changes);
+2. sealed: the stream's next ``sequence`` and ``prev_hash``, its hash, optional signature;
+3. appended to the on-disk spool (write-ahead): from here it survives a crash of this process;
+4. handed to the transport at once if nothing is waiting before it, else left to the pump
+   thread, which sends the spool's backlog in order as the transport has room.
+
+A delivery report acknowledges the spool record. After a restart (or a transport failure) the
+unacknowledged records are compared with what the topic already holds (``delivered``) and only
+the missing ones are resent, in order: nothing is lost and nothing is stored twice.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+from uuid import UUID, uuid4
+
+from pydantic import ValidationError
+
+from auditline.catalogue import Catalogue
+from auditline.codec import Codec, make_codec
+from auditline.errors import ConfigError, InvalidEventError
+from auditline.events import ZERO_HASH, Event, Location, ProducerInfo
+from auditline.producer.helpers import LineageHelpers
+from auditline.producer.records import SpoolRecord
+from auditline.producer.sealing import Sealer
+from auditline.producer.spool import Head, Spool
+from auditline.producer.transport import OutboundMessage, QueueFull, Transport, make_transport
+from auditline.settings import AuditlineSettings, load_settings
+from auditline.signing import HmacSigner
+
+RECOVERY_MARGIN_MS = 60_000  # clock skew allowance when scanning the topic after a restart
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What ``emit`` accepted: the event's identity in its stream."""
+
+    event_id: UUID
+    stream: str
+    sequence: int
+    hash: str
+
+
+@dataclass
+class ProducerStats:
+    emitted: int = 0
+    delivered: int = 0
+    sent_directly: int = 0
+    sent_from_backlog: int = 0
+    resent_after_recovery: int = 0
+    skipped_already_delivered: int = 0
+    delivery_failures: int = 0
+    recoveries: int = 0
+
+
+class AuditProducer(LineageHelpers):
+    """Emit audit events from a service. Thread-safe; use as a context manager."""
+
+    def __init__(
+        self,
+        settings: AuditlineSettings | None = None,
+        *,
+        transport: Transport | None = None,
+        codec: Codec | None = None,
+    ) -> None:
+        self.settings = settings or load_settings()
+        self.catalogue = Catalogue(self.settings.topic_prefix)
+        self.codec = codec or make_codec(self.settings, self.catalogue)
+        config = self.settings.producer
+        self.identity = ProducerInfo(
+            service=config.service,
+            instance=config.instance,
+            location=Location(
+                country=config.country, provider=config.provider, region=config.region
+            ),
+        )
+        self.sealer = Sealer(self.catalogue, self.codec.header, _signer(self.settings))
+        self.spool = Spool(
+            self.settings.spool.path / _slug(f"{config.service}--{config.instance}"),
+            self.settings.spool,
+        )
+        self._owns_transport = transport is None
+        self.transport = transport or make_transport(self.settings)
+        self.stats = ProducerStats()
+        self._emit_lock = threading.Lock()
+        self._send_lock = threading.RLock()
+        self._send_cursor = self.spool.low
+        self._backlog: Iterator[SpoolRecord] | None = None
+        self._held: SpoolRecord | None = None
+        self._recovered = threading.Event()
+        self._failed = threading.Event()
+        self._stop = threading.Event()
+        self._pump = threading.Thread(target=self._run_pump, name="auditline-pump", daemon=True)
+        self._pump.start()
+
+    # -- emitting ---------------------------------------------------------------------------
+
+    def emit(
+        self,
+        model: type[Event],
+        /,
+        *,
+        event_time: datetime | None = None,
+        trace_id: str | None = None,
+        tenant: str | None = None,
+        **fields: Any,
+    ) -> Receipt:
+        """Validate, seal, spool and send one event of kind ``model`` with body ``fields``."""
+        return self.emit_many(
+            model, [fields], event_time=event_time, trace_id=trace_id, tenant=tenant
+        )[0]
+
+    def emit_many(
+        self,
+        model: type[Event],
+        bodies: Iterable[Mapping[str, Any]],
+        *,
+        event_time: datetime | None = None,
+        trace_id: str | None = None,
+        tenant: str | None = None,
+    ) -> list[Receipt]:
+        """Emit several events of one kind with one spool write (the batch path)."""
+        entry = self.catalogue.for_model(model)
+        stream = self.stream_of(model)
+        key = stream.encode()
+        with self._emit_lock:
+            head = self.spool.heads.get(stream, Head())
+            records, receipts = [], []
+            now_ms = int(time.time() * 1000)
+            when = event_time or datetime.now(UTC)
+            index = self.spool.next_index
+            for body in bodies:
+                event = self._build(
+                    model,
+                    body,
+                    stream=stream,
+                    head=head,
+                    when=when,
+                    trace_id=trace_id,
+                    tenant=tenant,
+                )
+                sealed = self.sealer.seal(event)
+                records.append(
+                    SpoolRecord(
+                        index,
+                        now_ms,
+                        entry.topic,
+                        key,
+                        sealed.wire,
+                        stream,
+                        head.next_sequence,
+                        sealed.digest,
+                    )
+                )
+                receipts.append(
+                    Receipt(
+                        event.envelope.event_id, stream, head.next_sequence, sealed.digest.hex()
+                    )
+                )
+                head = Head(head.next_sequence + 1, sealed.digest.hex())
+                index += 1
+            if not records:
+                return []
+            self.spool.append(records)
+            self.stats.emitted += len(records)
+        self._send_direct(records)
+        return receipts
+
+    def stream_of(self, model: type[Event]) -> str:
+        """The producer stream events of ``model`` belong to: service/instance/topic."""
+        topic = self.catalogue.for_model(model).topic
+        suffix = topic.removeprefix(f"{self.settings.topic_prefix}.")
+        return f"{self.identity.service}/{self.identity.instance}/{suffix}"
+
+    def _build(
+        self,
+        model: type[Event],
+        body: Mapping[str, Any],
+        *,
+        stream: str,
+        head: Head,
+        when: datetime,
+        trace_id: str | None,
+        tenant: str | None,
+    ) -> Event:
+        envelope = {
+            "event_id": uuid4(), "event_time": body.get("event_time", when),
+            "producer": self.identity,
+            "stream": stream, "sequence": head.next_sequence, "prev_hash": head.last_hash,
+            "hash": ZERO_HASH, "trace_id": trace_id, "tenant": tenant,
+        }  # fmt: skip
+        fields = {k: v for k, v in body.items() if k != "event_time"}
+        if "envelope" in fields:
+            raise InvalidEventError(
+                "envelope is set by the producer; pass body fields only", field="envelope"
+            )
+        try:
+            return model.model_validate({"envelope": envelope, **fields})
+        except ValidationError as exc:
+            raise _invalid(model, exc) from exc
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def _send_direct(self, records: list[SpoolRecord]) -> None:
+        if not self._recovered.is_set():
+            return
+        with self._send_lock:
+            for record in records:
+                if self._send_cursor != record.index or self._held is not None:
+                    return  # a backlog is waiting: the pump sends in order
+                try:
+                    self._produce(record)
+                except QueueFull:
+                    return
+                self._send_cursor += 1
+                self.stats.sent_directly += 1
+
+    def _produce(self, record: SpoolRecord) -> None:
+        message = OutboundMessage(
+            record.topic,
+            record.key,
+            record.value,
+            record.stream,
+            record.sequence,
+            record.timestamp_ms,
+        )
+        index = record.index
+        self.transport.produce(message, lambda reason: self._on_delivery(index, reason))
+
+    def _on_delivery(self, index: int, reason: str | None) -> None:
+        if reason is None:
+            self.spool.ack(index)
+            self.stats.delivered += 1
+        else:
+            self.stats.delivery_failures += 1
+            self._failed.set()
+
+    def _drain_backlog(self) -> None:
+        with self._send_lock:
+            while self._send_cursor < self.spool.next_index:
+                record = self._held or self._next_backlog_record()
+                if record is None:
+                    return
+                if self.spool.is_acked(record.index):
+                    self._held = None
+                    self._send_cursor = record.index + 1
+                    continue
+                try:
+                    self._produce(record)
+                except QueueFull:
+                    self._held = record
+                    return
+                self._held = None
+                self._send_cursor = record.index + 1
+                self.stats.sent_from_backlog += 1
+
+    def _next_backlog_record(self) -> SpoolRecord | None:
+        if self._backlog is None:
+            self._backlog = self.spool.read_from(self._send_cursor)
+        record = next(self._backlog, None)
+        if record is None:
+            self._backlog = None  # caught up with what was on disk when reading started
+        elif record.index < self._send_cursor:
+            return self._next_backlog_record()
+        return record
+
+    # -- recovery ---------------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        """Ack what the topics already hold; everything else is resent from the cursor."""
+        with self._send_lock:
+            pending = list(self.spool.pending())
+            if pending:
+                since = min(r.timestamp_ms for r in pending) - RECOVERY_MARGIN_MS
+                delivered: dict[tuple[str, str], set[int]] = {}
+                for record in pending:
+                    place = (record.topic, record.stream)
+                    if place not in delivered:
+                        delivered[place] = self.transport.delivered(
+                            record.topic, record.stream, since
+                        )
+                    if record.sequence in delivered[place]:
+                        self.spool.ack(record.index)
+                        self.stats.skipped_already_delivered += 1
+                    else:
+                        self.stats.resent_after_recovery += 1
+            self._send_cursor = self.spool.low
+            self._backlog, self._held = None, None
+            self.stats.recoveries += 1
+            self._recovered.set()
+
+    def _reset_after_failure(self) -> None:
+        self._recovered.clear()
+        self._failed.clear()
+        self.transport.flush(5)
+        if self._owns_transport:
+            self.transport.close()
+            self.transport = make_transport(self.settings)
+
+    def _run_pump(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self._failed.is_set():
+                    self._reset_after_failure()
+                if not self._recovered.is_set():
+                    self._recover()
+                self._drain_backlog()
+                self.transport.poll(0.05)
+            except Exception:  # noqa: BLE001 - e.g. broker unreachable during recovery: retry
+                time.sleep(0.5)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every emitted event is acknowledged by the transport; True when done."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.spool.wait_acked(min(0.1, max(0.0, deadline - time.monotonic()))):
+                return True
+        return self.spool.unacked == 0
+
+    @property
+    def pending(self) -> int:
+        """Events spooled but not yet acknowledged."""
+        return self.spool.unacked
+
+    def close(self, timeout: float = 30.0) -> bool:
+        """Flush (up to ``timeout``), stop the pump, close transport and spool.
+
+        Events still unacknowledged stay in the spool and are sent by the next producer with the
+        same service and instance.
+        """
+        done = self.flush(timeout)
+        self._stop.set()
+        self._pump.join(5)
+        self.transport.flush(1)
+        self.spool.close()
+        return done
+
+    def __enter__(self) -> AuditProducer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _signer(settings: AuditlineSettings) -> HmacSigner | None:
+    config = settings.producer
+    if config.signing_key is None:
+        if config.require_signing:
+            raise ConfigError(
+                "AUDITLINE_PRODUCER__REQUIRE_SIGNING is set but no SIGNING_KEY is configured"
+            )
+        return None
+    return HmacSigner.from_hex(config.signing_key_id, config.signing_key.get_secret_value())
+
+
+def _invalid(model: type[Event], exc: ValidationError) -> InvalidEventError:
+    first = exc.errors()[0]
+    path = ".".join(str(part) for part in first["loc"])
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return InvalidEventError(
+        f"{model.__name__}.{path}: {first['msg']} (got {first.get('input')!r}){more}", field=path
+    )
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)

@@ -1,0 +1,264 @@
+"""Durable write-ahead spool: every event is on local disk before it is handed to Kafka.
+
+Layout: ``<path>/<first index>.seg`` segment files of framed records (length + CRC-32), a
+``acked`` file with the low watermark (every index below it is delivered) and ``heads.json``
+with each stream's chain head as of the last deleted segment.
+
+- Crash safety: records are written with ``os.write`` on an unbuffered descriptor, so a killed
+  process loses nothing it returned from ``append``; ``fsync`` (``always`` / ``interval`` /
+  ``never``) decides what survives a power loss. A torn final record is cut off on open.
+- Bound: the bytes of live segments never exceed ``max_bytes``; at the bound ``append`` blocks
+  up to ``emit_timeout_ms`` (``on_full="block"``) or raises at once (``"raise"``), then raises
+  ``SpoolFullError``. Nothing is ever dropped silently.
+- Acknowledgement: delivered indexes are acked (in any order); the watermark advances over the
+  contiguous prefix and whole segments below it are deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from auditline.errors import EmitError
+from auditline.events import ZERO_HASH
+from auditline.producer.records import SpoolRecord, parse_frames
+from auditline.settings import SpoolSettings
+
+MARK_EVERY = 512
+
+
+class SpoolFullError(EmitError):
+    """The spool reached ``max_bytes``: Kafka has been unreachable too long for the bound."""
+
+
+@dataclass(frozen=True)
+class Head:
+    """A stream's chain head: the next sequence and the hash of the last event."""
+
+    next_sequence: int = 0
+    last_hash: str = ZERO_HASH
+
+
+@dataclass
+class _Segment:
+    first: int
+    path: Path
+    size: int
+    last: int = -1  # last index written, -1 while empty
+    heads_at_end: dict[str, Head] = field(default_factory=dict)
+    marks: list[tuple[int, int]] = field(default_factory=list)  # (index, byte offset) samples
+
+    def mark(self, index: int, offset: int) -> None:
+        if not self.marks or index - self.marks[-1][0] >= MARK_EVERY:
+            self.marks.append((index, offset))
+
+    def offset_of(self, index: int) -> int:
+        """A byte offset at or before the record ``index`` (where reading may start)."""
+        offset = 0
+        for marked, at in self.marks:
+            if marked > index:
+                break
+            offset = at
+        return offset
+
+
+class Spool:
+    """Append-only, bounded, acknowledged log of sealed events (thread-safe)."""
+
+    def __init__(self, path: Path, settings: SpoolSettings) -> None:
+        self.path = path
+        self.settings = settings
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Condition()
+        self._acked_above: set[int] = set()
+        self._last_fsync = time.monotonic()
+        self.heads: dict[str, Head] = self._read_heads()
+        self.low = self._read_acked()
+        self._segments = self._open_segments()
+        self.next_index = max(self.low, self._segments[-1].last + 1) if self._segments else self.low
+        self._fd = -1
+        self._roll()
+
+    # -- recovery ---------------------------------------------------------------------------
+
+    def _read_heads(self) -> dict[str, Head]:
+        try:
+            raw = json.loads((self.path / "heads.json").read_text())
+        except FileNotFoundError:
+            return {}
+        return {stream: Head(v["next_sequence"], v["last_hash"]) for stream, v in raw.items()}
+
+    def _read_acked(self) -> int:
+        try:
+            return int((self.path / "acked").read_text().strip() or 0)
+        except FileNotFoundError:
+            return 0
+
+    def _open_segments(self) -> list[_Segment]:
+        segments = []
+        for seg_path in sorted(self.path.glob("*.seg")):
+            data = seg_path.read_bytes()
+            records, intact = parse_frames(data)
+            if intact < len(data):  # a torn write at crash time: cut it off
+                with seg_path.open("r+b") as fh:
+                    fh.truncate(intact)
+            segment = _Segment(int(seg_path.stem), seg_path, intact)
+            offset = 0
+            for record in records:
+                self.heads[record.stream] = Head(record.sequence + 1, record.hash.hex())
+                segment.last = record.index
+                segment.mark(record.index, offset)
+                offset += len(record.frame())
+            segment.heads_at_end = dict(self.heads)
+            segments.append(segment)
+        return segments
+
+    def pending(self) -> Iterator[SpoolRecord]:
+        """Records not yet acknowledged, in index order (what a restart must resend)."""
+        return self.read_from(self.low)
+
+    def read_from(self, index: int) -> Iterator[SpoolRecord]:
+        with self._lock:
+            segments = [s for s in self._segments if s.last >= index]
+        for segment in segments:
+            with segment.path.open("rb") as fh:
+                fh.seek(segment.offset_of(index))
+                records, _ = parse_frames(fh.read())
+            yield from (r for r in records if r.index >= index)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def append(self, records: Sequence[SpoolRecord]) -> None:
+        """Write records (indexes must continue ``next_index``), waiting for room if full."""
+        frames = [r.frame() for r in records]
+        data = b"".join(frames)
+        with self._lock:
+            self._wait_for_room(len(data))
+            if self._segments[-1].size >= self.settings.segment_bytes:
+                self._roll()
+            _write_all(self._fd, data)
+            segment = self._segments[-1]
+            offset = segment.size
+            for record, frame in zip(records, frames, strict=True):
+                segment.mark(record.index, offset)
+                offset += len(frame)
+            segment.size += len(data)
+            segment.last = records[-1].index
+            for record in records:
+                self.heads[record.stream] = Head(record.sequence + 1, record.hash.hex())
+            segment.heads_at_end = dict(self.heads)
+            self.next_index = records[-1].index + 1
+            self._maybe_fsync()
+
+    def _wait_for_room(self, size: int) -> None:
+        if self.live_bytes + size <= self.settings.max_bytes:
+            return
+        if size > self.settings.max_bytes:
+            raise SpoolFullError(f"{size} bytes cannot fit a spool of {self.settings.max_bytes}")
+        timeout = self.settings.emit_timeout_ms / 1000 if self.settings.on_full == "block" else 0
+        if not self._lock.wait_for(
+            lambda: self.live_bytes + size <= self.settings.max_bytes, timeout
+        ):
+            raise SpoolFullError(
+                f"spool {self.path} holds {self.live_bytes} of {self.settings.max_bytes} bytes "
+                "undelivered: Kafka is unreachable or too slow. Raise AUDITLINE_SPOOL__MAX_BYTES "
+                "or restore the broker; nothing was dropped, this event was not accepted"
+            )
+
+    def _maybe_fsync(self) -> None:
+        policy = self.settings.fsync
+        now = time.monotonic()
+        due = (now - self._last_fsync) * 1000 >= self.settings.fsync_interval_ms
+        if policy == "always" or (policy == "interval" and due):
+            os.fsync(self._fd)
+            self._last_fsync = now
+
+    def _roll(self) -> None:
+        if self._fd >= 0:
+            os.fsync(self._fd)
+            os.close(self._fd)
+        if self._segments and self._segments[-1].last < 0:
+            segment = self._segments[-1]  # reuse an empty tail segment
+        else:
+            segment = _Segment(self.next_index, self.path / f"{self.next_index:020d}.seg", 0)
+            self._segments.append(segment)
+        segment.heads_at_end = dict(self.heads)
+        self._fd = os.open(segment.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        if segment.size:
+            os.lseek(self._fd, 0, os.SEEK_END)
+
+    # -- acknowledgement ----------------------------------------------------------------------
+
+    def ack(self, index: int) -> None:
+        with self._lock:
+            if index < self.low:
+                return
+            self._acked_above.add(index)
+            while self.low in self._acked_above:
+                self._acked_above.discard(self.low)
+                self.low += 1
+            self._drop_delivered_segments()
+            self._lock.notify_all()
+
+    def _drop_delivered_segments(self) -> None:
+        while len(self._segments) > 1 and self._segments[0].last < self.low:
+            done = self._segments.pop(0)
+            self._write_json("heads.json", done.heads_at_end)
+            self._write_text("acked", str(self.low))
+            done.path.unlink(missing_ok=True)
+
+    def _write_json(self, name: str, heads: dict[str, Head]) -> None:
+        payload = {
+            s: {"next_sequence": h.next_sequence, "last_hash": h.last_hash}
+            for s, h in heads.items()
+        }
+        self._write_text(name, json.dumps(payload))
+
+    def _write_text(self, name: str, text: str) -> None:
+        tmp = self.path / f".{name}.tmp"
+        with tmp.open("w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(self.path / name)
+
+    def is_acked(self, index: int) -> bool:
+        with self._lock:
+            return index < self.low or index in self._acked_above
+
+    @property
+    def live_bytes(self) -> int:
+        return sum(segment.size for segment in self._segments)
+
+    @property
+    def unacked(self) -> int:
+        return self.next_index - self.low - len(self._acked_above)
+
+    def wait_acked(self, timeout: float) -> bool:
+        """Wait until every appended record is acknowledged."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self.low >= self.next_index, timeout)
+
+    def sync(self) -> None:
+        with self._lock:
+            os.fsync(self._fd)
+            self._write_text("acked", str(self.low))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd >= 0:
+                self.sync()
+                os.close(self._fd)
+                self._fd = -1
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]

@@ -1,0 +1,75 @@
+"""The transport seam: how sealed events leave the process.
+
+An implementation must provide:
+
+- ``produce(message, on_delivery)``: queue one message without blocking; raise ``QueueFull``
+  when its local queue has no room (the caller keeps the message spooled and retries later).
+  Messages with the same key must be delivered in ``produce`` order.
+- ``poll(timeout)``: serve delivery reports: ``on_delivery(None)`` once the message is durably
+  stored, ``on_delivery(reason)`` if it never will be (the caller resends from its spool).
+- ``flush(timeout) -> int``: wait for outstanding reports; return how many are still pending.
+- ``delivered(topic, stream, since_ms) -> set[int]``: sequences of ``stream`` already stored
+  on ``topic`` with a timestamp at or after ``since_ms`` (used after a crash to resend only
+  what never arrived, so that nothing is stored twice).
+- ``close()``.
+
+Implementations: ``kafka`` (confluent-kafka, the real thing) and ``memory`` (in-process, for the
+embedded default and unit tests). ``make_transport`` picks one by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from auditline.errors import ConfigError
+from auditline.settings import AuditlineSettings
+
+STREAM_HEADER = "auditline-stream"
+SEQUENCE_HEADER = "auditline-seq"
+
+DeliveryCallback = Callable[[str | None], None]
+
+
+class QueueFull(Exception):
+    """The transport's local queue is full; try again after ``poll`` (never reaches users)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    topic: str
+    key: bytes
+    value: bytes
+    stream: str
+    sequence: int
+    timestamp_ms: int
+
+    def headers(self) -> list[tuple[str, str | bytes | None]]:
+        return [(STREAM_HEADER, self.stream.encode()), (SEQUENCE_HEADER, b"%d" % self.sequence)]
+
+
+class Transport(Protocol):
+    def produce(self, message: OutboundMessage, on_delivery: DeliveryCallback) -> None: ...
+
+    def poll(self, timeout: float) -> int: ...
+
+    def flush(self, timeout: float) -> int: ...
+
+    def delivered(self, topic: str, stream: str, since_ms: int) -> set[int]: ...
+
+    def close(self) -> None: ...
+
+
+def make_transport(settings: AuditlineSettings) -> Transport:
+    """The transport named by ``AUDITLINE_PRODUCER__TRANSPORT``."""
+    name = settings.producer.transport
+    if name == "kafka":
+        from auditline.producer.kafka import KafkaTransport
+
+        return KafkaTransport(settings.kafka.client_conf())
+    if name == "memory":
+        from auditline.producer.memory import InProcessBroker, InProcessTransport
+
+        return InProcessTransport(InProcessBroker.shared())
+    raise ConfigError(f"unknown transport {name!r}: use 'kafka' or 'memory'")

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+
+import pytest
+
+from auditline.producer.records import SpoolRecord, parse_frames
+from auditline.producer.spool import Head, Spool, SpoolFullError
+from auditline.settings import SpoolSettings
+
+
+def record(index: int, stream: str = "s", size: int = 50) -> SpoolRecord:
+    digest = hashlib.sha256(b"%d" % index).digest()
+    return SpoolRecord(index, 1000 + index, "topic", b"k", b"v" * size, stream, index, digest)
+
+
+def settings(**overrides: object) -> SpoolSettings:
+    return SpoolSettings(**{"segment_bytes": 1000, "fsync": "never", **overrides})  # type: ignore[arg-type]
+
+
+def test_frames_round_trip_and_a_torn_tail_is_left_out() -> None:
+    frames = record(0).frame() + record(1).frame()
+    records, intact = parse_frames(frames + record(2).frame()[:-3])
+    assert [r.index for r in records] == [0, 1]
+    assert intact == len(frames)
+    corrupted = bytearray(frames)
+    corrupted[-1] ^= 0xFF
+    assert [r.index for r in parse_frames(bytes(corrupted))[0]] == [0]
+
+
+def test_records_survive_reopen_and_acks_drop_whole_segments(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, settings())
+    for i in range(40):
+        spool.append([record(i)])
+    segments_before = sorted(tmp_path.glob("*.seg"))
+    for i in range(20):
+        spool.ack(i)
+    assert spool.low == 20
+    segments_after = sorted(tmp_path.glob("*.seg"))
+    assert len(segments_after) < len(segments_before)
+    assert 10 < int(segments_after[0].stem) <= 20, "only segments wholly delivered are deleted"
+    spool.close()
+    reopened = Spool(tmp_path, settings())
+    assert [r.index for r in reopened.pending()] == list(range(20, 40))
+    assert reopened.next_index == 40
+    assert reopened.heads["s"] == Head(40, record(39).hash.hex())
+
+
+def test_out_of_order_acks_advance_the_watermark_over_the_contiguous_prefix(
+    tmp_path: Path,
+) -> None:
+    spool = Spool(tmp_path, settings())
+    spool.append([record(i) for i in range(5)])
+    for i in (3, 1, 4):
+        spool.ack(i)
+    assert spool.low == 0 and spool.unacked == 2
+    spool.ack(0)
+    assert spool.low == 2
+    spool.ack(2)
+    assert spool.low == 5 and spool.unacked == 0
+
+
+def test_chain_heads_survive_deletion_of_every_segment(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, settings())
+    for i in range(30):
+        spool.append([record(i, stream=f"s{i % 3}")])
+    for i in range(30):
+        spool.ack(i)
+    spool.close()
+    reopened = Spool(tmp_path, settings())
+    assert list(reopened.pending()) == []
+    assert reopened.next_index == 30
+    for s in range(3):
+        last = max(i for i in range(30) if i % 3 == s)
+        assert reopened.heads[f"s{s}"] == Head(last + 1, record(last).hash.hex())
+
+
+def test_a_torn_write_from_a_crash_is_cut_on_open(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, settings(segment_bytes=10_000))
+    spool.append([record(i) for i in range(3)])
+    spool.close()
+    (segment,) = tmp_path.glob("*.seg")
+    with segment.open("ab") as fh:
+        fh.write(record(3).frame()[:10])
+    reopened = Spool(tmp_path, settings(segment_bytes=10_000))
+    assert [r.index for r in reopened.pending()] == [0, 1, 2]
+    reopened.append([record(3)])
+    assert [r.index for r in reopened.pending()] == [0, 1, 2, 3]
+
+
+def test_full_spool_raises_at_once_in_raise_mode(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, settings(max_bytes=1000, on_full="raise"))
+    spool.append([record(0, size=400)])
+    spool.append([record(1, size=400)])
+    with pytest.raises(SpoolFullError, match="nothing was dropped"):
+        spool.append([record(2, size=400)])
+    assert spool.next_index == 2
+
+
+def test_full_spool_blocks_until_acks_free_room(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, settings(max_bytes=1200, segment_bytes=400, emit_timeout_ms=5000))
+    for i in range(3):
+        spool.append([record(i, size=300)])
+    threading.Timer(0.2, lambda: [spool.ack(i) for i in range(3)]).start()
+    spool.append([record(3, size=300)])  # waits for the timer's acks
+    assert spool.next_index == 4
+
+
+def test_full_spool_gives_up_after_the_emit_timeout(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, settings(max_bytes=800, emit_timeout_ms=100))
+    spool.append([record(0, size=600)])
+    with pytest.raises(SpoolFullError):
+        spool.append([record(1, size=600)])
+
+
+@pytest.mark.parametrize("policy", ["always", "interval", "never"])
+def test_every_fsync_policy_persists(tmp_path: Path, policy: str) -> None:
+    spool = Spool(tmp_path, settings(fsync=policy))
+    spool.append([record(i) for i in range(3)])
+    assert [r.index for r in Spool(tmp_path, settings(fsync=policy)).pending()] == [0, 1, 2]
+
+
+def test_read_from_starts_mid_segment(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, settings(segment_bytes=10**7))
+    spool.append([record(i) for i in range(2000)])
+    assert [r.index for r in spool.read_from(1500)][:3] == [1500, 1501, 1502]
