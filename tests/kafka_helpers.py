@@ -27,7 +27,7 @@ def create_topics(bootstrap: str, topics: list[str], partitions: int = 3) -> Non
 
 
 def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 60) -> list[ReadMessage]:
-    """All messages of ``topic`` (at least ``expected``; waits up to ``timeout`` for them)."""
+    """Every message of ``topic``: reads to the end of all partitions, once ``expected`` arrived."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -39,28 +39,22 @@ def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 60) -
     )
     consumer.subscribe([topic])
     out: list[ReadMessage] = []
+    at_end: set[int] = set()
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
             for m in consumer.consume(1000, timeout=1):
                 error = m.error()
-                if error is not None:
-                    if error.code() in (
-                        KafkaError._PARTITION_EOF,
-                        KafkaError.UNKNOWN_TOPIC_OR_PART,
-                    ):
-                        continue
+                if error is None:
+                    at_end.discard(m.partition())
+                    headers = {k: v for k, v in (m.headers() or []) if isinstance(v, bytes)}
+                    out.append(ReadMessage(m.partition(), m.offset(), m.key(), m.value(), headers))
+                elif error.code() == KafkaError._PARTITION_EOF:
+                    at_end.add(m.partition())
+                elif error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
                     raise AssertionError(f"consume error: {error}")
-                headers = {k: v for k, v in (m.headers() or []) if isinstance(v, bytes)}
-                out.append(ReadMessage(m.partition(), m.offset(), m.key(), m.value(), headers))
-            if len(out) >= expected:
-                # drain a little more to catch duplicates beyond the expected count
-                extra = consumer.consume(1000, timeout=2)
-                out += [
-                    ReadMessage(m.partition(), m.offset(), m.key(), m.value(),
-                                {k: v for k, v in (m.headers() or []) if isinstance(v, bytes)})
-                    for m in extra if m.error() is None
-                ]  # fmt: skip
+            assigned = {tp.partition for tp in consumer.assignment()}
+            if len(out) >= expected and assigned and assigned <= at_end:
                 break
     finally:
         consumer.close()
