@@ -23,23 +23,27 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from auditline.catalogue import Catalogue
 from auditline.codec import Codec, make_codec
 from auditline.errors import ConfigError, InvalidEventError
-from auditline.events import ZERO_HASH, Event, Location, ProducerInfo
+from auditline.events import Envelope, Event, Location, ProducerInfo
+from auditline.events.types import ZERO_HASH, UtcTime
 from auditline.producer.helpers import LineageHelpers
 from auditline.producer.records import SpoolRecord
-from auditline.producer.sealing import Sealer
+from auditline.producer.sealing import Link, Sealer
 from auditline.producer.spool import Head, Spool
 from auditline.producer.transport import OutboundMessage, QueueFull, Transport, make_transport
+from auditline.producer.wire import UuidSource, avro_string
 from auditline.settings import AuditlineSettings, load_settings
 from auditline.signing import HmacSigner
 
 RECOVERY_MARGIN_MS = 60_000  # clock skew allowance when scanning the topic after a restart
+_EVENT_TIME = TypeAdapter(UtcTime)
+PUMP_INTERVAL_S = 0.01  # the pump serves reports and backlog this often when emit does not
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +89,12 @@ class AuditProducer(LineageHelpers):
                 country=config.country, provider=config.provider, region=config.region
             ),
         )
-        self.sealer = Sealer(self.catalogue, self.codec.header, _signer(self.settings))
+        self.sealer = Sealer(self.identity, self.codec.header, _signer(self.settings))
+        self._new_id = UuidSource()
+        self._placeholder = Envelope.model_construct(
+            event_id=self._new_id(), event_time=datetime.now(UTC), producer=self.identity,
+            stream="-", sequence=0, prev_hash=ZERO_HASH, hash=ZERO_HASH,
+        )  # fmt: skip
         self.spool = Spool(
             self.settings.spool.path / _slug(f"{config.service}--{config.instance}"),
             self.settings.spool,
@@ -94,6 +103,8 @@ class AuditProducer(LineageHelpers):
         self.transport = transport or make_transport(self.settings)
         self.stats = ProducerStats()
         self._emit_lock = threading.Lock()
+        self._poll_lock = threading.Lock()  # one thread at a time serves delivery reports
+        self._last_poll = 0.0
         self._send_lock = threading.RLock()
         self._send_cursor = self.spool.low
         self._backlog: Iterator[SpoolRecord] | None = None
@@ -133,24 +144,21 @@ class AuditProducer(LineageHelpers):
         """Emit several events of one kind with one spool write (the batch path)."""
         entry = self.catalogue.for_model(model)
         stream = self.stream_of(model)
-        key = stream.encode()
+        key, stream_avro = stream.encode(), avro_string(stream)
+        when = _event_time(event_time)
         with self._emit_lock:
             head = self.spool.heads.get(stream, Head())
             records, receipts = [], []
             now_ms = int(time.time() * 1000)
-            when = event_time or datetime.now(UTC)
             index = self.spool.next_index
             for body in bodies:
-                event = self._build(
-                    model,
-                    body,
-                    stream=stream,
-                    head=head,
-                    when=when,
-                    trace_id=trace_id,
-                    tenant=tenant,
-                )
-                sealed = self.sealer.seal(event)
+                own_time = body.get("event_time")
+                link = Link(
+                    self._new_id(), _event_time(own_time) if own_time else when, stream_avro,
+                    head.next_sequence, head.last_hash, trace_id, tenant,
+                )  # fmt: skip
+                sealed = self.sealer.seal(self._validate(model, body), link)
+                digest_hex = sealed.digest.hex()
                 records.append(
                     SpoolRecord(
                         index,
@@ -159,22 +167,19 @@ class AuditProducer(LineageHelpers):
                         key,
                         sealed.wire,
                         stream,
-                        head.next_sequence,
+                        link.sequence,
                         sealed.digest,
                     )
                 )
-                receipts.append(
-                    Receipt(
-                        event.envelope.event_id, stream, head.next_sequence, sealed.digest.hex()
-                    )
-                )
-                head = Head(head.next_sequence + 1, sealed.digest.hex())
+                receipts.append(Receipt(link.event_id, stream, link.sequence, digest_hex))
+                head = Head(link.sequence + 1, digest_hex)
                 index += 1
             if not records:
                 return []
             self.spool.append(records)
             self.stats.emitted += len(records)
         self._send_direct(records)
+        self._serve_reports()
         return receipts
 
     def stream_of(self, model: type[Event]) -> str:
@@ -183,30 +188,19 @@ class AuditProducer(LineageHelpers):
         suffix = topic.removeprefix(f"{self.settings.topic_prefix}.")
         return f"{self.identity.service}/{self.identity.instance}/{suffix}"
 
-    def _build(
-        self,
-        model: type[Event],
-        body: Mapping[str, Any],
-        *,
-        stream: str,
-        head: Head,
-        when: datetime,
-        trace_id: str | None,
-        tenant: str | None,
-    ) -> Event:
-        envelope = {
-            "event_id": uuid4(), "event_time": body.get("event_time", when),
-            "producer": self.identity,
-            "stream": stream, "sequence": head.next_sequence, "prev_hash": head.last_hash,
-            "hash": ZERO_HASH, "trace_id": trace_id, "tenant": tenant,
-        }  # fmt: skip
-        fields = {k: v for k, v in body.items() if k != "event_time"}
-        if "envelope" in fields:
+    def _validate(self, model: type[Event], body: Mapping[str, Any]) -> Event:
+        """The event model over the caller's fields.
+
+        Only the body is validated here: the envelope is the producer's own and encoded by hand
+        (``wire``), so the model carries a fixed placeholder envelope that is never encoded.
+        """
+        if "envelope" in body:
             raise InvalidEventError(
                 "envelope is set by the producer; pass body fields only", field="envelope"
             )
+        fields = {k: v for k, v in body.items() if k != "event_time"}
         try:
-            return model.model_validate({"envelope": envelope, **fields})
+            return model.model_validate({"envelope": self._placeholder, **fields})
         except ValidationError as exc:
             raise _invalid(model, exc) from exc
 
@@ -235,18 +229,33 @@ class AuditProducer(LineageHelpers):
             record.sequence,
             record.timestamp_ms,
         )
-        index = record.index
-        self.transport.produce(message, lambda reason: self._on_delivery(index, reason))
+        self.transport.produce(message, record.index)
 
-    def _on_delivery(self, index: int, reason: str | None) -> None:
-        if reason is None:
-            self.spool.ack(index)
-            self.stats.delivered += 1
-        else:
-            self.stats.delivery_failures += 1
+    def _serve_reports(self) -> None:
+        """Serve delivery reports inline, at most every millisecond, if no other thread is."""
+        now = time.monotonic()
+        if now - self._last_poll < 0.001:
+            return
+        self._last_poll = now
+        if self._poll_lock.acquire(blocking=False):
+            try:
+                self._handle_reports(0)
+            finally:
+                self._poll_lock.release()
+
+    def _handle_reports(self, timeout: float) -> None:
+        reports = self.transport.poll(timeout)
+        delivered = [token for token, reason in reports if reason is None]
+        if delivered:
+            self.spool.ack(*delivered)
+            self.stats.delivered += len(delivered)
+        if len(delivered) < len(reports):
+            self.stats.delivery_failures += len(reports) - len(delivered)
             self._failed.set()
 
     def _drain_backlog(self) -> None:
+        if self._send_cursor >= self.spool.next_index:
+            return
         with self._send_lock:
             while self._send_cursor < self.spool.next_index:
                 record = self._held or self._next_backlog_record()
@@ -316,7 +325,9 @@ class AuditProducer(LineageHelpers):
                 if not self._recovered.is_set():
                     self._recover()
                 self._drain_backlog()
-                self.transport.poll(0.05)
+                with self._poll_lock:
+                    self._handle_reports(0)
+                self._stop.wait(PUMP_INTERVAL_S)
             except Exception:  # noqa: BLE001 - e.g. broker unreachable during recovery: retry
                 time.sleep(0.5)
 
@@ -358,6 +369,19 @@ class AuditProducer(LineageHelpers):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _event_time(value: datetime | None) -> datetime:
+    if value is None:
+        now = datetime.now(UTC)
+        return now.replace(microsecond=now.microsecond // 1000 * 1000)
+    try:
+        return _EVENT_TIME.validate_python(value)
+    except ValidationError as exc:
+        message = exc.errors()[0]["msg"]
+        raise InvalidEventError(
+            f"envelope.event_time: {message} (got {value!r})", field="envelope.event_time"
+        ) from exc
 
 
 def _signer(settings: AuditlineSettings) -> HmacSigner | None:

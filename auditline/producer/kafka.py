@@ -8,6 +8,7 @@ partitioning (the same key lands on the same partition as with Java clients).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -16,7 +17,7 @@ from auditline.errors import ConfigError
 from auditline.producer.transport import (
     SEQUENCE_HEADER,
     STREAM_HEADER,
-    DeliveryCallback,
+    DeliveryReport,
     OutboundMessage,
     QueueFull,
 )
@@ -40,21 +41,24 @@ class KafkaTransport:
             self.producer = Producer(conf)
         except KafkaException as exc:
             raise ConfigError(f"invalid Kafka producer settings: {exc}") from exc
+        self._reports: list[DeliveryReport] = []
 
-    def produce(self, message: OutboundMessage, on_delivery: DeliveryCallback) -> None:
-        def report(err: KafkaError | None, _: Message) -> None:
-            on_delivery(None if err is None else f"{err.name()}: {err.str()}")
+    def _report(self, token: int, err: KafkaError | None, _: Message) -> None:
+        self._reports.append((token, None if err is None else f"{err.name()}: {err.str()}"))
 
+    def produce(self, message: OutboundMessage, token: int) -> None:
         try:
             self.producer.produce(
-                message.topic, message.value, message.key,
-                headers=message.headers(), timestamp=message.timestamp_ms, on_delivery=report,
+                message.topic, message.value, message.key, headers=message.headers(),
+                timestamp=message.timestamp_ms, on_delivery=partial(self._report, token),
             )  # fmt: skip
         except BufferError as exc:
             raise QueueFull(str(exc)) from exc
 
-    def poll(self, timeout: float) -> int:
-        return int(self.producer.poll(timeout))
+    def poll(self, timeout: float) -> list[DeliveryReport]:
+        self.producer.poll(timeout)
+        reports, self._reports = self._reports, []
+        return reports
 
     def flush(self, timeout: float) -> int:
         return int(self.producer.flush(timeout))

@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from auditline.producer.transport import DeliveryCallback, OutboundMessage, QueueFull
+from auditline.producer.transport import DeliveryReport, OutboundMessage, QueueFull
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,35 +58,37 @@ class InProcessTransport:
     def __init__(self, broker: InProcessBroker, queue_limit: int = 100_000) -> None:
         self.broker = broker
         self.queue_limit = queue_limit
-        self._queue: deque[tuple[OutboundMessage, DeliveryCallback]] = deque()
+        self._queue: deque[tuple[OutboundMessage, int]] = deque()
+        self._reports: list[DeliveryReport] = []
         self._lock = threading.Condition()
 
-    def produce(self, message: OutboundMessage, on_delivery: DeliveryCallback) -> None:
+    def produce(self, message: OutboundMessage, token: int) -> None:
         with self._lock:
             if len(self._queue) >= self.queue_limit:
                 raise QueueFull(f"{len(self._queue)} messages waiting for the broker")
-            self._queue.append((message, on_delivery))
-            self._lock.notify()
+            self._queue.append((message, token))
+            if len(self._queue) == 1:
+                self._lock.notify()
 
-    def poll(self, timeout: float) -> int:
-        """Serve delivery reports; like librdkafka, wait up to ``timeout`` when there are none."""
+    def poll(self, timeout: float) -> list[DeliveryReport]:
+        """Deliver what is queued; like librdkafka, wait up to ``timeout`` when nothing is."""
         with self._lock:
-            if not (self._queue and self.broker.available):
+            if not (self._queue and self.broker.available) and not self._reports:
                 self._lock.wait(timeout)
-        served = 0
-        while self.broker.available:
-            with self._lock:
-                if not self._queue:
-                    break
-                message, on_delivery = self._queue.popleft()
+            self._deliver()
+            reports, self._reports = self._reports, []
+        return reports
+
+    def _deliver(self) -> None:
+        while self.broker.available and self._queue:
+            message, token = self._queue.popleft()
             self.broker.store(message)
-            on_delivery(None)
-            served += 1
-        return served
+            self._reports.append((token, None))
 
     def flush(self, timeout: float) -> int:
-        self.poll(0)
-        return len(self._queue)
+        with self._lock:
+            self._deliver()
+            return len(self._queue)
 
     def delivered(self, topic: str, stream: str, since_ms: int) -> set[int]:
         return {

@@ -1,32 +1,35 @@
-"""Sealing: envelope, hash chain, signature and wire bytes of an event, in one Avro pass.
+"""Sealing: an event's envelope, hash-chain link, signature and wire bytes, in one Avro pass.
 
-An Avro record's encoding is the concatenation of its fields' encodings, and the envelope is
-every event's first field. So the body is encoded once, the small envelope twice (once with
-``hash = ""`` and no signature for the hash input, once final), and
+An Avro record's encoding is the concatenation of its fields' encodings and the envelope is
+every event's first field, so the body is encoded once (fastavro) and the envelope by hand
+(``wire``), with
 
-    hash  = SHA-256(prev_hash ‖ avro(envelope with hash "", signature null) ‖ avro(body))
-    wire  = header ‖ avro(final envelope) ‖ avro(body)
+    hash = SHA-256(prev_hash ‖ head ‖ avro("") ‖ avro(null) ‖ tail ‖ body)
+    wire = header ‖ head ‖ avro(hash) ‖ avro(signature) ‖ tail ‖ body
 
-is byte-for-byte what ``auditline.chain.compute_hash`` and the codec compute on the whole event
-(a test holds the two to that).
+which is byte for byte what ``auditline.chain.compute_hash`` and the codec compute on the whole
+event (``tests/unit/producer/test_sealing.py`` holds them to it).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from io import BytesIO
 from typing import Any
+from uuid import UUID
 
 from fastavro import schemaless_writer
 
-from auditline.catalogue import Catalogue
-from auditline.contracts import AvroSchema, bundled_raw_schemas, bundled_schema, expand
-from auditline.events import Event
+from auditline.contracts import AvroSchema, bundled_raw_schemas, expand
+from auditline.events import Event, ProducerInfo
+from auditline.producer import wire
 from auditline.signing import HmacSigner
 
-ENVELOPE = "auditline.events.Envelope"
+_HMAC_SHA256 = 1  # index of hmac_sha256 in the SignatureAlgorithm enum
 
 
 @cache
@@ -49,33 +52,57 @@ class Sealed:
     digest: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class Link:
+    """Where an event sits: identity, time and its place in the producer stream."""
+
+    event_id: UUID
+    event_time: datetime
+    stream: bytes  # Avro-encoded stream id
+    sequence: int
+    prev_hash: str
+    trace_id: str | None = None
+    tenant: str | None = None
+    schema_version: int = 1
+
+
 class Sealer:
-    """Turns validated events (envelope hash still a placeholder) into sealed wire bytes."""
-
-    def __init__(self, catalogue: Catalogue, header_of: Any, signer: HmacSigner | None) -> None:
-        self.catalogue = catalogue
-        self.header_of = header_of  # model class -> framing header bytes
+    def __init__(
+        self,
+        producer: ProducerInfo,
+        header_of: Callable[[type[Event]], bytes],
+        signer: HmacSigner | None,
+    ) -> None:
+        self.producer_bytes = wire.producer_bytes(producer)
+        self.header_of = header_of
         self.signer = signer
-        self.envelope_schema = bundled_schema(ENVELOPE).parsed
 
-    def seal(self, event: Event) -> Sealed:
-        record = event.model_dump()
-        envelope = record.pop("envelope")
-        body = _write(body_schema(event.SCHEMA), record)
-        envelope["hash"] = ""
-        envelope["signature"] = None
-        digest = hashlib.sha256(bytes.fromhex(envelope["prev_hash"]))
-        digest.update(_write(self.envelope_schema, envelope))
-        digest.update(body)
-        raw = digest.digest()
-        envelope["hash"] = raw.hex()
+    def seal(self, event: Event, link: Link) -> Sealed:
+        buffer = BytesIO()
+        schemaless_writer(buffer, body_schema(event.SCHEMA), event.model_dump(exclude={"envelope"}))
+        body = buffer.getvalue()
+        head = wire.envelope_head(
+            link.event_id,
+            link.event_time,
+            producer=self.producer_bytes,
+            stream=link.stream,
+            sequence=link.sequence,
+            prev_hash=link.prev_hash,
+        )
+        tail = wire.envelope_tail(link.trace_id, link.tenant, link.schema_version)
+        hasher = hashlib.sha256(bytes.fromhex(link.prev_hash))
+        hasher.update(head + wire.EMPTY_HASH_AND_NO_SIGNATURE + tail + body)
+        digest = hasher.digest()
+        signature = None
         if self.signer is not None:
-            envelope["signature"] = self.signer.sign_record(raw)
-        wire = self.header_of(type(event)) + _write(self.envelope_schema, envelope) + body
-        return Sealed(wire, raw)
-
-
-def _write(schema: dict[str, Any], record: dict[str, Any]) -> bytes:
-    buffer = BytesIO()
-    schemaless_writer(buffer, schema, record)
-    return buffer.getvalue()
+            signature = (_HMAC_SHA256, self.signer.key_id, self.signer.mac(digest))
+        sealed = b"".join(
+            (
+                self.header_of(type(event)),
+                head,
+                wire.hash_and_signature(digest.hex(), signature),
+                tail,
+                body,
+            )
+        )
+        return Sealed(sealed, digest)

@@ -80,6 +80,7 @@ class Spool:
         self.heads: dict[str, Head] = self._read_heads()
         self.low = self._read_acked()
         self._segments = self._open_segments()
+        self._live_bytes = sum(segment.size for segment in self._segments)
         self.next_index = max(self.low, self._segments[-1].last + 1) if self._segments else self.low
         self._fd = -1
         self._roll()
@@ -151,7 +152,7 @@ class Spool:
             segment.last = records[-1].index
             for record in records:
                 self.heads[record.stream] = Head(record.sequence + 1, record.hash.hex())
-            segment.heads_at_end = dict(self.heads)
+            self._live_bytes += len(data)
             self.next_index = records[-1].index + 1
             self._maybe_fsync()
 
@@ -179,26 +180,26 @@ class Spool:
             self._last_fsync = now
 
     def _roll(self) -> None:
+        """Start a new segment; the finished one keeps the chain heads as of its end."""
         if self._fd >= 0:
             os.fsync(self._fd)
             os.close(self._fd)
+            self._segments[-1].heads_at_end = dict(self.heads)
         if self._segments and self._segments[-1].last < 0:
             segment = self._segments[-1]  # reuse an empty tail segment
         else:
             segment = _Segment(self.next_index, self.path / f"{self.next_index:020d}.seg", 0)
             self._segments.append(segment)
-        segment.heads_at_end = dict(self.heads)
         self._fd = os.open(segment.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         if segment.size:
             os.lseek(self._fd, 0, os.SEEK_END)
 
     # -- acknowledgement ----------------------------------------------------------------------
 
-    def ack(self, index: int) -> None:
+    def ack(self, *indexes: int) -> None:
+        """Mark records delivered (any order); one lock and one wake-up per call."""
         with self._lock:
-            if index < self.low:
-                return
-            self._acked_above.add(index)
+            self._acked_above.update(i for i in indexes if i >= self.low)
             while self.low in self._acked_above:
                 self._acked_above.discard(self.low)
                 self.low += 1
@@ -208,6 +209,7 @@ class Spool:
     def _drop_delivered_segments(self) -> None:
         while len(self._segments) > 1 and self._segments[0].last < self.low:
             done = self._segments.pop(0)
+            self._live_bytes -= done.size
             self._write_json("heads.json", done.heads_at_end)
             self._write_text("acked", str(self.low))
             done.path.unlink(missing_ok=True)
@@ -233,7 +235,7 @@ class Spool:
 
     @property
     def live_bytes(self) -> int:
-        return sum(segment.size for segment in self._segments)
+        return self._live_bytes
 
     @property
     def unacked(self) -> int:

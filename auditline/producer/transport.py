@@ -2,12 +2,15 @@
 
 An implementation must provide:
 
-- ``produce(message, on_delivery)``: queue one message without blocking; raise ``QueueFull``
-  when its local queue has no room (the caller keeps the message spooled and retries later).
-  Messages with the same key must be delivered in ``produce`` order.
-- ``poll(timeout)``: serve delivery reports: ``on_delivery(None)`` once the message is durably
-  stored, ``on_delivery(reason)`` if it never will be (the caller resends from its spool).
-- ``flush(timeout) -> int``: wait for outstanding reports; return how many are still pending.
+- ``produce(message, token)``: queue one message without blocking; raise ``QueueFull`` when its
+  local queue has no room (the caller keeps the message spooled and retries later). Messages
+  with the same key must be delivered in ``produce`` order.
+- ``poll(timeout) -> list[(token, reason)]``: delivery reports since the last poll, waiting up
+  to ``timeout`` for the first: ``reason`` is None once the message is durably stored, else why
+  it never will be (the caller resends from its spool). Reports are batched so that the caller
+  handles them with one lock, not one Python callback per message.
+- ``flush(timeout) -> int``: wait for outstanding messages; return how many are still pending
+  (their reports are returned by the next ``poll``).
 - ``delivered(topic, stream, since_ms) -> set[int]``: sequences of ``stream`` already stored
   on ``topic`` with a timestamp at or after ``since_ms`` (used after a crash to resend only
   what never arrived, so that nothing is stored twice).
@@ -19,7 +22,6 @@ embedded default and unit tests). ``make_transport`` picks one by name.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,7 +31,7 @@ from auditline.settings import AuditlineSettings
 STREAM_HEADER = "auditline-stream"
 SEQUENCE_HEADER = "auditline-seq"
 
-DeliveryCallback = Callable[[str | None], None]
+DeliveryReport = tuple[int, str | None]
 
 
 class QueueFull(Exception):
@@ -50,9 +52,9 @@ class OutboundMessage:
 
 
 class Transport(Protocol):
-    def produce(self, message: OutboundMessage, on_delivery: DeliveryCallback) -> None: ...
+    def produce(self, message: OutboundMessage, token: int) -> None: ...
 
-    def poll(self, timeout: float) -> int: ...
+    def poll(self, timeout: float) -> list[DeliveryReport]: ...
 
     def flush(self, timeout: float) -> int: ...
 

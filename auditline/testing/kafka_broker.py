@@ -73,10 +73,16 @@ def fetch_jars(version: str = KAFKA_VERSION) -> Path:
     return libs
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports (all held open while choosing, so none repeats)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def _cluster_id() -> str:
@@ -88,12 +94,19 @@ class LocalKafka:
     """One broker process; use as a context manager or call start()/stop()."""
 
     version: str = KAFKA_VERSION
-    port: int = field(default_factory=free_port)
-    controller_port: int = field(default_factory=free_port)
+    port: int = 0
+    controller_port: int = 0
     heap: str = "768m"
     workdir: Path | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        chosen = iter(free_ports(2))
+        self.port = self.port or next(chosen)
+        self.controller_port = self.controller_port or next(chosen)
+        if self.port == self.controller_port:
+            raise BrokerError(f"broker and controller cannot share port {self.port}")
 
     @property
     def bootstrap(self) -> str:

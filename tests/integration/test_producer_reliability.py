@@ -105,7 +105,8 @@ def child(
     bootstrap: str, spool: Path, prefix: str, count: int, *flags: str
 ) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.producer_child", bootstrap, str(spool), prefix, str(count), *flags],
+        [sys.executable, "-m", "tests.integration.producer_child",
+         bootstrap, str(spool), prefix, str(count), *flags],
         cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
 

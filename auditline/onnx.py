@@ -1,0 +1,151 @@
+"""``AuditedModel``: ONNX Runtime inference that records its own predictions.
+
+Needs the ``onnx`` extra (onnxruntime, numpy), imported when a model is opened. Every call runs
+the model and emits a ``Prediction`` (single calls) or one ``PredictionBatch`` (batch calls)
+through an ``AuditProducer``, with the model file's SHA-256 as the artefact digest. A sampling
+rate below 1 records that share of predictions (chosen at random per prediction) and says so in
+the event.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from uuid import uuid4
+
+from auditline.errors import ConfigError
+from auditline.events import Location, Prediction, PredictionBatch
+from auditline.producer.helpers import file_digest
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from auditline.producer import AuditProducer
+
+
+def _runtime() -> tuple[Any, Any]:
+    try:
+        import numpy
+        import onnxruntime
+    except ImportError as exc:
+        raise ConfigError("AuditedModel needs onnxruntime: pip install 'auditline[onnx]'") from exc
+    return onnxruntime, numpy
+
+
+class AuditedModel:
+    """An ONNX model whose predictions are audit events."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        producer: AuditProducer,
+        model: str,
+        version: str,
+        location: Location | Mapping[str, Any],
+        feature_names: Sequence[str] | None = None,
+        sample_rate: float = 1.0,
+        seed: int | None = None,
+    ) -> None:
+        if not 0 < sample_rate <= 1:
+            raise ConfigError(f"sample_rate must be in (0, 1], got {sample_rate}")
+        ort, self._np = _runtime()
+        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        first_input = self.session.get_inputs()[0]
+        self.input_name = first_input.name
+        width = first_input.shape[-1] if isinstance(first_input.shape[-1], int) else None
+        self.feature_names = list(feature_names or [f"f{i}" for i in range(width or 0)])
+        if not self.feature_names:
+            raise ConfigError(f"{path}: input width is dynamic; pass feature_names")
+        self.producer = producer
+        self.model, self.version = model, version
+        self.location = location if isinstance(location, Location) else Location(**location)
+        self.sample_rate = sample_rate
+        self.digest = file_digest(path)
+        self._rng = random.Random(seed)
+
+    def predict(
+        self,
+        features: Sequence[float] | Mapping[str, float],
+        *,
+        subject_jurisdiction: str | None = None,
+        categorical: Mapping[str, str] | None = None,
+    ) -> np.ndarray:
+        """Run one row; emit a Prediction (if sampled); return the model's first output row."""
+        row = self._row(features)
+        start = time.perf_counter()
+        outputs = self.session.run(None, {self.input_name: row[None, :]})
+        latency_ms = (time.perf_counter() - start) * 1000
+        if self._rng.random() < self.sample_rate:
+            scores, labels = self._interpret(outputs)
+            self.producer.emit(
+                Prediction, prediction_id=uuid4().hex, model_name=self.model,
+                model_version=self.version, location=self.location,
+                subject_jurisdiction=subject_jurisdiction,
+                numeric_features=dict(zip(self.feature_names, row.tolist(), strict=True)),
+                categorical_features=dict(categorical or {}),
+                score=scores[0] if scores else None, label=labels[0] if labels else None,
+                latency_ms=latency_ms, artifact_digest=self.digest,
+            )  # fmt: skip
+        result: np.ndarray = outputs[0][0]
+        return result
+
+    def predict_batch(
+        self, rows: Any, *, subject_jurisdictions: Sequence[str | None] | None = None
+    ) -> np.ndarray:
+        """Run a batch; emit one PredictionBatch of the sampled rows; return the first output."""
+        numpy = self._np
+        matrix = numpy.asarray(rows, dtype=numpy.float32)
+        start = time.perf_counter()
+        outputs = self.session.run(None, {self.input_name: matrix})
+        latency_ms = (time.perf_counter() - start) * 1000
+        keep = [i for i in range(len(matrix)) if self._rng.random() < self.sample_rate]
+        if keep:
+            scores, labels = self._interpret(outputs)
+            columns = matrix[keep].T.tolist()
+            self.producer.emit(
+                PredictionBatch, batch_id=uuid4().hex, model_name=self.model,
+                model_version=self.version, location=self.location, count=len(keep),
+                sample_rate=self.sample_rate,
+                subject_jurisdictions=[subject_jurisdictions[i] for i in keep]
+                if subject_jurisdictions else [],
+                numeric_features=[
+                    {"name": name, "values": values}
+                    for name, values in zip(self.feature_names, columns, strict=True)
+                ],
+                scores=[scores[i] for i in keep] if scores else [],
+                labels=[labels[i] for i in keep] if labels else [],
+                latency_ms=latency_ms, artifact_digest=self.digest,
+            )  # fmt: skip
+        result: np.ndarray = outputs[0]
+        return result
+
+    def _row(self, features: Sequence[float] | Mapping[str, float]) -> np.ndarray:
+        numpy = self._np
+        if isinstance(features, Mapping):
+            missing = [name for name in self.feature_names if name not in features]
+            if missing:
+                raise ConfigError(f"features missing for {self.model}: {missing}")
+            features = [features[name] for name in self.feature_names]
+        row: np.ndarray = numpy.asarray(features, dtype=numpy.float32)
+        if row.shape != (len(self.feature_names),):
+            raise ConfigError(f"expected {len(self.feature_names)} features, got shape {row.shape}")
+        return row
+
+    def _interpret(self, outputs: list[Any]) -> tuple[list[float], list[str]]:
+        """Scores and labels per row from the model outputs (regressors, classifiers)."""
+        numpy = self._np
+        scores: list[float] = []
+        labels: list[str] = []
+        for output in outputs:
+            array = numpy.asarray(output)
+            if array.dtype.kind in "OSUi" and array.ndim == 1 and not labels:
+                labels = [str(v) for v in array.tolist()]
+            elif array.dtype.kind == "f" and not scores:
+                flat = array.reshape(len(array), -1)
+                column = flat[:, 1] if flat.shape[1] == 2 else flat.max(axis=1)
+                scores = [float(v) for v in column]
+        return scores, labels
