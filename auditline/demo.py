@@ -1,21 +1,22 @@
-"""The quick-start demo: a small AI platform's audit trail, encoded, decoded and chain-checked.
+"""The quick-start demo: a small AI platform's audit trail, emitted, decoded and verified.
 
-At this stage (foundation) it runs fully in-process: events are built as a service would emit
-them, sealed into one hash chain, encoded with the single-object framing, decoded again and
-verified. Later stages route the same events through the producer SDK, the stream processors
-and the embedded ClickHouse engine.
+It runs on the embedded default: the producer SDK (validation, hash chain, HMAC signature,
+write-ahead spool) over the in-process transport, then every event is decoded and each producer
+stream's chain and signatures verified. ``demo_events`` gives the same story as ready-made
+sealed events for tests.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 from uuid import UUID, uuid5
 
 from auditline.catalogue import Catalogue
-from auditline.chain import hash_matches, seal
+from auditline.chain import seal
 from auditline.codec import SingleObjectCodec
 from auditline.events import (
     ZERO_HASH,
@@ -38,6 +39,8 @@ from auditline.events import (
     TrainingRun,
     TransferMechanism,
 )
+from auditline.settings import AuditlineSettings
+from auditline.verify import ChainVerifier
 
 _NS = UUID("6f1d3c1e-0000-4000-8000-00000000a0d1")
 FRANKFURT = Location(country="DE", provider="aws", region="eu-central-1")
@@ -105,29 +108,46 @@ def demo_events(start: datetime | None = None) -> list[Event]:
 
 def _summary(event: Event) -> str:
     fields = event.model_dump(mode="json", exclude={"envelope"})
-    keys = ("asset_id", "destination", "model_name", "model_version", "location", "score")
+    keys = ("asset_id", "destination", "model_name", "model_version", "score")
     return ", ".join(f"{k}={json.dumps(fields[k])}" for k in keys if k in fields)
 
 
 def run_demo(out: IO[str]) -> int:
-    """Encode, decode and verify the demo stream, printing what an auditor would see."""
-    catalogue = Catalogue()
-    codec = SingleObjectCodec(catalogue)
-    print("auditline demo: one producer stream, single-object Avro framing\n", file=out)
-    print(f"{'seq':>3}  {'event':<14} {'topic':<22} {'bytes':>5}  hash          summary", file=out)
-    prev_hash, ok = ZERO_HASH, True
-    for event in demo_events():
-        wire = codec.encode(event)
-        decoded = codec.decode(wire)
-        linked = decoded.envelope.prev_hash == prev_hash and hash_matches(decoded)
-        ok = ok and decoded == event and linked
-        prev_hash = decoded.envelope.hash
-        topic = catalogue.for_model(type(event)).topic
-        print(
-            f"{event.envelope.sequence:>3}  {type(event).__name__:<14} {topic:<22} "
-            f"{len(wire):>5}  {decoded.envelope.hash[:12]}  {_summary(decoded)}",
-            file=out,
-        )
+    """Emit the demo story through the producer SDK (embedded default: in-process transport),
+    read it back, decode and verify every stream's chain and signatures."""
+    from auditline.producer import AuditProducer
+    from auditline.producer.memory import InProcessBroker, InProcessTransport
+
+    key = "d3" * 32
+    with tempfile.TemporaryDirectory(prefix="auditline-demo-") as spool:
+        settings = AuditlineSettings(
+            producer={"service": "demo-platform", "instance": "demo-1", "country": "DE",
+                      "transport": "memory", "signing_key": key, "signing_key_id": "demo"},
+            spool={"path": spool, "fsync": "never"},
+        )  # fmt: skip
+        broker = InProcessBroker()
+        start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+        with AuditProducer(settings, transport=InProcessTransport(broker)) as producer:
+            for minute, (model, body) in enumerate(_bodies()):
+                producer.emit(model, event_time=start + timedelta(minutes=minute), **body)
+            delivered = producer.flush(10)
+    codec = SingleObjectCodec(Catalogue())
+    verifier = ChainVerifier({}, {"demo": bytes.fromhex(key)}, require_signature=True)
+    print("auditline demo: SDK -> in-process transport -> decode -> verify\n", file=out)
+    print(f"{'stream':<34} {'seq':>3} {'bytes':>5}  hash          summary", file=out)
+    problems = []
+    for topic, messages in broker.topics.items():
+        for message in messages:
+            event = codec.decode(message.value)
+            problems += verifier.observe(event)
+            print(
+                f"{event.envelope.stream:<34} {event.envelope.sequence:>3} {len(message.value):>5}"
+                f"  {event.envelope.hash[:12]}  {type(event).__name__}: {_summary(event)}",
+                file=out,
+            )
+    for problem in problems:
+        print(f"  ! {problem.kind}: {problem.detail}", file=out)
+    ok = delivered and not problems
     verdict = "intact" if ok else "BROKEN"
-    print(f"\nround trip and hash chain: {verdict}", file=out)
+    print(f"\nround trip, hash chains and signatures: {verdict}", file=out)
     return 0 if ok else 1

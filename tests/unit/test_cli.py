@@ -9,7 +9,7 @@ from auditline.cli import main
 
 def test_demo_runs_and_reports_an_intact_chain(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo"]) == 0
-    assert "round trip and hash chain: intact" in capsys.readouterr().out
+    assert "round trip, hash chains and signatures: intact" in capsys.readouterr().out
 
 
 def test_schemas_lists_the_catalogue_as_json(capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,7 +15,7 @@ HEAVY = ("faust", "clickhouse_connect", "chdb", "onnxruntime", "aiokafka", "mode
 
 def test_bare_import_pulls_in_no_heavy_extra() -> None:
     code = (
-        "import sys, auditline, auditline.events, auditline.codec, auditline.chain;"
+        "import sys, auditline, auditline.events, auditline.codec, auditline.chain, auditline.producer;"
         "auditline.make_codec(auditline.load_settings());"
         f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))"
     )
@@ -65,4 +65,4 @@ def test_plain_install_without_extras_can_emit_and_decode(tmp_path: Path) -> Non
     done = subprocess.run(
         [str(python), "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
     )
-    assert done.stdout.strip() == "0 round trip and hash chain: intact"
+    assert done.stdout.strip() == "0 round trip, hash chains and signatures: intact"

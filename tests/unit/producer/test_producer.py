@@ -234,3 +234,21 @@ def test_emit_never_blocks_on_an_unreachable_transport(
         producer.emit(Prediction, **body(4))
     assert time.monotonic() - start < 5
     assert not producer.flush(0.2)
+
+
+def test_async_emit_from_an_event_loop(
+    make_producer: Callable[..., AuditProducer], broker: InProcessBroker
+) -> None:
+    import asyncio
+
+    async def service(producer: AuditProducer) -> list[int]:
+        receipts = [await producer.aemit(Prediction, **body(4)) for _ in range(20)]
+        assert await producer.aflush(5)
+        return [r.sequence for r in receipts]
+
+    for mode in ("block", "raise"):
+        producer = make_producer(on_full=mode)
+        sequences = asyncio.run(service(producer))
+        assert sequences == sorted(sequences) and len(set(sequences)) == 20
+        producer.close(5)
+    assert [e.envelope.sequence for e in stored(broker, "predictions")] == list(range(40))
