@@ -136,7 +136,7 @@ def run_demo(out: IO[str]) -> int:
     print("auditline demo: SDK -> in-process transport -> decode -> verify\n", file=out)
     print(f"{'stream':<34} {'seq':>3} {'bytes':>5}  hash          summary", file=out)
     problems = []
-    for topic, messages in broker.topics.items():
+    for messages in broker.topics.values():
         for message in messages:
             event = codec.decode(message.value)
             problems += verifier.observe(event)

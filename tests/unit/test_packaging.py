@@ -15,7 +15,8 @@ HEAVY = ("faust", "clickhouse_connect", "chdb", "onnxruntime", "aiokafka", "mode
 
 def test_bare_import_pulls_in_no_heavy_extra() -> None:
     code = (
-        "import sys, auditline, auditline.events, auditline.codec, auditline.chain, auditline.producer;"
+        "import sys, auditline, auditline.events, auditline.codec, auditline.chain;"
+        "import auditline.producer, auditline.verify;"
         "auditline.make_codec(auditline.load_settings());"
         f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))"
     )
