@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from auditline.errors import AuditlineError
 
@@ -66,7 +67,24 @@ def build_parser() -> argparse.ArgumentParser:
         "Unknown AUDITLINE_* variables are errors.",
     )
     config.set_defaults(run=_cmd_config)
+    _register_store_commands(sub)
     return parser
+
+
+def _register_store_commands(sub: Any) -> None:
+    """The store commands live with the sink (``auditline.sinks``, the ``store`` extra)."""
+    try:
+        from auditline.sinks.cli import register
+    except ImportError:
+        missing = sub.add_parser("sink", help="(needs: pip install 'auditline[store]')")
+        missing.set_defaults(run=_needs_store)
+        return
+    register(sub)
+
+
+def _needs_store(_: argparse.Namespace) -> int:
+    print("auditline: the store commands need: pip install 'auditline[store]'", file=sys.stderr)
+    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -75,7 +75,10 @@ class ClickHouseSettings(_Section):
     """Store DSN: ``chdb://PATH`` for the embedded engine (default), ``http(s)://`` for a server."""
 
     dsn: str = "chdb://.auditline/clickhouse"
-    database: str = "auditline"
+    database: str = Field(default="auditline", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    cluster: str | None = Field(
+        default=None, description="ON CLUSTER name: migrations then create Replicated tables."
+    )
 
     @field_validator("dsn")
     @classmethod
@@ -122,6 +125,17 @@ class SpoolSettings(_Section):
     )
 
 
+class SinkSettings(_Section):
+    """The Kafka → ClickHouse sink."""
+
+    group_id: str = "auditline-sink"
+    batch_max_events: int = Field(default=5000, gt=0)
+    batch_max_wait_ms: int = Field(default=500, ge=0)
+    checkpoint_key: SecretStr | None = Field(
+        default=None, description="HMAC key (hex) signing verified chain checkpoints."
+    )
+
+
 class AuditlineSettings(BaseSettings):
     """Everything auditline reads from its environment."""
 
@@ -137,6 +151,7 @@ class AuditlineSettings(BaseSettings):
     clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
     producer: ProducerSettings = Field(default_factory=ProducerSettings)
     spool: SpoolSettings = Field(default_factory=SpoolSettings)
+    sink: SinkSettings = Field(default_factory=SinkSettings)
     policy_path: Path | None = Field(
         default=None, description="Policy YAML; unset means the default pack shipped in the wheel."
     )

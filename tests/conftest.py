@@ -60,3 +60,19 @@ def unique() -> str:
 @pytest.fixture
 def topic_prefix(unique: str) -> str:
     return f"t{unique}.auditline"
+
+
+@pytest.fixture(scope="session")
+def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One embedded-engine folder per test session (chDB allows one path per process)."""
+    return str(tmp_path_factory.mktemp("chdb") / "engine")
+
+
+@pytest.fixture
+def store_settings(chdb_path: str, unique: str, monkeypatch: pytest.MonkeyPatch) -> object:
+    """ClickHouse settings for a database of this test's own, also exported for the CLI."""
+    from auditline.settings import ClickHouseSettings
+
+    monkeypatch.setenv("AUDITLINE_CLICKHOUSE__DSN", f"chdb://{chdb_path}")
+    monkeypatch.setenv("AUDITLINE_CLICKHOUSE__DATABASE", f"t_{unique}")
+    return ClickHouseSettings(dsn=f"chdb://{chdb_path}", database=f"t_{unique}")

@@ -1,0 +1,226 @@
+"""The store's CLI commands: migrate, sink, lineage, query, evidence, sql, verify."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import sys
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from auditline.errors import ConfigError
+from auditline.output import render
+from auditline.settings import AuditlineSettings, load_settings
+
+from .store import Store, connect
+
+READ_ONLY = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|EXISTS)\b", re.IGNORECASE)
+
+
+def _store(settings: AuditlineSettings) -> Store:
+    return connect(settings.clickhouse)
+
+
+def _time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an ISO time (e.g. 2026-03-01T12:00Z)"
+        ) from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _out(args: argparse.Namespace, columns: list[str], rows: list[Any]) -> None:
+    print(render(columns, rows, args.format))
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from .migrate import migrate
+
+    settings = load_settings()
+    applied = migrate(_store(settings), settings.clickhouse.cluster)
+    print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+    return 0
+
+
+def cmd_sink(args: argparse.Namespace) -> int:
+    from .migrate import migrate
+    from .writer import Sink
+
+    settings = load_settings()
+    store = _store(settings)
+    migrate(store, settings.clickhouse.cluster)
+    sink = Sink(settings, store)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    print(
+        f"sink: {settings.kafka.bootstrap_servers} -> {settings.clickhouse.dsn} "
+        f"({settings.clickhouse.database})",
+        flush=True,
+    )
+    try:
+        stats = sink.run(stop, idle_exit_s=args.idle_exit)
+    finally:
+        sink.close()
+    print(f"sink stopped: {stats}", flush=True)
+    return 0
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    from .queries import Provenance
+
+    provenance = Provenance(_store(load_settings()))
+    if args.direction == "path":
+        route = provenance.path(args.node, args.target, depth=args.depth, as_of=args.as_of)
+        _out(args, ["step", "node"], list(enumerate(route or [])))
+        return 0 if route else 1
+    hits = provenance.walk(
+        args.node, upstream=args.direction == "upstream", depth=args.depth, as_of=args.as_of
+    )
+    _out(
+        args,
+        ["node", "depth", "edge", "via"],
+        [(h.node, h.depth, h.edge_type, h.via) for h in hits],
+    )
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from .queries import Provenance
+
+    provenance = Provenance(_store(load_settings()))
+    if args.what == "predictions":
+        columns, rows = provenance.predictions_derived_from(args.derived_from, as_of=args.as_of)
+    else:
+        try:
+            columns, rows = provenance.transfers(
+                classification=args.classification,
+                source=args.source,
+                destination=args.destination,
+                since=args.since,
+            )
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+    _out(args, columns, rows)
+    return 0
+
+
+def cmd_evidence(args: argparse.Namespace) -> int:
+    from .evidence import evidence, to_markdown
+    from .queries import Provenance
+
+    bundle = evidence(Provenance(_store(load_settings())), args.model_version)
+    print(to_markdown(bundle) if args.markdown else json.dumps(bundle, indent=2, default=str))
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    if not READ_ONLY.match(args.query):
+        raise ConfigError(
+            "auditline sql runs read-only queries: SELECT, WITH, SHOW, DESCRIBE, EXPLAIN"
+        )
+    store = _store(load_settings())
+    columns, rows = store.rows(args.query, readonly=2 if store.embedded else 1)
+    _out(args, columns, rows)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .verification import checkpoint, verify_log
+
+    settings = load_settings()
+    store = _store(settings)
+    keys = _keys(settings)
+    report = verify_log(
+        store,
+        producer=args.producer,
+        since=args.since,
+        keys=keys,
+        require_signature=settings.producer.require_signing,
+    )
+    rows = [(f.stream, f.sequence, str(f.kind), f.event_id, f.detail) for f in report.findings]
+    if rows:
+        _out(args, ["stream", "sequence", "finding", "event_id", "detail"], rows)
+    key = settings.sink.checkpoint_key
+    written = checkpoint(store, report, bytes.fromhex(key.get_secret_value()) if key else None)
+    verdict = "intact" if report.ok else f"{len(report.findings)} finding(s)"
+    print(
+        f"verified {report.events} events in {report.streams} streams: {verdict}; "
+        f"{written} checkpoints stored",
+        file=sys.stderr,
+    )
+    return 0 if report.ok else 1
+
+
+def _keys(settings: AuditlineSettings) -> dict[str, bytes]:
+    key = settings.producer.signing_key
+    return {settings.producer.signing_key_id: bytes.fromhex(key.get_secret_value())} if key else {}
+
+
+def register(sub: Any) -> None:
+    """Add the store commands to the ``auditline`` parser."""
+    fmt = argparse.ArgumentParser(add_help=False)
+    fmt.add_argument(
+        "--format", choices=["table", "json", "csv"], default="table", help="output format"
+    )
+
+    sub.add_parser("migrate", help="create or upgrade the audit store schema").set_defaults(
+        run=cmd_migrate
+    )
+
+    sink = sub.add_parser("sink", help="run the Kafka -> ClickHouse sink until stopped")
+    sink.add_argument(
+        "--idle-exit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this long without messages (default: run until SIGTERM)",
+    )
+    sink.set_defaults(run=cmd_sink)
+
+    lineage = sub.add_parser("lineage", help="walk the lineage graph", parents=[fmt])
+    lineage.add_argument("direction", choices=["upstream", "downstream", "path"])
+    lineage.add_argument(
+        "node", help="node id: an asset id, run:<id>, model:<name>:<version>, deployment:<id>"
+    )
+    lineage.add_argument("target", nargs="?", help="with path: the node to reach")
+    lineage.add_argument("--depth", type=int, default=10, help="hops to follow (default 10)")
+    lineage.add_argument(
+        "--as-of", type=_time, default=None, help="the graph as it was at this time"
+    )
+    lineage.set_defaults(run=cmd_lineage)
+
+    query = sub.add_parser("query", help="auditor questions", parents=[fmt])
+    query.add_argument("what", choices=["predictions", "transfers"])
+    query.add_argument("--derived-from", help="predictions: dataset the models were trained on")
+    query.add_argument("--as-of", type=_time, default=None)
+    query.add_argument(
+        "--classification", help="transfers: e.g. personal (inherited from the asset)"
+    )
+    query.add_argument("--from", dest="source", help="transfers: EEA, DE,FR, !adequate ...")
+    query.add_argument("--to", dest="destination", help="transfers: e.g. '!adequate'")
+    query.add_argument("--since", type=_time, default=None)
+    query.set_defaults(run=cmd_query)
+
+    ev = sub.add_parser("evidence", help="evidence bundle of a model version (JSON or Markdown)")
+    ev.add_argument("model_version", help="name:version or model:<name>:<version>")
+    ev.add_argument("--markdown", action="store_true", help="a readable report instead of JSON")
+    ev.set_defaults(run=cmd_evidence)
+
+    sql = sub.add_parser(
+        "sql", help="run a read-only SQL query against the audit store", parents=[fmt]
+    )
+    sql.add_argument("query")
+    sql.set_defaults(run=cmd_sql)
+
+    verify = sub.add_parser(
+        "verify", help="recompute hash chains from the audit log", parents=[fmt]
+    )
+    verify.add_argument("--producer", help="only this producer service")
+    verify.add_argument("--since", type=_time, default=None)
+    verify.set_defaults(run=cmd_verify)

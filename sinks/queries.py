@@ -1,0 +1,188 @@
+"""Provenance queries over the audit store: parameterised SQL only (``{name:Type}`` bindings).
+
+Graph walks go level by level: one indexed query per depth over the edges valid at ``as_of``
+(``lineage_edges`` sorted by source for downstream, ``lineage_edges_by_dst`` for upstream), so a
+walk of depth N costs at most N queries whatever the fan-out, and each node is visited once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from auditline.jurisdictions import expand
+
+from .rows import model_node
+from .store import Store
+
+FAR_FUTURE = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Hit:
+    node: str
+    depth: int
+    edge_type: str
+    via: str  # the neighbour it was reached from
+
+
+class Provenance:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.db = f"`{store.database}`"
+
+    # -- graph walks --------------------------------------------------------------------------
+
+    def _step(
+        self, frontier: list[str], as_of: datetime, upstream: bool
+    ) -> list[tuple[str, str, str]]:
+        """Edges touching ``frontier`` that are open at ``as_of``: the latest row of each edge
+        at that time (by ``valid_from``) must not be a closing one (retired deployment)."""
+        table, near, far = (
+            ("lineage_edges_by_dst", "dst", "src") if upstream else ("lineage_edges", "src", "dst")
+        )
+        _, rows = self.store.rows(
+            f"SELECT {near}, {far}, edge_type FROM {self.db}.{table} "
+            f"WHERE {near} IN {{frontier:Array(String)}} "
+            "AND valid_from <= {as_of:DateTime64(3, 'UTC')} "
+            f"GROUP BY {near}, {far}, edge_type "
+            "HAVING argMax(valid_to IS NULL, valid_from) = 1",
+            {"frontier": frontier, "as_of": as_of},
+        )
+        return [(str(a), str(b), str(kind)) for a, b, kind in rows]
+
+    def walk(
+        self, start: str, *, upstream: bool, depth: int = 10, as_of: datetime | None = None
+    ) -> list[Hit]:
+        """Nodes reachable from ``start`` within ``depth`` hops, nearest first."""
+        as_of = as_of or FAR_FUTURE
+        seen, frontier, hits = {start}, [start], []
+        for level in range(1, depth + 1):
+            if not frontier:
+                break
+            found = []
+            for via, node, kind in sorted(self._step(frontier, as_of, upstream)):
+                if node not in seen:
+                    seen.add(node)
+                    found.append(node)
+                    hits.append(Hit(node, level, kind, via))
+            frontier = found
+        return hits
+
+    def upstream(self, node: str, depth: int = 10, as_of: datetime | None = None) -> list[Hit]:
+        return self.walk(node, upstream=True, depth=depth, as_of=as_of)
+
+    def downstream(self, node: str, depth: int = 10, as_of: datetime | None = None) -> list[Hit]:
+        return self.walk(node, upstream=False, depth=depth, as_of=as_of)
+
+    def path(
+        self, a: str, b: str, depth: int = 20, as_of: datetime | None = None
+    ) -> list[str] | None:
+        """A shortest downstream path from ``a`` to ``b`` (inclusive), or None."""
+        parents: dict[str, str] = {}
+        for hit in self.walk(a, upstream=False, depth=depth, as_of=as_of):
+            parents[hit.node] = hit.via
+            if hit.node == b:
+                route = [b]
+                while route[-1] != a:
+                    route.append(parents[route[-1]])
+                return route[::-1]
+        return [a] if a == b else None
+
+    # -- auditor questions --------------------------------------------------------------------
+
+    def predictions_derived_from(
+        self, dataset: str, as_of: datetime | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Predictions of every model version trained (transitively) on ``dataset``, by place."""
+        versions = [
+            h.node
+            for h in self.downstream(dataset, depth=50, as_of=as_of)
+            if h.node.startswith("model:")
+        ]
+        pairs = [tuple(v.split(":", 2)[1:]) for v in versions]
+        if not pairs:
+            return [
+                "model_name",
+                "model_version",
+                "country",
+                "region",
+                "predictions",
+                "first",
+                "last",
+            ], []
+        return self.store.rows(
+            f"SELECT model_name, model_version, country, region, count() AS predictions, "
+            f"min(event_time) AS first, max(event_time) AS last FROM {self.db}.predictions FINAL "
+            "WHERE (model_name, model_version) IN {pairs:Array(Tuple(String, String))} "
+            "GROUP BY model_name, model_version, country, region "
+            "ORDER BY model_name, model_version, country",
+            {"pairs": pairs},
+        )
+
+    def transfers(
+        self,
+        *,
+        classification: str | None = None,
+        source: str | None = None,
+        destination: str | None = None,
+        since: datetime | None = None,
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Data movements filtered by (inherited) classification and jurisdiction specs."""
+        src, src_not = expand(source) if source else (frozenset(), True)
+        dst, dst_not = expand(destination) if destination else (frozenset(), True)
+        return self.store.rows(
+            f"""
+            SELECT m.event_id, m.event_time, m.asset_id, m.source_country, m.destination_country,
+                   coalesce(m.classification, a.cls) AS classification, m.purpose,
+                   JSONExtractString(m.payload, 'mechanism', 'kind') AS mechanism
+            FROM {self.db}.audit_log AS m
+            LEFT JOIN (SELECT asset_id, argMax(classification, event_time) AS cls
+                       FROM {self.db}.audit_log WHERE kind = 'AssetDeclared' GROUP BY asset_id) AS a
+                ON a.asset_id = m.asset_id
+            WHERE m.kind = 'DataMovement'
+              AND m.event_time >= {{since:DateTime64(3, 'UTC')}}
+              AND ({{cls:String}} = '' OR coalesce(m.classification, a.cls) = {{cls:String}})
+              AND (has({{src:Array(String)}}, m.source_country) != {{src_not:Bool}})
+              AND (has({{dst:Array(String)}}, m.destination_country) != {{dst_not:Bool}})
+            ORDER BY m.event_time
+            """,
+            {
+                "since": since or datetime(1970, 1, 1, tzinfo=UTC),
+                "cls": classification or "",
+                "src": sorted(src),
+                "src_not": src_not,
+                "dst": sorted(dst),
+                "dst_not": dst_not,
+            },
+        )
+
+    def events(self, event_ids: Iterable[Any]) -> list[dict[str, Any]]:
+        """The audit-log rows (as dicts) of the given event ids, in time order."""
+        columns, rows = self.store.rows(
+            "SELECT event_id, event_time, kind, stream, sequence, payload "
+            f"FROM {self.db}.audit_log "
+            "WHERE event_id IN {ids:Array(UUID)} ORDER BY event_time",
+            {"ids": list(event_ids)},
+        )
+        return [dict(zip(columns, row, strict=True)) for row in rows]
+
+    def node_events(self, nodes: Iterable[str]) -> list[Any]:
+        """Event ids that created the given nodes or edges touching them."""
+        names = sorted(set(nodes))
+        _, rows = self.store.rows(
+            f"SELECT event_id FROM {self.db}.lineage_nodes WHERE node_id IN {{n:Array(String)}} "
+            f"UNION DISTINCT SELECT event_id FROM {self.db}.lineage_edges "
+            "WHERE src IN {n:Array(String)} OR dst IN {n:Array(String)}",
+            {"n": names},
+        )
+        return [row[0] for row in rows]
+
+    def model_node(self, model_version: str) -> str:
+        """``name:version`` or a node id → the model-version node id."""
+        if model_version.startswith("model:"):
+            return model_version
+        name, _, version = model_version.rpartition(":")
+        return model_node(name, version)
