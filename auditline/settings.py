@@ -129,6 +129,10 @@ class SinkSettings(_Section):
     """The Kafka → ClickHouse sink."""
 
     group_id: str = "auditline-sink"
+    instance_id: str = Field(
+        default_factory=lambda: f"sink-{socket.gethostname() or 'local'}",
+        description="Static group membership: a restarted sink takes its partitions back at once.",
+    )
     batch_max_events: int = Field(default=5000, gt=0)
     batch_max_wait_ms: int = Field(default=500, ge=0)
     checkpoint_key: SecretStr | None = Field(

@@ -170,12 +170,12 @@ class Provenance:
         return [dict(zip(columns, row, strict=True)) for row in rows]
 
     def node_events(self, nodes: Iterable[str]) -> list[Any]:
-        """Event ids that created the given nodes or edges touching them."""
+        """Event ids that declared the given nodes or created edges between two of them."""
         names = sorted(set(nodes))
         _, rows = self.store.rows(
             f"SELECT event_id FROM {self.db}.lineage_nodes WHERE node_id IN {{n:Array(String)}} "
             f"UNION DISTINCT SELECT event_id FROM {self.db}.lineage_edges "
-            "WHERE src IN {n:Array(String)} OR dst IN {n:Array(String)}",
+            "WHERE src IN {n:Array(String)} AND dst IN {n:Array(String)}",
             {"n": names},
         )
         return [row[0] for row in rows]

@@ -81,9 +81,16 @@ class Sink:
                 "auto.offset.reset": "earliest",
                 "enable.partition.eof": False,
                 "topic.metadata.refresh.interval.ms": 5000,
+                # static membership: a sink restarted after a crash resumes its partitions without
+                # waiting for the dead member's session to time out
+                "group.instance.id": settings.sink.instance_id,
+                "session.timeout.ms": 30000,
             }
         )
-        self.consumer.subscribe(list(self.catalogue.topics))
+        self.assigned = threading.Event()
+        self.consumer.subscribe(
+            list(self.catalogue.topics), on_assign=lambda consumer, parts: self.assigned.set()
+        )
         self.dead_letters = Producer({**conf, "acks": "all", "enable.idempotence": True})
         self.stats = SinkStats()
 
@@ -94,8 +101,8 @@ class Sink:
         stop = stop or threading.Event()
         idle_since = time.monotonic()
         while not stop.is_set():
-            if self.step():
-                idle_since = time.monotonic()
+            if self.step() or not self.assigned.is_set():
+                idle_since = time.monotonic()  # idle time counts once partitions are assigned
             elif idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
                 break
         return self.stats

@@ -1,0 +1,146 @@
+"""`auditline verify` finds tampering and deletion in the store; CLI parameters cannot inject SQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from auditline.sinks.migrate import migrate
+from auditline.sinks.rows import COLUMNS, Located, rows_for
+from auditline.sinks.store import Store, connect
+from auditline.sinks.verification import verify_log
+
+from auditline.cli import main
+from auditline.settings import ClickHouseSettings
+from tests.unit.sinks.platform import platform
+
+
+@pytest.fixture
+def store(store_settings: ClickHouseSettings) -> Iterator[Store]:
+    store = connect(store_settings)
+    migrate(store)
+    rows = rows_for([Located(e, "t", 0, i) for i, e in enumerate(platform())])
+    for table, values in rows.tables.items():
+        store.insert(table, COLUMNS[table], values)
+    yield store
+
+
+def db(store: Store) -> str:
+    return f"`{store.database}`"
+
+
+def test_an_untouched_log_verifies(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    report = verify_log(store)
+    assert report.ok and report.events == 13 and report.streams == 5
+    assert main(["verify"]) == 0
+    assert "verified 13 events in 5 streams: intact" in capsys.readouterr().err
+    _, checkpoints = store.rows(
+        f"SELECT stream, sequence FROM {db(store)}.chain_checkpoints ORDER BY stream"
+    )
+    assert ("platform/p1/predictions", 2) in checkpoints
+
+
+def test_a_row_tampered_in_clickhouse_is_found(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store.command(
+        f"ALTER TABLE {db(store)}.audit_log UPDATE payload = replace(payload, '\"records\":10', '\"records\":1') "
+        "WHERE kind = 'DataMovement' AND sequence = 0",
+        mutations_sync=2,
+    )
+    report = verify_log(store)
+    assert [(f.kind, f.stream, f.sequence) for f in report.findings] == [
+        ("tampered", "platform/p1/movements", 0)
+    ]
+    assert main(["verify", "--format", "json"]) == 1
+    found = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert found[0]["finding"] == "tampered"
+
+
+def test_a_deleted_row_is_found(store: Store) -> None:
+    store.command(
+        f"DELETE FROM {db(store)}.audit_log WHERE stream = 'platform/p1/predictions' AND sequence = 1",
+        mutations_sync=2,
+    )
+    report = verify_log(store)
+    assert [(f.kind, f.sequence, f.expected_sequence) for f in report.findings] == [("gap", 2, 1)]
+
+
+def test_a_consistently_rewritten_row_breaks_the_next_link(store: Store) -> None:
+    _, rows = store.rows(
+        f"SELECT payload FROM {db(store)}.audit_log WHERE stream = 'platform/p1/assets' AND sequence = 1"
+    )
+    from auditline.chain import seal
+    from auditline.events import AssetDeclared
+
+    forged = seal(
+        AssetDeclared.model_validate_json(rows[0][0]).model_copy(update={"owner": "mallory"})
+    )
+    store.command(
+        f"ALTER TABLE {db(store)}.audit_log UPDATE payload = {{p:String}}, hash = {{h:String}} "
+        "WHERE stream = 'platform/p1/assets' AND sequence = 1",
+        {"p": forged.model_dump_json(), "h": forged.envelope.hash},
+        mutations_sync=2,
+    )
+    kinds = [(f.kind, f.sequence) for f in verify_log(store).findings]
+    assert kinds == [("broken_chain", 2)]
+
+
+INJECTIONS = [
+    "x'; DROP TABLE audit_log; --",
+    "raw') OR 1=1 --",
+    "' UNION SELECT name, 1, 'x', 'y' FROM system.tables --",
+    "{frontier:String}",
+]
+
+
+@pytest.mark.parametrize("payload", INJECTIONS)
+def test_cli_parameters_cannot_inject_sql(
+    store: Store, payload: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["lineage", "downstream", payload, "--format", "json"]) == 0
+    assert main(["lineage", "upstream", payload, "--format", "json"]) == 0
+    assert main(["query", "predictions", "--derived-from", payload, "--format", "json"]) == 0
+    assert capsys.readouterr().out.strip() == ""
+    assert main(["query", "transfers", "--classification", payload, "--format", "json"]) == 0
+    assert capsys.readouterr().out.strip() == ""
+    assert main(["query", "transfers", "--from", payload]) == 2  # not a jurisdiction: an error
+    _, count = store.rows(f"SELECT count() FROM {db(store)}.audit_log")
+    assert count == [(13,)]
+
+
+def test_sql_command_refuses_writes(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sql", f"DROP TABLE {store.database}.audit_log"]) == 2
+    assert "read-only" in capsys.readouterr().err
+    sneaky = f"SELECT 1; DROP TABLE {store.database}.audit_log"
+    assert main(["sql", sneaky]) == 2
+    assert (
+        main(
+            [
+                "sql",
+                f"WITH x AS (SELECT 1) INSERT INTO {store.database}.audit_log SELECT * FROM {store.database}.audit_log",
+            ]
+        )
+        == 2
+    )
+    capsys.readouterr()
+    assert (
+        main(["sql", f"SELECT count() AS n FROM {store.database}.audit_log", "--format", "json"])
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out) == {"n": 13}
+
+
+def test_evidence_bundle_names_sources_transfers_training_serving(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["evidence", "churn:2"]) == 0
+    bundle = json.loads(capsys.readouterr().out)
+    assert {s["asset_id"] for s in bundle["sources"]} == {"raw", "features", "other"}
+    assert [t["to"] for t in bundle["transfers"]] == ["raw-us"]  # raw-sg did not feed churn:2
+    assert [t["run_id"] for t in bundle["training"]] == ["r2"]
+    assert [d["location"]["country"] for d in bundle["serving"]] == ["SG"]
+    assert all(c["ok"] for c in bundle["chain_verification"])
+    assert main(["evidence", "churn:2", "--markdown"]) == 0
+    assert capsys.readouterr().out.startswith("# Evidence: model:churn:2")
