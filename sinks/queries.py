@@ -38,20 +38,27 @@ class Provenance:
     def _step(
         self, frontier: list[str], as_of: datetime, upstream: bool
     ) -> list[tuple[str, str, str]]:
-        """Edges touching ``frontier`` that are open at ``as_of``: the latest row of each edge
-        at that time (by ``valid_from``) must not be a closing one (retired deployment)."""
+        """Edges touching ``frontier`` that are open at ``as_of``.
+
+        An edge is open when its latest row at that time (by ``valid_from``) does not close it
+        (a retired deployment writes a closing row). The rows come from one primary-key lookup;
+        the latest-row rule is applied here, as closings are rare.
+        """
         table, near, far = (
             ("lineage_edges_by_dst", "dst", "src") if upstream else ("lineage_edges", "src", "dst")
         )
         _, rows = self.store.rows(
-            f"SELECT {near}, {far}, edge_type FROM {self.db}.{table} "
-            f"WHERE {near} IN {{frontier:Array(String)}} "
-            "AND valid_from <= {as_of:DateTime64(3, 'UTC')} "
-            f"GROUP BY {near}, {far}, edge_type "
-            "HAVING argMax(valid_to IS NULL, valid_from) = 1",
+            f"SELECT {near}, {far}, edge_type, valid_from, valid_to IS NULL "
+            f"FROM {self.db}.{table} WHERE {near} IN {{frontier:Array(String)}} "
+            "AND valid_from <= {as_of:DateTime64(3, 'UTC')}",
             {"frontier": frontier, "as_of": as_of},
         )
-        return [(str(a), str(b), str(kind)) for a, b, kind in rows]
+        latest: dict[tuple[str, str, str], tuple[datetime, bool]] = {}
+        for a, b, kind, since, is_open in rows:
+            key = (str(a), str(b), str(kind))
+            if key not in latest or since > latest[key][0]:
+                latest[key] = (since, bool(is_open))
+        return [key for key, (_, is_open) in latest.items() if is_open]
 
     def walk(
         self, start: str, *, upstream: bool, depth: int = 10, as_of: datetime | None = None
