@@ -12,9 +12,16 @@ from auditline.errors import AuditlineError
 
 
 def _cmd_demo(_: argparse.Namespace) -> int:
-    from auditline.demo import run_demo
+    from auditline.demo import _verdict, emit_and_verify
 
-    return run_demo(sys.stdout)
+    ok, broker = emit_and_verify(sys.stdout)
+    try:
+        from auditline.sinks.demo import load_and_query
+    except ImportError:
+        print("\n(store stage skipped: pip install 'auditline[store]')", file=sys.stdout)
+    else:
+        ok = load_and_query(broker, sys.stdout) and ok
+    return _verdict(ok, sys.stdout)
 
 
 def _cmd_schemas(args: argparse.Namespace) -> int:

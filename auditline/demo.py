@@ -39,9 +39,11 @@ from auditline.events import (
     TrainingRun,
     TransferMechanism,
 )
+from auditline.producer.memory import InProcessBroker
 from auditline.settings import AuditlineSettings
 from auditline.verify import ChainVerifier
 
+DEMO_KEY_HEX = "d3" * 32  # the demo's HMAC signing key (key id "demo")
 _NS = UUID("6f1d3c1e-0000-4000-8000-00000000a0d1")
 FRANKFURT = Location(country="DE", provider="aws", region="eu-central-1")
 VIRGINIA = Location(country="US", provider="aws", region="us-east-1")
@@ -113,12 +115,24 @@ def _summary(event: Event) -> str:
 
 
 def run_demo(out: IO[str]) -> int:
+    """The core demo: emit, decode, verify; prints the verdict last."""
+    ok, _ = emit_and_verify(out)
+    return _verdict(ok, out)
+
+
+def _verdict(ok: bool, out: IO[str]) -> int:
+    verdict = "intact" if ok else "BROKEN"
+    print(f"\nround trip, hash chains and signatures: {verdict}", file=out)
+    return 0 if ok else 1
+
+
+def emit_and_verify(out: IO[str]) -> tuple[bool, InProcessBroker]:
     """Emit the demo story through the producer SDK (embedded default: in-process transport),
     read it back, decode and verify every stream's chain and signatures."""
     from auditline.producer import AuditProducer
-    from auditline.producer.memory import InProcessBroker, InProcessTransport
+    from auditline.producer.memory import InProcessTransport
 
-    key = "d3" * 32
+    key = DEMO_KEY_HEX
     with tempfile.TemporaryDirectory(prefix="auditline-demo-") as spool:
         settings = AuditlineSettings(
             producer={"service": "demo-platform", "instance": "demo-1", "country": "DE",
@@ -147,7 +161,4 @@ def run_demo(out: IO[str]) -> int:
             )
     for problem in problems:
         print(f"  ! {problem.kind}: {problem.detail}", file=out)
-    ok = delivered and not problems
-    verdict = "intact" if ok else "BROKEN"
-    print(f"\nround trip, hash chains and signatures: {verdict}", file=out)
-    return 0 if ok else 1
+    return delivered and not problems, broker

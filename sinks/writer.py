@@ -54,6 +54,41 @@ DERIVED_FIRST = (
 )
 
 
+class StoreWriter:
+    """Exactly-once writes of decoded events: skip ids present, derived rows first, log last."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def write(self, located: list[Located]) -> tuple[int, int]:
+        """Store what is new; returns (stored, skipped as already present or repeated)."""
+        fresh = self._unseen(located)
+        rows = rows_for(fresh)
+        for table in DERIVED_FIRST:
+            self.store.insert(table, COLUMNS[table], rows.tables.get(table, []))
+        return len(fresh), len(located) - len(fresh)
+
+    def _unseen(self, located: list[Located]) -> list[Located]:
+        unique: dict[Any, Located] = {}
+        for item in located:
+            unique.setdefault(item.event.envelope.event_id, item)
+        if not unique:
+            return []
+        times = [item.event.envelope.event_time for item in unique.values()]
+        _, present = self.store.rows(
+            f"SELECT event_id FROM `{self.store.database}`.audit_log "
+            "WHERE event_time BETWEEN {lo:DateTime64(3, 'UTC')} AND {hi:DateTime64(3, 'UTC')} "
+            "AND event_id IN {ids:Array(UUID)}",
+            {
+                "lo": min(times) - timedelta(milliseconds=1),
+                "hi": max(times) + timedelta(milliseconds=1),
+                "ids": list(unique),
+            },
+        )
+        seen = {row[0] for row in present}
+        return [item for key, item in unique.items() if key not in seen]
+
+
 @dataclass
 class SinkStats:
     consumed: int = 0
@@ -92,6 +127,7 @@ class Sink:
             list(self.catalogue.topics), on_assign=lambda consumer, parts: self.assigned.set()
         )
         self.dead_letters = Producer({**conf, "acks": "all", "enable.idempotence": True})
+        self.writer = StoreWriter(store)
         self.stats = SinkStats()
 
     def run(
@@ -133,37 +169,13 @@ class Sink:
                 continue
             located.append(Located(event, topic, partition, offset))
         self.stats.consumed += len(messages)
-        fresh = self._unseen(located)
-        rows = rows_for(fresh)
-        for table in DERIVED_FIRST:
-            self.store.insert(table, COLUMNS[table], rows.tables.get(table, []))
+        stored, skipped = self.writer.write(located)
         if self.stats.dead_lettered:
             remaining = self.dead_letters.flush(30)
             if remaining:
                 raise SinkError(f"{remaining} dead letters not acknowledged: not committing")
-        self.stats.stored += len(fresh)
-
-    def _unseen(self, located: list[Located]) -> list[Located]:
-        """Events not yet in the audit log (and the first of any repeats in this batch)."""
-        unique: dict[Any, Located] = {}
-        for item in located:
-            unique.setdefault(item.event.envelope.event_id, item)
-        if not unique:
-            return []
-        times = [item.event.envelope.event_time for item in unique.values()]
-        _, present = self.store.rows(
-            f"SELECT event_id FROM `{self.store.database}`.audit_log "
-            "WHERE event_time BETWEEN {lo:DateTime64(3, 'UTC')} AND {hi:DateTime64(3, 'UTC')} "
-            "AND event_id IN {ids:Array(UUID)}",
-            {
-                "lo": min(times) - timedelta(milliseconds=1),
-                "hi": max(times) + timedelta(milliseconds=1),
-                "ids": list(unique),
-            },
-        )
-        seen = {row[0] for row in present}
-        self.stats.skipped_present += len(seen) + len(located) - len(unique)
-        return [item for key, item in unique.items() if key not in seen]
+        self.stats.stored += stored
+        self.stats.skipped_present += skipped
 
     def _dead_letter(self, message: Message, reason: str) -> None:
         topic, partition, offset = _coordinates(message)

@@ -24,7 +24,9 @@ from auditline.events.types import (
 class Frozen(BaseModel):
     """Immutable value: frozen, unknown fields rejected."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", strict=False, ser_json_bytes="base64", val_json_bytes="base64"
+    )
 
 
 class Location(Frozen):

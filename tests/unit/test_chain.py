@@ -28,3 +28,24 @@ def test_hash_depends_on_the_predecessor() -> None:
     event = demo_events()[1]
     relinked = event.envelope.model_copy(update={"prev_hash": "f" * 64})
     assert compute_hash(event.model_copy(update={"envelope": relinked})) != event.envelope.hash
+
+
+def test_signed_events_survive_a_json_round_trip_with_their_hash() -> None:
+    from auditline.events import Signature, SignatureAlgorithm
+
+    event = demo_events()[1]
+    signed = event.model_copy(
+        update={
+            "envelope": event.envelope.model_copy(
+                update={
+                    "signature": Signature(
+                        algorithm=SignatureAlgorithm.HMAC_SHA256,
+                        key_id="k",
+                        value=bytes(range(200, 232)),
+                    )
+                }
+            )
+        }
+    )
+    again = type(signed).model_validate_json(signed.model_dump_json())
+    assert again == signed and hash_matches(again)
