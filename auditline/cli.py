@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from auditline.errors import AuditlineError
+from auditline.errors import AuditlineError, ConfigError
 
 
 def _cmd_demo(_: argparse.Namespace) -> int:
@@ -53,6 +53,31 @@ def _cmd_config(_: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    from auditline.check import BadInput, check
+    from auditline.policy.engine import PolicyEngine
+    from auditline.policy.model import load_policy
+
+    engine = PolicyEngine(load_policy(args.policy))
+    stream = sys.stdin if args.events == "-" else _open(args.events)
+    found = 0
+    try:
+        for decision in check(stream, engine):
+            print(json.dumps(decision.to_json()), flush=True)
+            found += 1
+    except BadInput as exc:
+        print(f"auditline check: {args.events}: {exc}", file=sys.stderr)
+        return 2
+    return 1 if found else 0
+
+
+def _open(path: str) -> Any:
+    try:
+        return open(path, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="auditline",
@@ -74,6 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
         "Unknown AUDITLINE_* variables are errors.",
     )
     config.set_defaults(run=_cmd_config)
+    check = sub.add_parser(
+        "check",
+        help="judge a file of JSON events against a policy (exit 0 clean, 1 findings, 2 bad input)",
+        description="Events as JSON lines (see docs/policy.md), processed in file order; prints "
+        "one JSON line per decision that is not a plain allow.",
+    )
+    check.add_argument("events", help="JSON-lines file, or - for standard input")
+    check.add_argument("--policy", default=None, help="policy YAML (default: the shipped pack)")
+    check.set_defaults(run=_cmd_check)
     _register_store_commands(sub)
     return parser
 

@@ -38,6 +38,8 @@ def test_wheel_contains_only_the_auditline_namespace(tmp_path: Path) -> None:
     shipped = {Path(n).name for n in names if n.startswith("auditline/schemas/")}
     assert shipped == {p.name for p in (ROOT / "schemas").glob("*.avsc")}
     assert "auditline/streams/__init__.py" in names
+    assert "auditline/policy/default.yaml" in names
+    assert "auditline/sinks/migrations/0001_audit_log.sql" in names
     assert "auditline/sinks/__init__.py" in names
 
 

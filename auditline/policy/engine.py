@@ -1,0 +1,207 @@
+"""The sovereignty detector: an event, the policy and a state mapping in, decisions out (pure).
+
+State (any mutable mapping: a dict here, a faust table in the stream processor) holds, as JSON,
+the constraints of every asset (``asset:<id>``) and model version (``model:<name>:<version>``)
+and the counters of China's yearly export volumes and of Art. 49 derogations. Events are judged
+by the law valid on their ``event_time`` (adequacy dates, mechanism validity).
+
+China's volumes are counted per exporter per calendar year by adding each movement's
+``distinct_subjects`` (or ``records`` when unknown): the same person moved twice is counted
+twice, so the count is an upper bound — it errs towards asking for the stricter route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import Any
+
+from auditline.events import (
+    AssetDeclared,
+    DataMovement,
+    Event,
+    ModelDeployed,
+    Prediction,
+    PredictionBatch,
+    RunStatus,
+    TrainingRun,
+)
+from auditline.policy.constraints import Constraints, strictest
+from auditline.policy.decisions import Decision
+from auditline.policy.model import Policy
+from auditline.policy.transfer import Transfer, TransferRules
+
+State = MutableMapping[str, Any]
+
+
+class PolicyEngine:
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.transfers = TransferRules(policy)
+
+    def evaluate(self, event: Event, state: State) -> list[Decision]:
+        if isinstance(event, AssetDeclared):
+            return self._declared(event, state)
+        if isinstance(event, DataMovement):
+            return self._movement(event, state)
+        if isinstance(event, TrainingRun):
+            return self._training(event, state)
+        if isinstance(event, ModelDeployed):
+            return self._serving(event, event.model_name, event.model_version, state, "serving")
+        if isinstance(event, Prediction | PredictionBatch):
+            return self._prediction(event, state)
+        return []
+
+    # -- state --------------------------------------------------------------------------------
+
+    @staticmethod
+    def constraints(state: State, key: str) -> Constraints | None:
+        raw = state.get(key)
+        return Constraints.from_json(raw) if raw is not None else None
+
+    @staticmethod
+    def _put(state: State, key: str, value: Constraints) -> None:
+        state[key] = value.to_json()
+
+    # -- events -------------------------------------------------------------------------------
+
+    def _declared(self, event: AssetDeclared, state: State) -> list[Decision]:
+        eid = str(event.envelope.event_id)
+        own = Constraints(
+            classification=str(event.classification),
+            origins=frozenset(event.origin_jurisdictions) | frozenset(event.subject_jurisdictions),
+            citizenships=frozenset(event.subject_citizenships),
+            pins=frozenset({frozenset(event.residency)}) if event.residency else frozenset(),
+            purposes=frozenset(event.collection_purposes),
+            location=event.location.country,
+            evidence=(eid,),
+            via=(event.asset_id,),
+        )
+        for parent in event.derived_from:  # derived data inherits its inputs' constraints
+            inherited = self.constraints(state, f"asset:{parent}")
+            if inherited is not None:
+                own = inherited.hop(event.asset_id, eid, event.location.country).merge(own)
+        self._put(state, f"asset:{event.asset_id}", own)
+        out: list[Decision] = []
+        rule = self.policy.rule.get("RU-LOCAL")
+        if (
+            rule
+            and "RU" in own.citizenships
+            and event.is_primary_store
+            and event.location.country != "RU"
+        ):
+            out.append(
+                Decision(
+                    "deny",
+                    rule.id,
+                    rule.version,
+                    rule.severity,
+                    eid,
+                    f"primary store of Russian citizens' personal data is in "
+                    f"{event.location.country}, not Russia",
+                    {"location": event.location.country},
+                    (eid,),
+                )
+            )
+        if not own.allowed_in(event.location.country):
+            out += self.transfers.judge(
+                Transfer(
+                    eid, event.envelope.event_time.date(), event.location.country, own, "storage"
+                ),
+                state,
+            )
+        return out
+
+    def _movement(self, event: DataMovement, state: State) -> list[Decision]:
+        eid = str(event.envelope.event_id)
+        known = self.constraints(state, f"asset:{event.asset_id}")
+        cls = str(event.classification) if event.classification else "unknown"
+        base = known or Constraints(
+            classification=cls,
+            origins=frozenset(event.subject_jurisdictions),
+            location=event.source.country,
+            via=(event.asset_id,),
+        )
+        if event.classification is not None:
+            base = Constraints(
+                strictest(base.classification, cls),
+                base.origins,
+                base.citizenships,
+                base.pins,
+                base.purposes,
+                base.location,
+                base.evidence,
+                base.via,
+            )
+        transfer = Transfer(
+            eid,
+            event.envelope.event_time.date(),
+            event.destination.country,
+            base,
+            "movement",
+            from_country=event.source.country,
+            mechanism=event.mechanism,
+            exporter=event.exporter,
+            importer=event.importer,
+            sub_processors=event.sub_processors,
+            onward=event.onward_of is not None,
+            subjects=event.distinct_subjects
+            if event.distinct_subjects is not None
+            else event.records,
+            purpose=event.purpose,
+            evidence=(eid,),
+        )
+        decisions = self.transfers.judge(transfer, state)
+        if event.target_asset_id:
+            self._put(
+                state,
+                f"asset:{event.target_asset_id}",
+                base.hop(event.target_asset_id, eid, event.destination.country),
+            )
+        return decisions
+
+    def _training(self, event: TrainingRun, state: State) -> list[Decision]:
+        eid = str(event.envelope.event_id)
+        day, where = event.envelope.event_time.date(), event.location.country
+        decisions: list[Decision] = []
+        merged: Constraints | None = None
+        for source in event.inputs:
+            inherited = self.constraints(state, f"asset:{source}")
+            if inherited is None:
+                continue
+            if event.status == RunStatus.STARTED:  # judge the training hop once per run
+                hop = Transfer(
+                    eid, day, where, inherited, "training", purpose=event.purpose, evidence=(eid,)
+                )
+                decisions += self.transfers.judge(hop, state)
+            merged = inherited if merged is None else merged.merge(inherited)
+        if (
+            event.status == RunStatus.COMPLETED
+            and event.model_version
+            and merged
+            and self.policy.inherit_to_models
+        ):
+            node = f"model:{event.model_name}:{event.model_version}"
+            self._put(state, node, merged.hop(node, eid, where))
+        return decisions
+
+    def _serving(
+        self, event: Event, name: str, version: str, state: State, hop: str
+    ) -> list[Decision]:
+        model = self.constraints(state, f"model:{name}:{version}")
+        location = getattr(event, "location")  # noqa: B009 - ModelDeployed and predictions have it
+        if model is None:
+            return []
+        eid = str(event.envelope.event_id)
+        transfer = Transfer(
+            eid, event.envelope.event_time.date(), location.country, model, hop, evidence=(eid,)
+        )
+        return self.transfers.judge(transfer, state)
+
+    def _prediction(self, event: Prediction | PredictionBatch, state: State) -> list[Decision]:
+        """Serving a constrained model, judged once per (model, serving country, day)."""
+        day = event.envelope.event_time.date()
+        key = f"served:{event.model_name}:{event.model_version}:{event.location.country}:{day}"
+        if key in state:
+            return []
+        state[key] = True
+        return self._serving(event, event.model_name, event.model_version, state, "prediction")
