@@ -17,6 +17,7 @@ from auditline.policy.constraints import Constraints
 from auditline.policy.decisions import Decision
 from auditline.policy.model import Policy
 
+RECENT_EVENTS = 1000  # event ids kept per counter so that a replay after a restart counts once
 SAFEGUARDS = {
     MechanismKind.SCC,
     MechanismKind.BCR,
@@ -196,7 +197,14 @@ class TransferRules:
         if mech is not None and mech.kind == MechanismKind.DEROGATION and mech.occasional:
             exporter = t.exporter.entity_id if t.exporter else "?"
             key = f"derogation:{exporter}:{t.to_country}:{t.day.year}"
-            state[key] = used = int(state.get(key, 0)) + 1
+            record = dict(state.get(key, {"uses": 0, "events": []}))
+            if t.event_id not in record["events"]:  # a replayed event counts once
+                record = {
+                    "uses": record["uses"] + 1,
+                    "events": [*record["events"], t.event_id][-RECENT_EVENTS:],
+                }
+                state[key] = record
+            used = int(record["uses"])
             limit = (
                 int(self.policy.rule["EU-3RD"].params.get("derogation_max_per_year", 3))
                 if "EU-3RD" in self.policy.rule
@@ -243,12 +251,14 @@ class TransferRules:
             return
         exporter = t.exporter.entity_id if t.exporter else "?"
         key = f"cn:{exporter}:{t.day.year}"
-        counts = dict(state.get(key, {"personal": 0, "sensitive": 0}))
-        bucket = (
-            "sensitive" if t.constraints.classification in self.policy.sensitive else "personal"
-        )
-        counts[bucket] += t.subjects
-        state[key] = counts
+        counts = dict(state.get(key, {"personal": 0, "sensitive": 0, "events": []}))
+        if t.event_id not in counts.setdefault("events", []):  # a replayed event counts once
+            bucket = (
+                "sensitive" if t.constraints.classification in self.policy.sensitive else "personal"
+            )
+            counts[bucket] += t.subjects
+            counts["events"] = [*counts["events"], t.event_id][-RECENT_EVENTS:]
+            state[key] = counts
         assess = self.policy.rule.get("CN-ASSESS")
         contract = self.policy.rule.get("CN-CONTRACT")
         big = assess and (

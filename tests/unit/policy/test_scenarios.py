@@ -319,3 +319,11 @@ def test_bad_policy_file_names_file_line_and_fix(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("rules: [\n")
     with pytest.raises(PolicyError, match=r"bad\.yaml:\d+: not valid YAML"):
         load_policy(tmp_path / "bad.yaml")
+
+
+def test_a_replayed_event_is_counted_once() -> None:
+    state: dict[str, Any] = {}
+    cn = asset("cn", country="CN", cls="personal", origin_jurisdictions=("CN",))
+    movement = move("cn", "SG", src="CN", distinct_subjects=60_000)
+    run(state, cn, movement, movement)
+    assert state["cn:acme-eu:2026"]["personal"] == 60_000
