@@ -109,7 +109,19 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--policy", default=None, help="policy YAML (default: the shipped pack)")
     check.set_defaults(run=_cmd_check)
     _register_store_commands(sub)
+    _register_stream_commands(sub)
     return parser
+
+
+def _register_stream_commands(sub: Any) -> None:
+    """The worker lives with the processors (``auditline.streams``, the ``streams`` extra)."""
+    try:
+        from auditline.streams.cli import register
+    except ImportError:
+        missing = sub.add_parser("worker", help="(needs: pip install 'auditline[streams]')")
+        missing.set_defaults(run=_needs_extra)
+        return
+    register(sub)
 
 
 def _register_store_commands(sub: Any) -> None:
@@ -118,13 +130,14 @@ def _register_store_commands(sub: Any) -> None:
         from auditline.sinks.cli import register
     except ImportError:
         missing = sub.add_parser("sink", help="(needs: pip install 'auditline[store]')")
-        missing.set_defaults(run=_needs_store)
+        missing.set_defaults(run=_needs_extra)
         return
     register(sub)
 
 
-def _needs_store(_: argparse.Namespace) -> int:
-    print("auditline: the store commands need: pip install 'auditline[store]'", file=sys.stderr)
+def _needs_extra(args: argparse.Namespace) -> int:
+    extra = "streams" if args.command == "worker" else "store"
+    print(f"auditline: {args.command} needs: pip install 'auditline[{extra}]'", file=sys.stderr)
     return 2
 
 

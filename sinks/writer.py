@@ -27,18 +27,16 @@ from typing import Any
 from confluent_kafka import (
     Consumer,
     KafkaError,
-    KafkaException,
     Message,
     Producer,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
 
 from auditline.catalogue import Catalogue
 from auditline.codec import Codec, make_codec
 from auditline.errors import DecodeError, SinkError
 from auditline.settings import AuditlineSettings
+from auditline.topics import ensure_topics
 
 from .rows import COLUMNS, Located, rows_for
 from .store import Store
@@ -203,18 +201,6 @@ def _coordinates(message: Message) -> tuple[str, int, int]:
     if topic is None or partition is None or offset is None:
         raise SinkError("a consumed message lacks topic, partition or offset")
     return topic, partition, offset
-
-
-def ensure_topics(conf: dict[str, str], topics: list[str]) -> None:
-    """Create missing topics with the broker's defaults (existing ones are left as they are)."""
-    admin = AdminClient(dict(conf))
-    futures = admin.create_topics([NewTopic(topic) for topic in topics], request_timeout=30)
-    for topic, future in futures.items():
-        try:
-            future.result(timeout=30)
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise SinkError(f"cannot create topic {topic}: {exc}") from exc
 
 
 def _ignorable(message: Message) -> bool:

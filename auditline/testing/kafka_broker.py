@@ -162,7 +162,7 @@ class LocalKafka:
     def format_storage(self) -> None:
         config = self._write_config()
         done = subprocess.run(
-            self._java(STORAGE_TOOL, "format", "-t", _cluster_id(), "-c", str(config)),
+            self._java(STORAGE_TOOL, "format", f"--cluster-id={_cluster_id()}", "-c", str(config)),
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         if done.returncode != 0:

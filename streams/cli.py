@@ -1,0 +1,31 @@
+"""``auditline worker``: run the stream processors (a faust worker)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from auditline.settings import load_settings
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .app import build_app
+
+    app = build_app(load_settings())
+    sys.argv = ["auditline worker", "worker", "-l", args.loglevel]
+    app.main()  # runs until SIGTERM / SIGINT
+    return 0
+
+
+def register(sub: Any) -> None:
+    worker = sub.add_parser(
+        "worker",
+        help="run the stream processors: policy violations, integrity, dead letters",
+        description="Starts a faust-streaming worker over the AUDITLINE_* settings; run more "
+        "workers (same settings) to share partitions.",
+    )
+    worker.add_argument(
+        "--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"]
+    )
+    worker.set_defaults(run=cmd_worker)
