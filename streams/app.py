@@ -15,6 +15,7 @@ after a crash, replayed events yield the same deterministic alert ids, which the
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import faust
@@ -42,10 +43,33 @@ from auditline.verify import ChainVerifier, StreamHead
 from .alerts import integrity_body, violation_body
 
 
-class HeadTable:
-    """ChainVerifier state over a faust table of ``{"next_sequence", "last_hash"}`` dicts."""
+class JsonTable:
+    """A faust table of JSON text seen as a mapping of plain values (the detector's state)."""
 
     def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def get(self, key: str, default: Any = None) -> Any:
+        raw = self.table.get(key)
+        return json.loads(raw) if raw is not None else default
+
+    def __getitem__(self, key: str) -> Any:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.table[key] = json.dumps(value, separators=(",", ":"))
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.table
+
+
+class HeadTable:
+    """ChainVerifier state (stream -> StreamHead) over a JSON table."""
+
+    def __init__(self, table: JsonTable) -> None:
         self.table = table
 
     def get(self, key: str, default: StreamHead | None = None) -> StreamHead | None:
@@ -66,6 +90,9 @@ class _ReadOnly(dict[str, Any]):
 
     def get(self, key: str, default: Any = None) -> Any:
         return super().get(key, self.table.get(key, default))
+
+    def __getitem__(self, key: str) -> Any:
+        return super().__getitem__(key) if super().__contains__(key) else self.table[key]
 
     def __contains__(self, key: object) -> bool:
         return super().__contains__(key) or key in self.table
@@ -98,8 +125,8 @@ class Processors:
         self.audit_names = [self.catalogue.for_model(m).topic for m in audit]
         self.predictions_name = self.catalogue.for_model(Prediction).topic
         self.dead_letters = self._topic(self.catalogue.dead_letter_topic)
-        self.state = self.app.GlobalTable("policy-state", default=None, value_type=dict)
-        self.heads = self.app.GlobalTable("stream-heads", default=None, value_type=dict)
+        self.state = JsonTable(self._table("policy-state"))
+        self.heads = HeadTable(JsonTable(self._table("stream-heads")))
         self.served: set[str] = set()
         self._producer: AuditProducer | None = None
         self.app.agent(self._topic(*self.audit_names), name="policy")(self.policy_agent)
@@ -108,6 +135,10 @@ class Processors:
         )
         everything = self._topic(*self.audit_names, self.predictions_name)
         self.app.agent(everything, name="integrity")(self.integrity_agent)
+
+    def _table(self, name: str) -> Any:
+        """A changelog-backed table every worker holds whole (lineage state is global)."""
+        return self.app.GlobalTable(name, default=None, key_type=str, value_type=str)
 
     def _topic(self, *names: str) -> Any:
         return self.app.topic(*names, value_serializer="raw", key_serializer="raw")
@@ -162,7 +193,7 @@ class Processors:
                     self.serve(event)
 
     async def integrity_agent(self, stream: Any) -> None:
-        verifier = ChainVerifier(HeadTable(self.heads))  # type: ignore[arg-type]
+        verifier = ChainVerifier(self.heads)  # type: ignore[arg-type]
         async for record in stream.events():
             event = await self.decode(record.message, dead_letter=False)
             if event is None:
