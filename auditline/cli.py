@@ -15,6 +15,7 @@ def _cmd_demo(_: argparse.Namespace) -> int:
     from auditline.demo import _verdict, emit_and_verify
 
     ok, broker = emit_and_verify(sys.stdout)
+    _demo_policy(broker)
     try:
         from auditline.sinks.demo import load_and_query
     except ImportError:
@@ -22,6 +23,23 @@ def _cmd_demo(_: argparse.Namespace) -> int:
     else:
         ok = load_and_query(broker, sys.stdout) and ok
     return _verdict(ok, sys.stdout)
+
+
+def _demo_policy(broker: Any) -> None:
+    """The demo's detector stage: the default policy pack over the emitted events, in-process."""
+    from auditline.demo import DEMO_KEY_HEX
+    from auditline.policy.engine import PolicyEngine
+    from auditline.policy.model import load_policy
+    from auditline.runner import EmbeddedRunner
+
+    runner = EmbeddedRunner(PolicyEngine(load_policy()), {"demo": bytes.fromhex(DEMO_KEY_HEX)})
+    result = runner.run_broker(broker)
+    print("\npolicy decisions (default pack, embedded runner):")
+    for d in result.decisions:
+        print(
+            f"  {d.decision:<22} {d.rule_id:<10} {d.severity:<8} [{d.facts.get('hop')}] {d.message}"
+        )
+    print(f"  integrity findings: {len(result.findings)}")
 
 
 def _cmd_schemas(args: argparse.Namespace) -> int:

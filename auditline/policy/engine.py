@@ -164,11 +164,15 @@ class PolicyEngine:
         day, where = event.envelope.event_time.date(), event.location.country
         decisions: list[Decision] = []
         merged: Constraints | None = None
+        judged = f"run-judged:{event.run_id}"  # the training hop is judged once per run:
+        judge = judged not in state and event.status != RunStatus.FAILED  # at start, or at the end
+        if judge:  # for runs that only report completion
+            state[judged] = True
         for source in event.inputs:
             inherited = self.constraints(state, f"asset:{source}")
             if inherited is None:
                 continue
-            if event.status == RunStatus.STARTED:  # judge the training hop once per run
+            if judge:
                 hop = Transfer(
                     eid, day, where, inherited, "training", purpose=event.purpose, evidence=(eid,)
                 )
