@@ -1,0 +1,221 @@
+"""The violation path: faust worker vs a raw consume + decode + detector loop, and latency.
+
+raw    = confluent-kafka consume, codec.decode, PolicyEngine.evaluate (dict state), no faust
+worker = `auditline worker` (a separate process) from a cold topic of the same events to the
+         last alert on the alerts topic (alerts include the SDK's sealing and spooling)
+p50/p99_alert_ms = from producing a violating movement to its PolicyViolation being appended to
+         the alerts topic, at a steady 5,000 events/s for 8 s (one in ten violates)
+
+Events are sealed by the SDK up front (in-process transport) and replayed with a plain producer
+so that producing is not what is measured. Starts a local Kafka the way the tests do (or uses
+AUDITLINE_TEST_KAFKA). Ends with one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, Producer
+
+from auditline.catalogue import Catalogue
+from auditline.codec import SingleObjectCodec
+from auditline.events import AssetDeclared, DataMovement, PolicyViolation
+from auditline.policy.engine import PolicyEngine
+from auditline.policy.model import load_policy
+from auditline.producer import AuditProducer
+from auditline.producer.memory import InProcessBroker, InProcessTransport
+from auditline.settings import AuditlineSettings
+from auditline.testing.kafka_broker import LocalKafka
+
+N = 20_000
+RATE, SECONDS = 5_000, 8
+PARTY = {"entity_id": "acme-inc", "name": "ACME Inc.", "role": "processor", "country": "US"}
+
+
+def sealed(
+    count: int, tmp: Path, violating_every: int
+) -> tuple[list[tuple[str, bytes, bytes]], int]:
+    """(topic, key, value) of an asset declaration and ``count`` movements, and how many violate."""
+    broker = InProcessBroker()
+    settings = AuditlineSettings(
+        producer={"service": "bench", "instance": uuid.uuid4().hex[:8]},
+        spool={"path": str(tmp / uuid.uuid4().hex), "fsync": "never"},
+    )
+    with AuditProducer(settings, transport=InProcessTransport(broker, 10**7)) as producer:
+        producer.emit(
+            AssetDeclared,
+            asset_id="ds",
+            asset_kind="dataset",
+            name="ds",
+            owner="o",
+            classification="personal",
+            location={"country": "DE"},
+            origin_jurisdictions=["EEA"],
+            residency=["DE"],
+        )
+        bodies = [
+            {
+                "asset_id": "ds",
+                "operation": "copy",
+                "source": {"country": "DE"},
+                "destination": {"country": "US" if i % violating_every == 0 else "FR"},
+                "records": 5,
+                "bytes": 5,
+                "purpose": "analytics",
+                "exporter": {**PARTY, "country": "DE"},
+                "importer": {**PARTY, "country": "FR"},
+            }
+            for i in range(count)
+        ]
+        for start in range(0, count, 1000):
+            producer.emit_many(DataMovement, bodies[start : start + 1000])
+        assert producer.flush(60)
+    messages = [(topic, m.key, m.value) for topic, log in broker.topics.items() for m in log]
+    return messages, len(range(0, count, violating_every))
+
+
+def publish(
+    bootstrap: str, prefix: str, messages: list[tuple[str, bytes, bytes]], rate: float | None = None
+) -> dict[bytes, float]:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 2})
+    sent: dict[bytes, float] = {}
+    start = time.perf_counter()
+    for i, (topic, key, value) in enumerate(messages):
+        if rate:
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        producer.produce(topic.replace("auditline.", f"{prefix}.", 1), value, key)
+        sent[value] = time.time()
+        producer.poll(0)
+    producer.flush(60)
+    return sent
+
+
+def raw_baseline(bootstrap: str, prefix: str, total: int) -> float:
+    codec, engine, state = SingleObjectCodec(Catalogue(prefix)), PolicyEngine(load_policy()), {}
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": uuid.uuid4().hex,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([f"{prefix}.assets", f"{prefix}.movements"])
+    done, start = 0, None
+    while done < total:
+        batch = [m for m in consumer.consume(1000, 1.0) if m.error() is None]
+        start = start or time.perf_counter()
+        for message in batch:
+            engine.evaluate(codec.decode(message.value()), state)
+        done += len(batch)
+    consumer.close()
+    return total / (time.perf_counter() - (start or time.perf_counter()))
+
+
+def alerts(bootstrap: str, prefix: str, expected: int, timeout: float) -> list[Any]:
+    codec = SingleObjectCodec(Catalogue(prefix))
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": uuid.uuid4().hex,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([f"{prefix}.alerts.violations"])
+    found: list[Any] = []
+    deadline = time.time() + timeout
+    while len(found) < expected and time.time() < deadline:
+        for m in consumer.consume(1000, 0.5):
+            if m.error() is None:
+                event = codec.decode(m.value())
+                if isinstance(event, PolicyViolation):
+                    found.append((event, m.timestamp()[1] / 1000, time.time()))
+    consumer.close()
+    return found
+
+
+def worker(bootstrap: str, prefix: str, tmp: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUDITLINE_")}
+    env.update(
+        {
+            "AUDITLINE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+            "AUDITLINE_TOPIC_PREFIX": prefix,
+            "AUDITLINE_SPOOL__PATH": str(tmp / f"spool-{prefix}"),
+            "AUDITLINE_PRODUCER__SERVICE": "streams",
+        }
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "auditline.cli", "worker"],
+        cwd=tmp,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def main() -> None:
+    figures: dict[str, float] = {}
+    with ExitStack() as stack:
+        external = os.environ.get("AUDITLINE_TEST_KAFKA")
+        bootstrap = external or stack.enter_context(LocalKafka()).bootstrap
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        run = f"bench{int(time.time())}"
+        # throughput: the same events for raw and worker (every 10th violates: 2 decisions each)
+        messages, violating = sealed(N, tmp, 10)
+        publish(bootstrap, f"{run}a", messages)
+        figures["raw_eps"] = raw_baseline(bootstrap, f"{run}a", len(messages))
+        process = worker(bootstrap, f"{run}a", tmp)
+        started = time.time()
+        got = alerts(bootstrap, f"{run}a", 2 * violating, timeout=300)
+        elapsed = max(t for _, _, t in got) - started if got else float("inf")
+        process.terminate()
+        process.wait(30)
+        figures["worker_eps_incl_startup"] = len(messages) / elapsed
+        figures["alerts"] = len(got)
+        # latency: a warm worker, a steady 5k events/s
+        prefix = f"{run}b"
+        warm, _ = sealed(10, tmp, 1)
+        publish(bootstrap, prefix, warm)
+        process = worker(bootstrap, prefix, tmp)
+        alerts(bootstrap, prefix, 20, timeout=120)
+        steady, violating = sealed(RATE * SECONDS, tmp, 10)
+        steady = [m for m in steady if m[0] != "auditline.assets"]
+        sent = publish(bootstrap, prefix, steady, rate=RATE)
+        by_event = {}
+        codec = SingleObjectCodec(Catalogue())
+        for _, _, value in steady:
+            by_event[str(codec.decode(value).envelope.event_id)] = sent[value]
+        got = alerts(bootstrap, prefix, 20 + 2 * violating, timeout=120)
+        process.terminate()
+        process.wait(30)
+        latencies = [
+            (appended - by_event[v.subject_event_id]) * 1000
+            for v, appended, _ in got
+            if v.subject_event_id in by_event
+        ]
+        qs = statistics.quantiles(latencies, n=100) if len(latencies) > 2 else [float("nan")] * 99
+        figures["p50_alert_ms"], figures["p99_alert_ms"] = qs[49], qs[98]
+        figures["latency_samples"] = len(latencies)
+    figures["ratio"] = figures["worker_eps_incl_startup"] / figures["raw_eps"]
+    for key, value in figures.items():
+        print(f"{key:<26} {value:>12,.3f}")
+    print(
+        json.dumps(
+            {"bench": "streams", "events": N, **{k: round(v, 3) for k, v in figures.items()}}
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
