@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Sequence
@@ -126,36 +127,33 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("events", help="JSON-lines file, or - for standard input")
     check.add_argument("--policy", default=None, help="policy YAML (default: the shipped pack)")
     check.set_defaults(run=_cmd_check)
-    _register_store_commands(sub)
-    _register_stream_commands(sub)
+    _register_extra_commands(sub)
     return parser
 
 
-def _register_stream_commands(sub: Any) -> None:
-    """The worker lives with the processors (``auditline.streams``, the ``streams`` extra)."""
-    try:
-        from auditline.streams.cli import register
-    except ImportError:
-        missing = sub.add_parser("worker", help="(needs: pip install 'auditline[streams]')")
-        missing.set_defaults(run=_needs_extra)
-        return
-    register(sub)
+# Commands that live with an extra: (module with ``register(sub)``, placeholder command, extra)
+_EXTRA_COMMANDS = (
+    ("auditline.sinks.cli", "sink", "store"),
+    ("auditline.streams.cli", "worker", "streams"),
+)
 
 
-def _register_store_commands(sub: Any) -> None:
-    """The store commands live with the sink (``auditline.sinks``, the ``store`` extra)."""
-    try:
-        from auditline.sinks.cli import register
-    except ImportError:
-        missing = sub.add_parser("sink", help="(needs: pip install 'auditline[store]')")
-        missing.set_defaults(run=_needs_extra)
-        return
-    register(sub)
+def _register_extra_commands(sub: Any) -> None:
+    """Commands of installed extras; a placeholder that names the extra for missing ones."""
+    for module, command, extra in _EXTRA_COMMANDS:
+        try:
+            register = importlib.import_module(module).register
+        except ImportError:
+            missing = sub.add_parser(command, help=f"(needs: pip install 'auditline[{extra}]')")
+            missing.set_defaults(run=_needs_extra, extra=extra)
+            continue
+        register(sub)
 
 
 def _needs_extra(args: argparse.Namespace) -> int:
-    extra = "streams" if args.command == "worker" else "store"
-    print(f"auditline: {args.command} needs: pip install 'auditline[{extra}]'", file=sys.stderr)
+    print(
+        f"auditline: {args.command} needs: pip install 'auditline[{args.extra}]'", file=sys.stderr
+    )
     return 2
 
 

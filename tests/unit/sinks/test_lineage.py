@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
-from auditline.sinks.migrate import migrate
 from auditline.sinks.queries import Provenance
-from auditline.sinks.rows import COLUMNS, Located, rows_for
-from auditline.sinks.store import Store, connect
+from auditline.sinks.store import Store
 
-from auditline.settings import ClickHouseSettings
-from tests.unit.sinks.platform import T0, platform
+from tests.unit.sinks.platform import T0
 
 M = lambda minute: T0 + timedelta(minutes=minute)  # noqa: E731
 # (src, dst, opened, closed): written down from the platform's story, not from rows.py
@@ -62,16 +58,6 @@ def bfs(start: str, upstream: bool, depth: int, as_of: datetime | None) -> dict[
                 found[nxt] = level + 1
                 queue.append((nxt, level + 1))
     return found
-
-
-@pytest.fixture
-def store(store_settings: ClickHouseSettings) -> Iterator[Store]:
-    store = connect(store_settings)
-    migrate(store)
-    rows = rows_for([Located(e, "t", 0, i) for i, e in enumerate(platform())])
-    for table, values in rows.tables.items():
-        store.insert(table, COLUMNS[table], values)
-    yield store
 
 
 @pytest.mark.parametrize("as_of", TIMES, ids=lambda t: "now" if t is None else t.strftime("%H:%M"))

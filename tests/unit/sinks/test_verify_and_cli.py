@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
-from auditline.sinks.migrate import migrate
-from auditline.sinks.rows import COLUMNS, Located, rows_for
-from auditline.sinks.store import Store, connect
+from auditline.sinks.store import Store
 from auditline.sinks.verification import verify_log
 
 from auditline.cli import main
-from auditline.settings import ClickHouseSettings
-from tests.unit.sinks.platform import platform
-
-
-@pytest.fixture
-def store(store_settings: ClickHouseSettings) -> Iterator[Store]:
-    store = connect(store_settings)
-    migrate(store)
-    rows = rows_for([Located(e, "t", 0, i) for i, e in enumerate(platform())])
-    for table, values in rows.tables.items():
-        store.insert(table, COLUMNS[table], values)
-    yield store
 
 
 def db(store: Store) -> str:
