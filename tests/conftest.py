@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -76,3 +76,9 @@ def store_settings(chdb_path: str, unique: str, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("AUDITLINE_CLICKHOUSE__DSN", f"chdb://{chdb_path}")
     monkeypatch.setenv("AUDITLINE_CLICKHOUSE__DATABASE", f"t_{unique}")
     return ClickHouseSettings(dsn=f"chdb://{chdb_path}", database=f"t_{unique}")
+
+
+@pytest.fixture
+def say(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Print a figure into the test log, past pytest's capture (e.g. how many events spooled)."""
+    return lambda line: _say(request.config, f"\n{line}")

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -58,7 +58,7 @@ def assert_exactly_once_in_order(
 
 
 def test_100k_events_survive_a_broker_kill_mid_stream(
-    own_broker: LocalKafka, tmp_path: Path, unique: str
+    own_broker: LocalKafka, tmp_path: Path, unique: str, say: Callable[[str], None]
 ) -> None:
     prefix = f"t{unique}.auditline"
     topic = Catalogue(prefix).for_model(Prediction).topic
@@ -95,7 +95,10 @@ def test_100k_events_survive_a_broker_kill_mid_stream(
     assert producer.flush(180), f"{producer.pending} events still undelivered"
     stats = producer.stats
     producer.close()
-    print(f"\n100k outage: {stats}")
+    say(
+        f"100k events across a broker kill -9: {stats.sent_from_backlog} sent from the spool "
+        f"backlog, {stats.sent_directly} directly ({stats})"
+    )
     assert stats.sent_from_backlog > 0, "the outage should have backed up into the spool"
     events = stored_events(own_broker.bootstrap, prefix, total)
     assert_exactly_once_in_order(events, total, {"default": bytes.fromhex("33" * 32)})
@@ -121,7 +124,7 @@ def wait_for(process: subprocess.Popen[str], prefix: str, min_delivered: int = 0
 
 
 def test_a_producing_process_killed_mid_stream_resumes_without_gaps_or_duplicates(
-    own_broker: LocalKafka, tmp_path: Path, unique: str
+    own_broker: LocalKafka, tmp_path: Path, unique: str, say: Callable[[str], None]
 ) -> None:
     prefix = f"t{unique}.auditline"
     create_topics(
@@ -149,7 +152,7 @@ def test_a_producing_process_killed_mid_stream_resumes_without_gaps_or_duplicate
     assert third.wait(60) == 0
     assert closed.startswith("closed True"), closed
     assert "skipped_already_delivered=0," not in closed, "delivered events must be recognised"
-    print(f"\nrestart recovery: {closed.strip()}")
+    say(f"producer killed -9 twice, restarted: {closed.strip()}")
 
     events = stored_events(own_broker.bootstrap, prefix, 3500)
     total = len({e.envelope.sequence for e in events})

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,7 @@ def sink_process(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
 
 
 def test_killing_the_sink_repeatedly_stores_every_event_exactly_once(
-    kafka_bootstrap: str, tmp_path: Path, unique: str
+    kafka_bootstrap: str, tmp_path: Path, unique: str, say: Callable[[str], None]
 ) -> None:
     prefix = f"t{unique}.auditline"
     env = cli_env(kafka_bootstrap, prefix, f"chdb://{tmp_path / 'engine'}", "audit")
@@ -86,7 +87,7 @@ def test_killing_the_sink_repeatedly_stores_every_event_exactly_once(
     final = sink_process(env, "--idle-exit", "8")
     output, _ = final.communicate(timeout=180)
     assert final.returncode == 0, output
-    print(f"\nsink killed {kills} times; last run: {output.strip().splitlines()[-1]}")
+    say(f"sink killed -9 {kills} times; last run: {output.strip().splitlines()[-1]}")
 
     query = "SELECT count() AS n, uniqExact(event_id) AS unique_ids FROM audit.audit_log"
     counted = subprocess.run(

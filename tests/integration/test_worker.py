@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,7 @@ def violations(bootstrap: str, prefix: str, expected: int) -> list[PolicyViolati
 
 
 def test_worker_flags_violations_keeps_state_across_a_kill_and_survives_bad_input(
-    kafka_bootstrap: str, tmp_path: Path, unique: str
+    kafka_bootstrap: str, tmp_path: Path, unique: str, say: Callable[[str], None]
 ) -> None:
     prefix = f"t{unique}.auditline"
     settings = AuditlineSettings(kafka={"bootstrap_servers": kafka_bootstrap}, topic_prefix=prefix,
@@ -92,8 +93,9 @@ def test_worker_flags_violations_keeps_state_across_a_kill_and_survives_bad_inpu
         after = violations(kafka_bootstrap, prefix, 4)
         dead = read_topic(kafka_bootstrap, f"{prefix}.deadletter", 10_000, timeout=120)
         assert second.poll() is None, "the worker must survive bad input"
-        print(
-            f"\nrestarted worker: {len(after)} violations, {len(dead)} dead letters in {time.monotonic() - started:.1f}s"
+        say(
+            f"worker restarted after kill -9: {len(after)} violations, {len(dead)} dead letters "
+            f"in {time.monotonic() - started:.1f}s"
         )
     finally:
         second.send_signal(signal.SIGTERM)
