@@ -1,12 +1,16 @@
 """The faust-streaming app: agents wiring the core detectors to the topics.
 
-- ``policy``: assets, movements, training runs and deployments, one event at a time, with the
-  detector's state in a changelog-backed GlobalTable (every worker sees all lineage state, and a
-  restarted worker rebuilds it from the changelog);
-- ``predictions``: the high-volume topic, consumed in batches (``take``), judged against the
-  model constraints in that table; each (model, serving country, day) is judged once per worker;
-- ``integrity``: every audit topic, one event at a time, with stream heads in a changelog-backed
-  table: gaps, duplicates, reordering, broken chains, bad signatures.
+- ``policy``: assets, movements, training runs and deployments, with the detector's state in a
+  changelog-backed GlobalTable (every worker sees all lineage state, and a restarted worker
+  rebuilds it from the changelog);
+- ``predictions``: judged against the model constraints in that table; each (model version,
+  serving country, day) is judged once per worker, so the per-event work is a set lookup;
+- ``integrity``: every audit topic, with stream heads in a changelog-backed table: gaps,
+  duplicates, reordering, broken chains, bad signatures.
+
+The policy and integrity agents take records in batches (``take_events``): table writes are
+buffered per batch (``JsonTable.flush``; the tables use the key partitioner, so they may be
+written outside per-event iteration), and each policy batch is judged in event-time order.
 
 Alerts are emitted through the producer SDK (hash-chained, spooled). Records that do not decode go
 to the dead-letter topic with the reason; no record stops a worker. Delivery is at least once:
@@ -42,14 +46,23 @@ from auditline.verify import ChainVerifier, StreamHead
 
 from .alerts import integrity_body, violation_body
 
+BATCH, BATCH_WAIT_S = 1000, 0.05  # records per batch, longest wait for a batch to fill
+
 
 class JsonTable:
-    """A faust table of JSON text seen as a mapping of plain values (the detector's state)."""
+    """A faust table of JSON text seen as a mapping of plain values (the detector's state).
+
+    Writes are buffered and written to the table (and so to its changelog) by ``flush``, once per
+    key per flush; reads see the buffer first.
+    """
 
     def __init__(self, table: Any) -> None:
         self.table = table
+        self._dirty: dict[str, Any] = {}
 
     def get(self, key: str, default: Any = None) -> Any:
+        if key in self._dirty:
+            return self._dirty[key]
         raw = self.table.get(key)
         return json.loads(raw) if raw is not None else default
 
@@ -60,10 +73,15 @@ class JsonTable:
         return value
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self.table[key] = json.dumps(value, separators=(",", ":"))
+        self._dirty[key] = value
 
     def __contains__(self, key: object) -> bool:
-        return key in self.table
+        return key in self._dirty or key in self.table
+
+    def flush(self) -> None:
+        for key, value in self._dirty.items():
+            self.table[key] = json.dumps(value, separators=(",", ":"))
+        self._dirty.clear()
 
 
 class HeadTable:
@@ -126,7 +144,8 @@ class Processors:
         self.predictions_name = self.catalogue.for_model(Prediction).topic
         self.dead_letters = self._topic(self.catalogue.dead_letter_topic)
         self.state = JsonTable(self._table("policy-state"))
-        self.heads = HeadTable(JsonTable(self._table("stream-heads")))
+        self.head_table = JsonTable(self._table("stream-heads"))
+        self.heads = HeadTable(self.head_table)
         self.served: set[str] = set()
         self._producer: AuditProducer | None = None
         self.app.agent(self._topic(*self.audit_names), name="policy")(self.policy_agent)
@@ -138,7 +157,11 @@ class Processors:
 
     def _table(self, name: str) -> Any:
         """A changelog-backed table every worker holds whole (lineage state is global)."""
-        return self.app.GlobalTable(name, default=None, key_type=str, value_type=str)
+        # use_partitioner: written from batches, outside per-event iteration (a global table is
+        # read whole by every worker, so the key's partition does not matter)
+        return self.app.GlobalTable(
+            name, default=None, key_type=str, value_type=str, use_partitioner=True
+        )
 
     def _topic(self, *names: str) -> Any:
         return self.app.topic(*names, value_serializer="raw", key_serializer="raw")
@@ -180,27 +203,35 @@ class Processors:
             self.violations(event, _ReadOnly(self.state))
 
     async def policy_agent(self, stream: Any) -> None:
+        async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
+            events = [e for e in [await self.decode(r.message) for r in batch] if e is not None]
+            # topics are consumed side by side: judge each batch in event-time order, so that a
+            # declaration and the movement right after it are seen in that order
+            for event in sorted(events, key=_event_order):
+                self.violations(event, self.state)
+            self.state.flush()
+
+    async def predictions_agent(self, stream: Any) -> None:
         async for record in stream.events():
             event = await self.decode(record.message)
             if event is not None:
-                self.violations(event, self.state)
-
-    async def predictions_agent(self, stream: Any) -> None:
-        async for batch in stream.take_events(500, within=0.2):
-            for record in batch:
-                event = await self.decode(record.message)
-                if event is not None:
-                    self.serve(event)
+                self.serve(event)
 
     async def integrity_agent(self, stream: Any) -> None:
         verifier = ChainVerifier(self.heads)  # type: ignore[arg-type]
-        async for record in stream.events():
-            event = await self.decode(record.message, dead_letter=False)
-            if event is None:
-                continue
-            for finding in verifier.observe(event):
-                body = integrity_body(finding, event)
-                self.producer.emit(IntegrityAlert, event_time=event.envelope.event_time, **body)
+        async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
+            for record in batch:
+                event = await self.decode(record.message, dead_letter=False)
+                if event is None:
+                    continue
+                for finding in verifier.observe(event):
+                    body = integrity_body(finding, event)
+                    self.producer.emit(IntegrityAlert, event_time=event.envelope.event_time, **body)
+            self.head_table.flush()
+
+
+def _event_order(event: Event) -> tuple[Any, ...]:
+    return (event.envelope.event_time, event.envelope.stream, event.envelope.sequence)
 
 
 def build_app(settings: AuditlineSettings) -> faust.App:

@@ -13,7 +13,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from .app import build_app
 
     app = build_app(load_settings())
-    sys.argv = ["auditline worker", "worker", "-l", args.loglevel]
+    sys.argv = ["auditline worker", "worker", "-l", args.loglevel, "--without-web"]
     app.main()  # runs until SIGTERM / SIGINT
     return 0
 

@@ -63,14 +63,16 @@ def test_worker_flags_violations_keeps_state_across_a_kill_and_survives_bad_inpu
     assert audit.flush(30)
 
     first = worker(kafka_bootstrap, prefix, tmp_path)
-    before = violations(kafka_bootstrap, prefix, 2)
+    try:
+        before = violations(kafka_bootstrap, prefix, 2)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
     assert {(v.rule_id, v.subject_event_id) for v in before} == {
         ("RES-PIN", str(moved.event_id)),
         ("EU-US", str(moved.event_id)),
     }
     assert all(str(declared.event_id) in v.evidence_event_ids for v in before)
-    first.send_signal(signal.SIGKILL)
-    first.wait()
 
     # while the worker is down: 10,000 undecodable records, then training on the copied data
     rng = random.Random(5)
@@ -98,7 +100,7 @@ def test_worker_flags_violations_keeps_state_across_a_kill_and_survives_bad_inpu
             f"in {time.monotonic() - started:.1f}s"
         )
     finally:
-        second.send_signal(signal.SIGTERM)
+        second.send_signal(signal.SIGKILL)
         second.wait(30)
     training = {
         (v.rule_id, v.facts["hop"]) for v in after if v.subject_event_id == str(trained.event_id)
