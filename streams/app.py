@@ -1,21 +1,20 @@
-"""The faust-streaming app: one agent wiring the core detectors to the audit topics.
+"""The faust-streaming app: agents wiring the core detectors to the topics.
 
-The ``audit`` agent consumes every audit topic (assets, movements, training runs, deployments,
-predictions) in batches (``take_events``); each record is decoded once, then, in event-time order
-within the batch:
+- ``policy``: assets, movements, training runs and deployments, with the detector's state in a
+  changelog-backed GlobalTable (every worker sees all lineage state, and a restarted worker
+  rebuilds it from the changelog);
+- ``predictions``: judged against the model constraints in that table; each (model version,
+  serving country, day) is judged once per worker, so the per-event work is a set lookup;
+- ``integrity``: every audit topic, with stream heads in a changelog-backed table: gaps,
+  duplicates, reordering, broken chains, bad signatures.
 
-- checked for integrity (gaps, duplicates, reordering, broken chains, bad signatures) against
-  the stream heads in a changelog-backed GlobalTable;
-- judged by the policy engine, with its lineage state in a changelog-backed GlobalTable (every
-  worker sees all lineage state; a restarted worker rebuilds it from the changelog);
-  predictions are judged once per (model version, serving country, day) per worker, so their
-  per-record work is a set lookup.
+The policy and integrity agents take records in batches (``take_events``): table writes are
+buffered per batch (``JsonTable.flush``; the tables use the key partitioner, so they may be
+written outside per-event iteration), and each policy batch is judged in event-time order.
 
-Table writes are buffered per batch (``JsonTable.flush``; the tables use the key partitioner, so
-they may be written outside per-event iteration). Alerts are emitted through the producer SDK
-(hash-chained, spooled). Records that do not decode go to the dead-letter topic with the reason;
-no record stops a worker. Delivery is at least once: after a crash, replayed events yield the
-same deterministic alert ids, which the store dedups, and counters count a replayed event once.
+Alerts are emitted through the producer SDK (hash-chained, spooled). Records that do not decode go
+to the dead-letter topic with the reason; no record stops a worker. Delivery is at least once:
+after a crash, replayed events yield the same deterministic alert ids, which the store dedups.
 """
 
 from __future__ import annotations
@@ -36,7 +35,6 @@ from auditline.events import (
     ModelDeployed,
     PolicyViolation,
     Prediction,
-    PredictionBatch,
     TrainingRun,
 )
 from auditline.policy.engine import PolicyEngine
@@ -150,8 +148,12 @@ class Processors:
         self.heads = HeadTable(self.head_table)
         self.served: set[str] = set()
         self._producer: AuditProducer | None = None
+        self.app.agent(self._topic(*self.audit_names), name="policy")(self.policy_agent)
+        self.app.agent(self._topic(self.predictions_name), name="predictions")(
+            self.predictions_agent
+        )
         everything = self._topic(*self.audit_names, self.predictions_name)
-        self.app.agent(everything, name="audit")(self.audit_agent)
+        self.app.agent(everything, name="integrity")(self.integrity_agent)
 
     def _table(self, name: str) -> Any:
         """A changelog-backed table every worker holds whole (lineage state is global)."""
@@ -170,11 +172,13 @@ class Processors:
             self._producer = AuditProducer(self.settings)
         return self._producer
 
-    async def decode(self, message: Any) -> Event | None:
+    async def decode(self, message: Any, *, dead_letter: bool = True) -> Event | None:
         """The event, or None after dead-lettering the record with the reason."""
         try:
             return self.codec.decode(message.value)
         except AuditlineError as exc:
+            if not dead_letter:  # another agent reading the same topic dead-letters it
+                return None
             headers = {
                 "reason": str(exc).encode(),
                 "source_topic": message.topic.encode(),
@@ -198,21 +202,31 @@ class Processors:
             self.served.add(key)
             self.violations(event, _ReadOnly(self.state))
 
-    async def audit_agent(self, stream: Any) -> None:
-        """Every audit topic, in batches: each record decoded once, then checked for integrity
-        and judged by the policy, in event-time order within the batch."""
-        verifier = ChainVerifier(self.heads)  # type: ignore[arg-type]
+    async def policy_agent(self, stream: Any) -> None:
         async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
             events = [e for e in [await self.decode(r.message) for r in batch] if e is not None]
+            # topics are consumed side by side: judge each batch in event-time order, so that a
+            # declaration and the movement right after it are seen in that order
             for event in sorted(events, key=_event_order):
+                self.violations(event, self.state)
+            self.state.flush()
+
+    async def predictions_agent(self, stream: Any) -> None:
+        async for record in stream.events():
+            event = await self.decode(record.message)
+            if event is not None:
+                self.serve(event)
+
+    async def integrity_agent(self, stream: Any) -> None:
+        verifier = ChainVerifier(self.heads)  # type: ignore[arg-type]
+        async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
+            for record in batch:
+                event = await self.decode(record.message, dead_letter=False)
+                if event is None:
+                    continue
                 for finding in verifier.observe(event):
                     body = integrity_body(finding, event)
                     self.producer.emit(IntegrityAlert, event_time=event.envelope.event_time, **body)
-                if isinstance(event, Prediction | PredictionBatch):
-                    self.serve(event)
-                else:
-                    self.violations(event, self.state)
-            self.state.flush()
             self.head_table.flush()
 
 
