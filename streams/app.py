@@ -138,6 +138,9 @@ class Processors:
             web_enabled=False,
             producer_acks=-1,
             topic_partitions=partitions,
+            # a restarted worker rejoins quickly: a killed member is dropped after 10 s
+            broker_session_timeout=10.0,
+            broker_heartbeat_interval=3.0,
         )
         audit: list[type[Event]] = [AssetDeclared, DataMovement, TrainingRun, ModelDeployed]
         self.audit_names = [self.catalogue.for_model(m).topic for m in audit]
