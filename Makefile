@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit kafka-up kafka-fetch bench clean
+.PHONY: demo test test-worker lint typecheck unit kafka-up kafka-fetch bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +36,12 @@ kafka-fetch: $(VENV)/.dev-installed
 test: lint typecheck kafka-fetch
 	$(BIN)/pytest
 
+# The faust worker restart test (intermittent stall after kill -9, see tests/integration/test_worker.py)
+test-worker: $(VENV)/.dev-installed kafka-fetch
+	$(BIN)/pytest -m worker_restart
+
 unit: $(VENV)/.dev-installed
-	$(BIN)/pytest -m 'not integration and not slow'
+	$(BIN)/pytest -m 'not integration and not slow and not worker_restart'
 
 kafka-up: $(VENV)/.dev-installed
 	$(BIN)/python -m auditline.testing.kafka_broker up

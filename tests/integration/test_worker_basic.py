@@ -1,0 +1,63 @@
+"""The stream processors on the real broker: violations with lineage evidence on the alerts
+topic, and 10,000 bad records dead-lettered with a reason while the worker keeps running."""
+
+from __future__ import annotations
+
+import random
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer
+
+from auditline.events import AssetDeclared, DataMovement
+from auditline.producer import AuditProducer
+from auditline.settings import AuditlineSettings
+from tests.integration.test_worker import PARTY, violations, worker
+from tests.kafka_helpers import read_topic
+
+pytestmark = pytest.mark.integration
+
+
+def test_worker_flags_violations_and_dead_letters_10k_bad_records(
+    kafka_bootstrap: str, tmp_path: Path, unique: str, say: Callable[[str], None]
+) -> None:
+    prefix = f"t{unique}.auditline"
+    settings = AuditlineSettings(kafka={"bootstrap_servers": kafka_bootstrap}, topic_prefix=prefix,
+                                 producer={"service": "platform", "instance": "p1"},
+                                 spool={"path": str(tmp_path / "spool"), "fsync": "never"})  # fmt: skip
+    with AuditProducer(settings) as audit:
+        declared = audit.emit(AssetDeclared, asset_id="ds", asset_kind="dataset", name="ds",
+                              owner="o", classification="personal", location={"country": "DE"},
+                              origin_jurisdictions=["EEA"], residency=["DE"])  # fmt: skip
+        moved = audit.emit(DataMovement, asset_id="ds", target_asset_id="ds-us", operation="copy",
+                           source={"country": "DE"}, destination={"country": "US"}, records=5,
+                           bytes=5, purpose="analytics", exporter={**PARTY, "country": "DE"},
+                           importer=PARTY)  # fmt: skip
+        assert audit.flush(30)
+    rng = random.Random(11)
+    raw = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 20})
+    for i in range(10_000):
+        topic = f"{prefix}.movements" if i % 2 else f"{prefix}.predictions"
+        raw.produce(topic, bytes(rng.randrange(256) for _ in range(rng.randrange(0, 60))), b"fuzz")
+        if i % 1000 == 0:
+            raw.poll(0)
+    assert raw.flush(30) == 0
+
+    process = worker(kafka_bootstrap, prefix, tmp_path)
+    try:
+        found = violations(kafka_bootstrap, prefix, 2)
+        dead = read_topic(kafka_bootstrap, f"{prefix}.deadletter", 10_000, timeout=180)
+        assert process.poll() is None, "the worker must survive bad input"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    say(f"worker: {len(found)} violations, {len(dead)} dead letters")
+    assert {(v.rule_id, v.subject_event_id) for v in found} == {
+        ("RES-PIN", str(moved.event_id)),
+        ("EU-US", str(moved.event_id)),
+    }
+    assert all(str(declared.event_id) in v.evidence_event_ids for v in found)
+    assert len({(m.headers["source_topic"], m.headers["source_offset"]) for m in dead}) == 10_000
+    assert all(m.headers.get("reason") for m in dead)
