@@ -40,6 +40,18 @@ def worker(bootstrap: str, prefix: str, tmp: Path) -> subprocess.Popen[bytes]:
                             cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
 
 
+def produce_fuzz(bootstrap: str, prefix: str, count: int, seed: int) -> None:
+    """``count`` random byte strings (0-59 bytes), half to movements, half to predictions."""
+    rng = random.Random(seed)
+    raw = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
+    for i in range(count):
+        topic = f"{prefix}.movements" if i % 2 else f"{prefix}.predictions"
+        raw.produce(topic, bytes(rng.randrange(256) for _ in range(rng.randrange(0, 60))), b"fuzz")
+        if i % 1000 == 0:
+            raw.poll(0)
+    assert raw.flush(30) == 0
+
+
 def violations(bootstrap: str, prefix: str, expected: int) -> list[PolicyViolation]:
     codec = SingleObjectCodec(Catalogue(prefix))
     found = [
@@ -78,14 +90,7 @@ def test_worker_flags_violations_keeps_state_across_a_kill_and_survives_bad_inpu
     assert all(str(declared.event_id) in v.evidence_event_ids for v in before)
 
     # while the worker is down: 10,000 undecodable records, then training on the copied data
-    rng = random.Random(5)
-    raw = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 20})
-    for i in range(10_000):
-        topic = f"{prefix}.movements" if i % 2 else f"{prefix}.predictions"
-        raw.produce(topic, bytes(rng.randrange(256) for _ in range(rng.randrange(0, 60))), b"fuzz")
-        if i % 1000 == 0:
-            raw.poll(0)
-    assert raw.flush(30) == 0
+    produce_fuzz(kafka_bootstrap, prefix, 10_000, seed=5)
     trained = audit.emit(TrainingRun, run_id="r1", status="started", model_name="m",
                          inputs=["ds-us"], code_version="c", location={"country": "US"},
                          purpose="analytics")  # fmt: skip

@@ -3,18 +3,16 @@ topic, and 10,000 bad records dead-lettered with a reason while the worker keeps
 
 from __future__ import annotations
 
-import random
 import signal
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Producer
 
 from auditline.events import AssetDeclared, DataMovement
 from auditline.producer import AuditProducer
 from auditline.settings import AuditlineSettings
-from tests.integration.test_worker import PARTY, violations, worker
+from tests.integration.test_worker import PARTY, produce_fuzz, violations, worker
 from tests.kafka_helpers import read_topic
 
 pytestmark = pytest.mark.integration
@@ -36,14 +34,7 @@ def test_worker_flags_violations_and_dead_letters_10k_bad_records(
                            bytes=5, purpose="analytics", exporter={**PARTY, "country": "DE"},
                            importer=PARTY)  # fmt: skip
         assert audit.flush(30)
-    rng = random.Random(11)
-    raw = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 20})
-    for i in range(10_000):
-        topic = f"{prefix}.movements" if i % 2 else f"{prefix}.predictions"
-        raw.produce(topic, bytes(rng.randrange(256) for _ in range(rng.randrange(0, 60))), b"fuzz")
-        if i % 1000 == 0:
-            raw.poll(0)
-    assert raw.flush(30) == 0
+    produce_fuzz(kafka_bootstrap, prefix, 10_000, seed=11)
 
     process = worker(kafka_bootstrap, prefix, tmp_path)
     try:
