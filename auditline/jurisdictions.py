@@ -1,69 +1,47 @@
-"""Jurisdiction groups used by queries (``EEA``, ``ADEQUATE``) and their expansion (pure).
+"""Jurisdiction specs for queries (``EEA``, ``!adequate``, ``DE,FR``), expanded from the policy.
 
-Facts from POLICY-REFERENCE (early 2026). ``ADEQUATE`` holds the EU adequacy decisions with
-whole-country scope; ``ADEQUATE_PARTIAL`` those limited to part of the private sector (Canada:
-PIPEDA organisations, Japan: APPI, United States: DPF-certified organisations), which count
-as adequate only when the importer is within scope: a country filter cannot see that, so
-``!adequate`` includes them. The dated, versioned policy pack supersedes this for decisions.
+The groups come from the policy pack (the shipped default, or ``AUDITLINE_POLICY_PATH``'s file):
+every group it names (``EEA``, ``CONVENTION_108`` …), plus ``EU`` (the EEA without Iceland,
+Liechtenstein and Norway), ``ADEQUATE`` (adequacy decisions with whole-country scope valid
+today) and ``ADEQUATE_PARTIAL`` (decisions limited to part of the importers: Canada, Japan, the
+United States), which count as adequate only for importers within scope; a country filter
+cannot see that, so ``!adequate`` includes them.
 """
 
 from __future__ import annotations
 
-EU = frozenset(
-    [
-        "AT",
-        "BE",
-        "BG",
-        "HR",
-        "CY",
-        "CZ",
-        "DK",
-        "EE",
-        "FI",
-        "FR",
-        "DE",
-        "GR",
-        "HU",
-        "IE",
-        "IT",
-        "LV",
-        "LT",
-        "LU",
-        "MT",
-        "NL",
-        "PL",
-        "PT",
-        "RO",
-        "SK",
-        "SI",
-        "ES",
-        "SE",
-    ]
-)
-EEA = EU | {"IS", "LI", "NO"}
-ADEQUATE = frozenset(["AD", "AR", "FO", "GG", "IL", "IM", "JE", "NZ", "CH", "UY", "KR", "GB", "BR"])
-ADEQUATE_PARTIAL = frozenset({"CA", "JP", "US"})
+from datetime import UTC, datetime
 
-GROUPS: dict[str, frozenset[str]] = {
-    "EU": EU,
-    "EEA": EEA,
-    "ADEQUATE": ADEQUATE,
-    "ADEQUATE_PARTIAL": ADEQUATE_PARTIAL,
-}
+from auditline.policy.model import Policy
+
+_NOT_EU = frozenset({"IS", "LI", "NO"})
 
 
-def expand(spec: str) -> tuple[frozenset[str], bool]:
+def groups(policy: Policy) -> dict[str, frozenset[str]]:
+    today = datetime.now(UTC).date()
+    decisions = [a for a in policy.adequacy if a.holds_on(today)]
+    named = {name.upper(): frozenset(countries) for name, countries in policy.groups.items()}
+    return {
+        **named,
+        "EU": named.get("EEA", frozenset()) - _NOT_EU,
+        "ADEQUATE": frozenset(a.country for a in decisions if a.scope == "whole"),
+        "ADEQUATE_PARTIAL": frozenset(a.country for a in decisions if a.scope != "whole"),
+    }
+
+
+def expand(spec: str, policy: Policy) -> tuple[frozenset[str], bool]:
     """Countries named by ``spec``, and whether it is negated: ``EEA``, ``!adequate``, ``DE,FR``."""
+    known = groups(policy)
     negated = spec.startswith("!")
     names = [part.strip().upper() for part in spec.lstrip("!").split(",") if part.strip()]
     countries: set[str] = set()
     for name in names:
-        if name in GROUPS:
-            countries |= GROUPS[name]
+        if name in known:
+            countries |= known[name]
         elif len(name) == 2 and name.isalpha():
             countries.add(name)
         else:
             raise ValueError(
-                f"unknown jurisdiction {name!r}: use an ISO country code or one of {sorted(GROUPS)}"
+                f"unknown jurisdiction {name!r}: use an ISO country code or one of {sorted(known)}"
             )
     return frozenset(countries), negated

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from auditline.jurisdictions import expand
+from auditline.policy.model import Policy, load_policy
+from auditline.settings import load_settings
 
 from .rows import model_node
 from .store import Store
@@ -29,7 +31,8 @@ class Hit:
 
 
 class Provenance:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, policy: Policy | None = None) -> None:
+        self.policy = policy or load_policy(load_settings().policy_path)
         self.store = store
         self.db = f"`{store.database}`"
 
@@ -138,8 +141,8 @@ class Provenance:
         since: datetime | None = None,
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Data movements filtered by (inherited) classification and jurisdiction specs."""
-        src, src_not = expand(source) if source else (frozenset(), True)
-        dst, dst_not = expand(destination) if destination else (frozenset(), True)
+        src, src_not = expand(source, self.policy) if source else (frozenset(), True)
+        dst, dst_not = expand(destination, self.policy) if destination else (frozenset(), True)
         return self.store.rows(
             f"""
             SELECT m.event_id, m.event_time, m.asset_id, m.source_country, m.destination_country,
