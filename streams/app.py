@@ -98,9 +98,9 @@ class HeadTable:
         self.table[key] = {"next_sequence": head.next_sequence, "last_hash": head.last_hash}
 
 
-class _ReadOnly(dict[str, Any]):
-    """Table reads for the batched predictions path; its writes (the once-a-day markers) stay
-    local, since faust tables take writes only inside per-event iteration."""
+class _LocalOverlay(dict[str, Any]):
+    """The policy state as the predictions agent sees it: reads fall through to the table, writes
+    (the engine's once-per-model-country-day serving markers) stay on this worker."""
 
     def __init__(self, table: Any) -> None:
         super().__init__()
@@ -149,7 +149,7 @@ class Processors:
         self.state = JsonTable(self._table("policy-state"))
         self.head_table = JsonTable(self._table("stream-heads"))
         self.heads = HeadTable(self.head_table)
-        self.served: set[str] = set()
+        self.serving_state = _LocalOverlay(self.state)
         self._producer: AuditProducer | None = None
         self.app.agent(self._topic(*self.audit_names), name="policy")(self.policy_agent)
         self.app.agent(self._topic(self.predictions_name), name="predictions")(
@@ -197,13 +197,8 @@ class Processors:
             self.producer.emit(PolicyViolation, event_time=event.envelope.event_time, **body)
 
     def serve(self, event: Event) -> None:
-        """Judge serving once per (model version, country, day) on this worker (no storms)."""
-        model = f"{getattr(event, 'model_name', '')}:{getattr(event, 'model_version', '')}"
-        country = getattr(getattr(event, "location", None), "country", "")
-        key = f"{model}:{country}:{event.envelope.event_time.date()}"
-        if key not in self.served:
-            self.served.add(key)
-            self.violations(event, _ReadOnly(self.state))
+        """Judge a prediction; the engine marks each (model version, country, day) once."""
+        self.violations(event, self.serving_state)
 
     async def policy_agent(self, stream: Any) -> None:
         async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
