@@ -28,15 +28,7 @@ ENGINE = $replacing
 ORDER BY (src, dst, edge_type, event_id);
 
 CREATE TABLE IF NOT EXISTS $db.lineage_edges_by_dst $on_cluster
-(
-    src String,
-    dst String,
-    edge_type LowCardinality(String),
-    valid_from DateTime64(3, 'UTC'),
-    valid_to Nullable(DateTime64(3, 'UTC')),
-    event_id UUID,
-    attributes Map(String, String)
-)
+AS $db.lineage_edges
 ENGINE = $replacing
 ORDER BY (dst, src, edge_type, event_id);
 
