@@ -18,7 +18,7 @@ from confluent_kafka import Producer
 from auditline.catalogue import Catalogue
 from auditline.codec import SingleObjectCodec
 from auditline.events import AssetDeclared, DataMovement, PolicyViolation, TrainingRun
-from auditline.producer import AuditProducer
+from auditline.producer import AuditProducer, Receipt
 from auditline.settings import AuditlineSettings
 from tests.kafka_helpers import read_topic
 
@@ -38,6 +38,23 @@ def worker(bootstrap: str, prefix: str, tmp: Path) -> subprocess.Popen[bytes]:
     log = (tmp / "worker.log").open("ab")
     return subprocess.Popen([sys.executable, "-m", "auditline.cli", "worker", "--loglevel", "info"],
                             cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+
+
+def platform_settings(bootstrap: str, prefix: str, tmp: Path) -> AuditlineSettings:
+    return AuditlineSettings(kafka={"bootstrap_servers": bootstrap}, topic_prefix=prefix,
+                             producer={"service": "platform", "instance": "p1"},
+                             spool={"path": str(tmp / "spool"), "fsync": "never"})  # fmt: skip
+
+
+def emit_pinned_copy(audit: AuditProducer) -> tuple[Receipt, Receipt]:
+    """A dataset pinned to DE, then copied to the US: RES-PIN and EU-US violations."""
+    declared = audit.emit(AssetDeclared, asset_id="ds", asset_kind="dataset", name="ds", owner="o",
+                          classification="personal", location={"country": "DE"},
+                          origin_jurisdictions=["EEA"], residency=["DE"])  # fmt: skip
+    moved = audit.emit(DataMovement, asset_id="ds", target_asset_id="ds-us", operation="copy",
+                       source={"country": "DE"}, destination={"country": "US"}, records=5, bytes=5,
+                       purpose="analytics", exporter={**PARTY, "country": "DE"}, importer=PARTY)  # fmt: skip
+    return declared, moved
 
 
 def produce_fuzz(bootstrap: str, prefix: str, count: int, seed: int) -> None:
@@ -65,16 +82,8 @@ def test_worker_flags_violations_keeps_state_across_a_kill_and_survives_bad_inpu
     kafka_bootstrap: str, tmp_path: Path, unique: str, say: Callable[[str], None]
 ) -> None:
     prefix = f"t{unique}.auditline"
-    settings = AuditlineSettings(kafka={"bootstrap_servers": kafka_bootstrap}, topic_prefix=prefix,
-                                 producer={"service": "platform", "instance": "p1"},
-                                 spool={"path": str(tmp_path / "spool"), "fsync": "never"})  # fmt: skip
-    audit = AuditProducer(settings)
-    declared = audit.emit(AssetDeclared, asset_id="ds", asset_kind="dataset", name="ds", owner="o",
-                          classification="personal", location={"country": "DE"},
-                          origin_jurisdictions=["EEA"], residency=["DE"])  # fmt: skip
-    moved = audit.emit(DataMovement, asset_id="ds", target_asset_id="ds-us", operation="copy",
-                       source={"country": "DE"}, destination={"country": "US"}, records=5, bytes=5,
-                       purpose="analytics", exporter={**PARTY, "country": "DE"}, importer=PARTY)  # fmt: skip
+    audit = AuditProducer(platform_settings(kafka_bootstrap, prefix, tmp_path))
+    declared, moved = emit_pinned_copy(audit)
     assert audit.flush(30)
 
     first = worker(kafka_bootstrap, prefix, tmp_path)

@@ -9,10 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from auditline.events import AssetDeclared, DataMovement
 from auditline.producer import AuditProducer
-from auditline.settings import AuditlineSettings
-from tests.integration.test_worker import PARTY, produce_fuzz, violations, worker
+from tests.integration.test_worker import (
+    emit_pinned_copy,
+    platform_settings,
+    produce_fuzz,
+    violations,
+    worker,
+)
 from tests.kafka_helpers import read_topic
 
 pytestmark = pytest.mark.integration
@@ -22,17 +26,8 @@ def test_worker_flags_violations_and_dead_letters_10k_bad_records(
     kafka_bootstrap: str, tmp_path: Path, unique: str, say: Callable[[str], None]
 ) -> None:
     prefix = f"t{unique}.auditline"
-    settings = AuditlineSettings(kafka={"bootstrap_servers": kafka_bootstrap}, topic_prefix=prefix,
-                                 producer={"service": "platform", "instance": "p1"},
-                                 spool={"path": str(tmp_path / "spool"), "fsync": "never"})  # fmt: skip
-    with AuditProducer(settings) as audit:
-        declared = audit.emit(AssetDeclared, asset_id="ds", asset_kind="dataset", name="ds",
-                              owner="o", classification="personal", location={"country": "DE"},
-                              origin_jurisdictions=["EEA"], residency=["DE"])  # fmt: skip
-        moved = audit.emit(DataMovement, asset_id="ds", target_asset_id="ds-us", operation="copy",
-                           source={"country": "DE"}, destination={"country": "US"}, records=5,
-                           bytes=5, purpose="analytics", exporter={**PARTY, "country": "DE"},
-                           importer=PARTY)  # fmt: skip
+    with AuditProducer(platform_settings(kafka_bootstrap, prefix, tmp_path)) as audit:
+        declared, moved = emit_pinned_copy(audit)
         assert audit.flush(30)
     produce_fuzz(kafka_bootstrap, prefix, 10_000, seed=11)
 
