@@ -18,6 +18,7 @@ from auditline.contracts import bundled_schema
 from auditline.events import Event
 
 E = TypeVar("E", bound=Event)
+EMPTY_HASH_AND_NO_SIGNATURE = b"\x00\x00"  # string "" then union branch 0 (null)
 
 
 def canonical_bytes(event: Event) -> bytes:
@@ -30,10 +31,66 @@ def canonical_bytes(event: Event) -> bytes:
     return buffer.getvalue()
 
 
-def compute_hash(event: Event) -> str:
-    """The hash this event must carry given its ``prev_hash`` and content."""
+def canonical_from_body(body: bytes | memoryview) -> bytes:
+    """``canonical_bytes`` of the event whose Avro body (under the bundled schema) is ``body``.
+
+    The envelope is every event's first field, so ``hash`` and ``signature`` sit at a position
+    found by skipping the fields before them; replacing those bytes gives the canonical form
+    without decoding and re-encoding the event (integrity checks on the stream's hot path).
+    Raises ``ValueError`` on bytes that end inside the envelope.
+    """
+    reader = _Reader(body)
+    # event_id, event_time, producer (service, instance, location: country, provider?, region?),
+    # stream, sequence, prev_hash
+    for kind in "sLsssoosLs":
+        reader.skip(kind)
+    start = reader.pos
+    reader.skip("s")  # hash
+    if reader.long():  # signature: union branch 1 = Signature(algorithm, key_id, value)
+        for kind in "Lss":
+            reader.skip(kind)
+    if reader.pos > len(body):
+        raise ValueError("body ends inside the envelope")
+    return bytes(body[:start]) + EMPTY_HASH_AND_NO_SIGNATURE + bytes(body[reader.pos :])
+
+
+class _Reader:
+    """Skips Avro values in a byte string (zig-zag varints, length-prefixed strings)."""
+
+    def __init__(self, data: bytes | memoryview) -> None:
+        self.data, self.pos = data, 0
+
+    def long(self) -> int:
+        shift = result = 0
+        while True:
+            if self.pos >= len(self.data):
+                raise ValueError("body ends inside a varint")
+            byte = self.data[self.pos]
+            self.pos += 1
+            result |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return (result >> 1) ^ -(result & 1)
+            shift += 7
+
+    def skip(self, kind: str) -> None:
+        """Skip a long (``L``), a string or bytes (``s``/``S``), an optional string (``o``)."""
+        if kind == "o" and not self.long():
+            return
+        length = self.long()
+        if kind != "L":
+            if length < 0:
+                raise ValueError("negative string length")
+            self.pos += length
+
+
+def compute_hash(event: Event, canonical: bytes | None = None) -> str:
+    """The hash this event must carry given its ``prev_hash`` and content.
+
+    ``canonical``: the event's canonical bytes when the caller already has them (from the wire,
+    ``canonical_from_body``); otherwise they are computed from the event.
+    """
     digest = hashlib.sha256(bytes.fromhex(event.envelope.prev_hash))
-    digest.update(canonical_bytes(event))
+    digest.update(canonical_bytes(event) if canonical is None else canonical)
     return digest.hexdigest()
 
 

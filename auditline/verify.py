@@ -26,16 +26,24 @@ class Finding:
 
 
 def verify_event(
-    event: Event, keys: Mapping[str, bytes] | None = None, *, require_signature: bool = False
+    event: Event,
+    keys: Mapping[str, bytes] | None = None,
+    *,
+    require_signature: bool = False,
+    canonical: bytes | None = None,
 ) -> list[Finding]:
-    """Problems with one event: content changed after hashing, forged or missing signature."""
+    """Problems with one event: content changed after hashing, forged or missing signature.
+
+    ``canonical``: the event's canonical bytes taken from the wire (``canonical_from_body``),
+    which spares re-encoding the decoded event.
+    """
     env = event.envelope
     found: list[Finding] = []
 
     def finding(kind: IntegrityKind, detail: str) -> None:
         found.append(Finding(kind, env.stream, str(env.event_id), env.sequence, detail))
 
-    if compute_hash(event) != env.hash:
+    if compute_hash(event, canonical) != env.hash:
         finding(IntegrityKind.TAMPERED, "content does not match the hash it carries")
     if env.signature is None:
         if require_signature:
@@ -72,9 +80,11 @@ class ChainVerifier:
         self.keys = dict(keys or {})
         self.require_signature = require_signature
 
-    def observe(self, event: Event) -> list[Finding]:
+    def observe(self, event: Event, canonical: bytes | None = None) -> list[Finding]:
         env = event.envelope
-        found = verify_event(event, self.keys, require_signature=self.require_signature)
+        found = verify_event(
+            event, self.keys, require_signature=self.require_signature, canonical=canonical
+        )
         head = self.state.get(env.stream, StreamHead())
 
         def finding(kind: IntegrityKind, detail: str) -> None:

@@ -1,16 +1,17 @@
 """The faust-streaming app: agents wiring the core detectors to the topics.
 
-- ``policy``: assets, movements, training runs and deployments, with the detector's state in a
-  changelog-backed GlobalTable (every worker sees all lineage state, and a restarted worker
-  rebuilds it from the changelog);
+- ``audit``: assets, movements, training runs and deployments, judged by the policy engine with
+  its state in a changelog-backed GlobalTable (every worker sees all lineage state, and a
+  restarted worker rebuilds it from the changelog);
 - ``predictions``: judged against the model constraints in that table; each (model version,
-  serving country, day) is judged once per worker, so the per-event work is a set lookup;
-- ``integrity``: every audit topic, with stream heads in a changelog-backed table: gaps,
-  duplicates, reordering, broken chains, bad signatures.
+  serving country, day) is judged once per worker, so the per-event work is a set lookup.
 
-The policy and integrity agents take records in batches (``take_events``): table writes are
-buffered per batch (``JsonTable.flush``; the tables use the key partitioner, so they may be
-written outside per-event iteration), and each policy batch is judged in event-time order.
+Both agents decode each record once and check its producer stream first (integrity: gaps,
+duplicates, reordering, broken chains, bad signatures; stream heads in a second GlobalTable). The
+chain hash is taken over the record's own bytes (``canonical_from_body``), not a re-encoding.
+Records come in batches (``take_events``): table writes are buffered per batch
+(``JsonTable.flush``; the tables use the key partitioner, so they may be written outside
+per-event iteration), and each audit batch is judged in event-time order.
 
 Alerts are emitted through the producer SDK (hash-chained, spooled). Records that do not decode go
 to the dead-letter topic with the reason; no record stops a worker. Delivery is at least once:
@@ -25,6 +26,7 @@ from typing import Any
 import faust
 
 from auditline.catalogue import Catalogue
+from auditline.chain import canonical_from_body
 from auditline.codec import make_codec
 from auditline.errors import AuditlineError
 from auditline.events import (
@@ -44,6 +46,7 @@ from auditline.settings import AuditlineSettings
 from auditline.topics import ensure_topics, partition_count
 from auditline.verify import ChainVerifier, StreamHead
 
+from . import consumer
 from .alerts import integrity_body, violation_body
 
 BATCH, BATCH_WAIT_S = 1000, 0.05  # records per batch, longest wait for a batch to fill
@@ -142,6 +145,7 @@ class Processors:
             broker_session_timeout=10.0,
             broker_heartbeat_interval=3.0,
         )
+        consumer.install(self.app)  # rewinds uncommitted partitions after recovery
         audit: list[type[Event]] = [AssetDeclared, DataMovement, TrainingRun, ModelDeployed]
         self.audit_names = [self.catalogue.for_model(m).topic for m in audit]
         self.predictions_name = self.catalogue.for_model(Prediction).topic
@@ -151,12 +155,11 @@ class Processors:
         self.heads = HeadTable(self.head_table)
         self.serving_state = _LocalOverlay(self.state)
         self._producer: AuditProducer | None = None
-        self.app.agent(self._topic(*self.audit_names), name="policy")(self.policy_agent)
+        self.verifier = ChainVerifier(self.heads)  # type: ignore[arg-type]
+        self.app.agent(self._topic(*self.audit_names), name="audit")(self.audit_agent)
         self.app.agent(self._topic(self.predictions_name), name="predictions")(
             self.predictions_agent
         )
-        everything = self._topic(*self.audit_names, self.predictions_name)
-        self.app.agent(everything, name="integrity")(self.integrity_agent)
 
     def _table(self, name: str) -> Any:
         """A changelog-backed table every worker holds whole (lineage state is global)."""
@@ -175,13 +178,11 @@ class Processors:
             self._producer = AuditProducer(self.settings)
         return self._producer
 
-    async def decode(self, message: Any, *, dead_letter: bool = True) -> Event | None:
-        """The event, or None after dead-lettering the record with the reason."""
+    async def decode(self, message: Any) -> tuple[Event, bytes | None] | None:
+        """The event and its wire body, or None after dead-lettering the record with the reason."""
         try:
-            return self.codec.decode(message.value)
+            return self.codec.decode_with_body(message.value)
         except AuditlineError as exc:
-            if not dead_letter:  # another agent reading the same topic dead-letters it
-                return None
             headers = {
                 "reason": str(exc).encode(),
                 "source_topic": message.topic.encode(),
@@ -191,41 +192,47 @@ class Processors:
             await self.dead_letters.send(key=message.key, value=message.value, headers=headers)
             return None
 
+    async def decode_batch(self, batch: list[Any]) -> list[Event]:
+        """Decode a batch once for both checks: each event's chain first, in arrival order."""
+        events = []
+        for record in batch:
+            decoded = await self.decode(record.message)
+            if decoded is not None:
+                self.check_integrity(*decoded)
+                events.append(decoded[0])
+        return events
+
+    def check_integrity(self, event: Event, body: bytes | None) -> None:
+        canonical = canonical_from_body(body) if body is not None else None
+        for finding in self.verifier.observe(event, canonical):
+            body_ = integrity_body(finding, event)
+            self.producer.emit(IntegrityAlert, event_time=event.envelope.event_time, **body_)
+
     def violations(self, event: Event, state: Any) -> None:
         for decision in self.engine.evaluate(event, state):
             body = violation_body(decision, self.policy.version)
             self.producer.emit(PolicyViolation, event_time=event.envelope.event_time, **body)
 
-    def serve(self, event: Event) -> None:
-        """Judge a prediction; the engine marks each (model version, country, day) once."""
-        self.violations(event, self.serving_state)
-
-    async def policy_agent(self, stream: Any) -> None:
+    async def audit_agent(self, stream: Any) -> None:
         async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
-            events = [e for e in [await self.decode(r.message) for r in batch] if e is not None]
+            events = await self.decode_batch(batch)
             # topics are consumed side by side: judge each batch in event-time order, so that a
             # declaration and the movement right after it are seen in that order
             for event in sorted(events, key=_event_order):
                 self.violations(event, self.state)
-            self.state.flush()
+            self.flush()
 
     async def predictions_agent(self, stream: Any) -> None:
-        async for record in stream.events():
-            event = await self.decode(record.message)
-            if event is not None:
-                self.serve(event)
-
-    async def integrity_agent(self, stream: Any) -> None:
-        verifier = ChainVerifier(self.heads)  # type: ignore[arg-type]
+        """Predictions are judged against the model constraints in the policy state; the
+        engine marks each (model version, country, day) once, on this worker's overlay."""
         async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
-            for record in batch:
-                event = await self.decode(record.message, dead_letter=False)
-                if event is None:
-                    continue
-                for finding in verifier.observe(event):
-                    body = integrity_body(finding, event)
-                    self.producer.emit(IntegrityAlert, event_time=event.envelope.event_time, **body)
-            self.head_table.flush()
+            for event in await self.decode_batch(batch):
+                self.violations(event, self.serving_state)
+            self.flush()
+
+    def flush(self) -> None:
+        self.state.flush()
+        self.head_table.flush()
 
 
 def _event_order(event: Event) -> tuple[Any, ...]:

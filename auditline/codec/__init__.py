@@ -36,6 +36,11 @@ class Codec(Protocol):
         """Deserialise, or raise a ``DecodeError`` subclass naming what was wrong."""
         ...
 
+    def decode_with_body(self, data: bytes) -> tuple[Event, bytes | None]:
+        """``decode``, and the Avro body when it was written with the bundled schema (the bytes
+        the hash chain covers, see ``auditline.chain.canonical_from_body``), else None."""
+        ...
+
 
 def make_codec(settings: AuditlineSettings, catalogue: Catalogue | None = None) -> Codec:
     """The codec the settings ask for: Confluent framing with a registry URL, else single-object."""

@@ -72,6 +72,10 @@ class ConfluentCodec:
         return buffer.getvalue()
 
     def decode(self, data: bytes) -> Event:
+        return self.decode_with_body(data)[0]
+
+    def decode_with_body(self, data: bytes) -> tuple[Event, bytes | None]:
+        """The event, and its body when the writer schema is the bundled one."""
         check_size(data, self.max_message_bytes)
         if len(data) < HEADER_SIZE:
             raise TruncatedMessageError(
@@ -84,7 +88,7 @@ class ConfluentCodec:
         (schema_id,) = struct.unpack(">I", data[1:HEADER_SIZE])
         entry, writer, same = self._writers.get(schema_id) or self._fetch(schema_id)
         record = read_record(data, HEADER_SIZE, writer, None if same else entry.schema.parsed)
-        return to_event(entry.model, record)
+        return to_event(entry.model, record), data[HEADER_SIZE:] if same else None
 
     def _register(self, entry: CatalogueEntry) -> bytes:
         from confluent_kafka.schema_registry import Schema

@@ -41,6 +41,10 @@ class SingleObjectCodec:
         return buffer.getvalue()
 
     def decode(self, data: bytes) -> Event:
+        return self.decode_with_body(data)[0]
+
+    def decode_with_body(self, data: bytes) -> tuple[Event, bytes | None]:
+        """The event and its body (a fingerprint names a bundled schema, so always the body)."""
         check_size(data, self.max_message_bytes)
         if len(data) < HEADER_SIZE:
             raise TruncatedMessageError(
@@ -54,7 +58,7 @@ class SingleObjectCodec:
             )
         entry = self.catalogue.for_fingerprint(bytes(data[2:HEADER_SIZE]))
         record = read_record(data, HEADER_SIZE, entry.schema.parsed, None)
-        return to_event(entry.model, record)
+        return to_event(entry.model, record), data[HEADER_SIZE:]
 
 
 def check_size(data: bytes, limit: int) -> None:

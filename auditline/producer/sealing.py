@@ -24,6 +24,7 @@ from uuid import UUID
 
 from fastavro import schemaless_writer
 
+from auditline.chain import EMPTY_HASH_AND_NO_SIGNATURE
 from auditline.contracts import AvroSchema, bundled_raw_schemas, expand
 from auditline.events import Event, ProducerInfo
 from auditline.producer import wire
@@ -91,7 +92,7 @@ class Sealer:
         )
         tail = wire.envelope_tail(link.trace_id, link.tenant, link.schema_version)
         hasher = hashlib.sha256(bytes.fromhex(link.prev_hash))
-        hasher.update(head + wire.EMPTY_HASH_AND_NO_SIGNATURE + tail + body)
+        hasher.update(head + EMPTY_HASH_AND_NO_SIGNATURE + tail + body)
         digest = hasher.digest()
         signature = None
         if self.signer is not None:

@@ -15,7 +15,6 @@ from uuid import UUID
 from auditline.events import ProducerInfo
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-EMPTY_HASH_AND_NO_SIGNATURE = b"\x00\x00"  # string "" then union branch 0 (null)
 
 
 def _zigzag(value: int) -> bytes:

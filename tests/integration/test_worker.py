@@ -36,7 +36,7 @@ def worker(bootstrap: str, prefix: str, tmp: Path) -> subprocess.Popen[bytes]:
                 "AUDITLINE_SPOOL__PATH": str(tmp / "worker-spool"),
                 "AUDITLINE_PRODUCER__SERVICE": "auditline-streams", "AUDITLINE_PRODUCER__INSTANCE": "w1"})  # fmt: skip
     log = (tmp / "worker.log").open("ab")
-    return subprocess.Popen([sys.executable, "-m", "auditline.cli", "worker", "--loglevel", "info"],
+    return subprocess.Popen([sys.executable, "-m", "auditline.cli", "worker", "--loglevel", os.environ.get("AUDITLINE_TEST_WORKER_LOGLEVEL", "info")],
                             cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
 
 

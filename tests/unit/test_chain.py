@@ -1,10 +1,19 @@
 from __future__ import annotations
 
+import contextlib
 import itertools
 
-from auditline.chain import compute_hash, hash_matches
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from auditline.catalogue import Catalogue
+from auditline.chain import canonical_bytes, canonical_from_body, compute_hash, hash_matches
+from auditline.codec import ConfluentCodec, SingleObjectCodec
+from auditline.codec.confluent import registry_client
 from auditline.demo import demo_events
-from auditline.events import ZERO_HASH
+from auditline.events import ZERO_HASH, Event
+from tests.strategies import any_event
 
 
 def test_demo_stream_is_a_valid_chain() -> None:
@@ -49,3 +58,34 @@ def test_signed_events_survive_a_json_round_trip_with_their_hash() -> None:
     )
     again = type(signed).model_validate_json(signed.model_dump_json())
     assert again == signed and hash_matches(again)
+
+
+CODECS = [SingleObjectCodec(Catalogue()), ConfluentCodec(Catalogue(), registry_client("mock://c"))]
+
+
+@pytest.mark.parametrize("codec", CODECS, ids=lambda c: c.framing)
+@settings(max_examples=300, deadline=None)
+@given(event=any_event())
+def test_canonical_bytes_from_the_wire_equal_those_of_the_decoded_event(
+    codec: SingleObjectCodec | ConfluentCodec, event: Event
+) -> None:
+    decoded, body = codec.decode_with_body(codec.encode(event))
+    assert decoded == event and body is not None
+    assert canonical_from_body(body) == canonical_bytes(event)
+    assert compute_hash(event, canonical_from_body(body)) == compute_hash(event)
+
+
+def test_a_changed_payload_on_the_wire_does_not_match_the_hash_it_carries() -> None:
+    codec = SingleObjectCodec(Catalogue())
+    event = demo_events()[1]
+    tampered = event.model_copy(update={"records": event.records + 1})  # type: ignore[attr-defined]
+    _, body = codec.decode_with_body(codec.encode(tampered))
+    assert body is not None
+    assert compute_hash(tampered, canonical_from_body(body)) != event.envelope.hash
+    assert compute_hash(event, canonical_from_body(codec.encode(event)[10:])) == event.envelope.hash
+
+
+@given(body=st.binary(max_size=120))
+def test_truncated_or_random_bodies_raise_value_error_only(body: bytes) -> None:
+    with contextlib.suppress(ValueError):
+        canonical_from_body(body)

@@ -1,0 +1,262 @@
+"""The drift detector (pure): windows of one model version → statistics → alert episodes.
+
+Per released window, every reference feature (and the prediction distribution) gets PSI and
+Jensen-Shannon, plus a test: KS for numeric features, chi-squared for categorical ones. The
+tests' p-values are put through Benjamini-Hochberg at ``fdr`` across the window's features, so
+fifty stationary features do not raise alerts by chance. A feature *drifts* in a window when its
+test is rejected and its PSI reaches ``psi_warn`` (severity medium) or ``psi_alert`` (high), or
+when a category never seen in training appears (high). Windows with fewer than
+``min_window_count`` predictions are not judged.
+
+Alert episodes, one per (model, version, feature, severity): opened when the feature drifted at
+that severity (or above) in ``open_k`` of the last ``open_n`` judged windows, closed after
+``close_m`` judged windows in a row without it. The model itself has an episode when at least
+``model_share`` of its features drift in a window. Alert ids are deterministic, so a replay after
+a restart yields the same ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from auditline.drift import stats
+from auditline.drift.reference import FeatureReference, Reference
+from auditline.drift.window import FeatureCounts, WindowCounts, Windows, count_event
+from auditline.events import Prediction, PredictionBatch
+
+LEVELS = ("medium", "high")
+
+
+class DriftConfig(BaseModel):
+    """Thresholds and window settings (per model: ``DriftConfig.for_model``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    window_seconds: int = Field(3600, gt=0)
+    allowed_lateness_seconds: int = Field(300, ge=0)
+    psi_warn: float = Field(0.1, gt=0)
+    psi_alert: float = Field(0.25, gt=0)
+    fdr: float = Field(0.01, gt=0, lt=1)
+    min_window_count: int = Field(100, ge=1)
+    open_k: int = Field(1, ge=1)
+    open_n: int = Field(1, ge=1)
+    close_m: int = Field(2, ge=1)
+    model_share: float = Field(0.3, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DriftConfig:
+        if self.psi_alert < self.psi_warn:
+            raise ValueError("psi_alert must be at least psi_warn")
+        if self.open_k > self.open_n:
+            raise ValueError("open_k (windows over threshold) cannot exceed open_n (of windows)")
+        return self
+
+
+@dataclass(frozen=True)
+class FeatureResult:
+    feature: str | None  # None: the model-level result
+    level: str | None  # None, "medium" or "high"
+    statistic: str
+    value: float
+    threshold: float
+    reference_count: int
+    window_count: int
+    statistics: dict[str, float]
+
+
+def judge_feature(ref: FeatureReference, counts: FeatureCounts) -> dict[str, float]:
+    test = (
+        stats.ks(ref.counts, counts.counts)
+        if ref.numeric
+        else stats.chi2(ref.counts, counts.counts)
+    )
+    return {
+        "psi": stats.psi(ref.counts, counts.counts),
+        "js": stats.js(ref.counts, counts.counts),
+        "ks" if ref.numeric else "chi2": test.statistic,
+        "p_value": test.p_value,
+        "missing": float(counts.missing),
+        "new_categories": float(sum(counts.new.values())),
+    }
+
+
+def judge_window(
+    reference: Reference, window: WindowCounts, config: DriftConfig
+) -> list[FeatureResult]:
+    """Per-feature results of one window, then the model-level one (empty: too few samples)."""
+    judged = [
+        (ref, window.features[ref.name], judge_feature(ref, window.features[ref.name]))
+        for ref in reference.features
+        if ref.name in window.features
+        and window.features[ref.name].total >= config.min_window_count
+    ]
+    rejected = stats.benjamini_hochberg([s["p_value"] for _, _, s in judged], config.fdr)
+    results = []
+    for (ref, counts, values), significant in zip(judged, rejected, strict=True):
+        values["bh_rejected"] = float(significant)
+        level, statistic, value, threshold = _level(values, significant, config)
+        results.append(
+            FeatureResult(
+                ref.name, level, statistic, value, threshold, ref.total, counts.total, values
+            )
+        )
+    if results:
+        share = sum(r.level is not None for r in results) / len(results)
+        results.append(
+            FeatureResult(
+                None,
+                "high" if share >= config.model_share else None,
+                "drifted_share",
+                share,
+                config.model_share,
+                max(r.reference_count for r in results),
+                window.predictions,
+                {"features": float(len(results)), "drifted": share * len(results)},
+            )
+        )
+    return results
+
+
+def _level(
+    values: Mapping[str, float], significant: bool, config: DriftConfig
+) -> tuple[str | None, str, float, float]:
+    if values["new_categories"] > 0:
+        return "high", "new_categories", values["new_categories"], 0.0
+    psi = values["psi"]
+    if significant and psi >= config.psi_alert:
+        return "high", "psi", psi, config.psi_alert
+    if significant and psi >= config.psi_warn:
+        return "medium", "psi", psi, config.psi_warn
+    return None, "psi", psi, config.psi_warn
+
+
+@dataclass
+class Episode:
+    history: list[bool] = field(default_factory=list)  # the last open_n judged windows
+    open: bool = False
+    clean: int = 0  # judged windows in a row without drift at this level, while open
+
+
+@dataclass(frozen=True)
+class Transition:
+    state: str  # "opened" or "closed"
+    level: str
+    result: FeatureResult
+    window_start_ms: int
+    window_end_ms: int
+
+
+class Lifecycle:
+    """Episodes per (feature, level) over judged windows; JSON-able for a changelog table."""
+
+    def __init__(self, config: DriftConfig, episodes: dict[str, Episode] | None = None) -> None:
+        self.config = config
+        self.episodes = episodes or {}
+
+    def step(self, results: list[FeatureResult], start_ms: int, end_ms: int) -> list[Transition]:
+        out = []
+        for result in results:
+            for level in LEVELS:
+                reached = result.level is not None and LEVELS.index(result.level) >= LEVELS.index(
+                    level
+                )
+                key = f"{result.feature or ''}|{level}"
+                episode = self.episodes.setdefault(key, Episode())
+                episode.history = [*episode.history, reached][-self.config.open_n :]
+                if not episode.open and sum(episode.history) >= self.config.open_k:
+                    episode.open, episode.clean = True, 0
+                    out.append(Transition("opened", level, result, start_ms, end_ms))
+                elif episode.open:
+                    episode.clean = 0 if reached else episode.clean + 1
+                    if episode.clean >= self.config.close_m:
+                        episode.open, episode.history = False, []
+                        out.append(Transition("closed", level, result, start_ms, end_ms))
+        return out
+
+    def open_episodes(self) -> list[str]:
+        return sorted(key for key, episode in self.episodes.items() if episode.open)
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: [e.history, e.open, e.clean] for k, e in self.episodes.items()}
+
+    @classmethod
+    def from_json(cls, config: DriftConfig, data: Mapping[str, Any]) -> Lifecycle:
+        return cls(config, {k: Episode(list(h), o, c) for k, (h, o, c) in data.items()})
+
+
+class DriftDetector:
+    """One model version: events in, alert bodies (``DriftAlert`` fields) out."""
+
+    def __init__(
+        self,
+        reference: Reference,
+        config: DriftConfig | None = None,
+        windows: Windows | None = None,
+        lifecycle: Lifecycle | None = None,
+    ) -> None:
+        self.reference = reference
+        self.config = config or DriftConfig()
+        self.windows = windows or Windows(
+            self.config.window_seconds * 1000, self.config.allowed_lateness_seconds * 1000
+        )
+        self.lifecycle = lifecycle or Lifecycle(self.config)
+
+    def observe(self, event: Prediction | PredictionBatch) -> list[dict[str, Any]]:
+        self.add(_millis(event.envelope.event_time), count_event(self.reference, event))
+        return self.release()
+
+    def add(self, event_time_ms: int, counts: WindowCounts) -> None:
+        self.windows.add(event_time_ms, counts)
+
+    def release(self, *, everything: bool = False) -> list[dict[str, Any]]:
+        alerts = []
+        for start, end, counts in self.windows.release(everything=everything):
+            results = judge_window(self.reference, counts, self.config)
+            for transition in self.lifecycle.step(results, start, end):
+                alerts.append(alert_body(self.reference, transition))
+        return alerts
+
+    def to_json(self) -> dict[str, Any]:
+        return {"windows": self.windows.to_json(), "lifecycle": self.lifecycle.to_json()}
+
+    @classmethod
+    def from_json(
+        cls, reference: Reference, config: DriftConfig, data: Mapping[str, Any]
+    ) -> DriftDetector:
+        return cls(
+            reference,
+            config,
+            Windows.from_json(data["windows"]),
+            Lifecycle.from_json(config, data["lifecycle"]),
+        )
+
+
+def alert_body(reference: Reference, t: Transition) -> dict[str, Any]:
+    r = t.result
+    key = "|".join(
+        (reference.model_name, reference.model_version, r.feature or "", t.level, t.state,
+         str(t.window_start_ms))
+    )  # fmt: skip
+    return {
+        "alert_id": hashlib.sha256(key.encode()).hexdigest()[:32], "state": t.state,
+        "severity": t.level, "model_name": reference.model_name,
+        "model_version": reference.model_version, "feature": r.feature,
+        "statistic": r.statistic, "value": r.value, "threshold": r.threshold,
+        "window_start": _time(t.window_start_ms), "window_end": _time(t.window_end_ms),
+        "reference_count": r.reference_count, "window_count": r.window_count,
+        "training_run_id": reference.training_run_id, "statistics": r.statistics,
+    }  # fmt: skip
+
+
+def _millis(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+def _time(millis: int) -> datetime:
+    return datetime.fromtimestamp(millis / 1000, tz=UTC)

@@ -1,0 +1,47 @@
+"""Synthetic models for the drift tests: 40 numeric N(0, 1) features, 10 categorical ones."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from auditline.drift.reference import FeatureReference, Reference
+from auditline.drift.window import WindowCounts, count_batch
+from auditline.profiles import categorical_profile, numeric_profile
+
+NUMERIC, CATEGORICAL = 40, 10
+CATEGORIES = ("a", "b", "c", "d", "e")
+SHARES = np.array([0.40, 0.25, 0.15, 0.12, 0.08])
+
+
+def reference(rng: np.random.Generator, rows: int = 20_000) -> Reference:
+    features = [
+        FeatureReference.from_profile(numeric_profile(f"x{i}", rng.normal(size=rows).tolist()))
+        for i in range(NUMERIC)
+    ]
+    features += [
+        FeatureReference.from_profile(
+            categorical_profile(f"c{i}", rng.choice(CATEGORIES, size=rows, p=SHARES).tolist())
+        )
+        for i in range(CATEGORICAL)
+    ]
+    return Reference("m", "1", "run-1", tuple(features))
+
+
+def window(
+    rng: np.random.Generator,
+    ref: Reference,
+    size: int,
+    *,
+    mean: float = 0.0,
+    scale: float = 1.0,
+    shares: np.ndarray = SHARES,
+    categories: tuple[str, ...] = CATEGORIES,
+) -> WindowCounts:
+    """One window; the shift arguments apply to x0 (numeric) or c0 (categorical) only."""
+    numeric = {f"x{i}": rng.normal(size=size) for i in range(NUMERIC)}
+    numeric["x0"] = rng.normal(mean, scale, size=size)
+    categorical = {
+        f"c{i}": rng.choice(CATEGORIES, size=size, p=SHARES).tolist() for i in range(CATEGORICAL)
+    }
+    categorical["c0"] = rng.choice(categories, size=size, p=shares).tolist()
+    return count_batch(ref, size, numeric, categorical)  # type: ignore[arg-type]

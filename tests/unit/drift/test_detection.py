@@ -1,0 +1,73 @@
+"""Statistical acceptance of the drift detector on synthetic streams (seeded, so repeatable):
+stationary features stay quiet, injected shifts are caught in the first window after them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from auditline.drift.detector import DriftConfig, judge_window
+from tests.unit.drift import synthetic
+
+WINDOW = 2_000
+CONFIG = DriftConfig()
+
+
+@pytest.fixture(scope="module")
+def ref() -> synthetic.Reference:
+    return synthetic.reference(np.random.default_rng(1))
+
+
+def drifted(results: list, feature: str) -> bool:  # type: ignore[type-arg]
+    return any(r.feature == feature and r.level is not None for r in results)
+
+
+def test_stationary_streams_raise_alarms_in_under_1_percent_of_windows(
+    ref: synthetic.Reference, say: object
+) -> None:
+    rng = np.random.default_rng(2)
+    windows = 200
+    alarms = rejections = unadjusted = 0
+    for _ in range(windows):
+        results = judge_window(ref, synthetic.window(rng, ref, WINDOW), CONFIG)
+        alarms += any(r.level is not None for r in results)
+        rejections += any(r.statistics.get("bh_rejected") for r in results)
+        unadjusted += any(r.statistics.get("p_value", 1) <= CONFIG.fdr for r in results)
+    say(  # type: ignore[operator]
+        f"stationary, 50 features: {alarms} of {windows} windows alarmed; tests rejected after "
+        f"Benjamini-Hochberg in {rejections}, without it in {unadjusted}"
+    )
+    assert alarms / windows < 0.01
+    assert rejections / windows < 0.01  # the multiple-testing control alone holds the rate
+
+
+SHIFTS = {
+    "mean +0.5 sd": ("x0", {"mean": 0.5}),
+    "variance x2": ("x0", {"scale": float(np.sqrt(2))}),
+    "category share doubled": (
+        "c0",
+        {"shares": np.array([0.40, 0.50, 0.05, 0.03, 0.02])},  # "b": 0.25 -> 0.50
+    ),
+    "new category": (
+        "c0",
+        {
+            "categories": ("a", "b", "c", "d", "zz"),
+            "shares": np.array([0.4, 0.25, 0.15, 0.12, 0.08]),
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("shift", SHIFTS, ids=str)
+def test_injected_shifts_are_detected_in_the_first_window(
+    ref: synthetic.Reference, shift: str, say: object
+) -> None:
+    feature, arguments = SHIFTS[shift]
+    rng = np.random.default_rng(3)
+    trials = 100
+    caught = sum(
+        drifted(judge_window(ref, synthetic.window(rng, ref, WINDOW, **arguments), CONFIG), feature)
+        for _ in range(trials)
+    )
+    say(f"{shift}: detected in {caught} of {trials} first windows")  # type: ignore[operator]
+    assert caught / trials >= 0.95
