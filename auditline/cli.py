@@ -90,6 +90,36 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 1 if found else 0
 
 
+def _cmd_drift(args: argparse.Namespace) -> int:
+    try:
+        from auditline.drift.detector import DriftDetector
+        from auditline.drift.offline import drift, load_drift_settings, load_reference
+    except ImportError:
+        return _needs_extra(argparse.Namespace(command="drift", extra="drift"))
+    from auditline.check import BadInput
+
+    try:
+        reference = load_reference(_open(args.reference).read())
+    except BadInput as exc:
+        print(f"auditline drift: {args.reference}: {exc}", file=sys.stderr)
+        return 2
+    config = load_drift_settings(args.config).for_model(reference.model_name)
+    if args.window is not None:
+        config = config.model_copy(update={"window_seconds": args.window})
+    detector = DriftDetector(reference, config)
+    stream = sys.stdin if args.predictions == "-" else _open(args.predictions)
+    skipped: dict[str, int] = {}
+    try:
+        for alert in drift(stream, detector, skipped):
+            print(json.dumps(alert, default=str), flush=True)
+    except BadInput as exc:
+        print(f"auditline drift: {args.predictions}: {exc}", file=sys.stderr)
+        return 2
+    for model, count in skipped.items():
+        print(f"auditline drift: skipped {count} events of {model}", file=sys.stderr)
+    return 1 if detector.lifecycle.open_episodes() else 0
+
+
 def _open(path: str) -> Any:
     try:
         return open(path, encoding="utf-8")
@@ -127,6 +157,23 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("events", help="JSON-lines file, or - for standard input")
     check.add_argument("--policy", default=None, help="policy YAML (default: the shipped pack)")
     check.set_defaults(run=_cmd_check)
+    drift = sub.add_parser(
+        "drift",
+        help="drift of predictions against their training run (exit 0 none open, 1 open, 2 bad "
+        "input)",
+        description="Predictions (Prediction / PredictionBatch JSON lines, see docs/drift.md) "
+        "are counted in event-time windows and compared with the reference profiles of the "
+        "training run; prints one JSON line per alert opened or closed.",
+    )
+    drift.add_argument("predictions", help="JSON-lines file, or - for standard input")
+    drift.add_argument(
+        "--reference", required=True, help="the completed TrainingRun as JSON (its profiles)"
+    )
+    drift.add_argument("--config", default=None, help="drift thresholds YAML (docs/drift.md)")
+    drift.add_argument(
+        "--window", type=int, default=None, help="window size in seconds (default 3600)"
+    )
+    drift.set_defaults(run=_cmd_drift)
     _register_extra_commands(sub)
     return parser
 

@@ -159,6 +159,11 @@ class AuditlineSettings(BaseSettings):
     policy_path: Path | None = Field(
         default=None, description="Policy YAML; unset means the default pack shipped in the wheel."
     )
+    drift_path: Path | None = Field(
+        default=None,
+        description="Drift thresholds YAML (defaults: and per-model overrides under models:); "
+        "unset means the defaults in docs/drift.md.",
+    )
     topic_prefix: str = Field(default="auditline", pattern=r"^[A-Za-z0-9._-]{1,100}$")
     max_message_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
 

@@ -28,10 +28,12 @@ import faust
 from auditline.catalogue import Catalogue
 from auditline.chain import canonical_from_body
 from auditline.codec import make_codec
+from auditline.drift.offline import load_drift_settings
 from auditline.errors import AuditlineError
 from auditline.events import (
     AssetDeclared,
     DataMovement,
+    DriftAlert,
     Event,
     IntegrityAlert,
     ModelDeployed,
@@ -48,6 +50,7 @@ from auditline.verify import ChainVerifier, StreamHead
 
 from . import consumer
 from .alerts import integrity_body, violation_body
+from .drift import DriftStates, partial_of, reference_of
 
 BATCH, BATCH_WAIT_S = 1000, 0.05  # records per batch, longest wait for a batch to fill
 
@@ -160,6 +163,23 @@ class Processors:
         self.app.agent(self._topic(self.predictions_name), name="predictions")(
             self.predictions_agent
         )
+        self._drift_wiring(partitions)
+
+    def _drift_wiring(self, partitions: int) -> None:
+        """References (global), partial counts (internal topic by model version), drift state
+        (a table partitioned like that topic), and the agent merging partials into windows."""
+        self.references = JsonTable(self._table("drift-references"))
+        self.drift_partials = self.app.topic(
+            f"{self.app.conf.id}-drift-partials", partitions=partitions, internal=True,
+            value_serializer="raw", key_serializer="raw",
+        )  # fmt: skip
+        table = self.app.Table(
+            "drift-state", default=None, key_type=str, value_type=str, use_partitioner=True
+        )
+        self.drift_table = JsonTable(table)
+        settings = load_drift_settings(self.settings.drift_path)
+        self.drift_states = DriftStates(self.drift_table, self.references, settings)
+        self.app.agent(self.drift_partials, name="drift")(self.drift_agent)
 
     def _table(self, name: str) -> Any:
         """A changelog-backed table every worker holds whole (lineage state is global)."""
@@ -192,14 +212,14 @@ class Processors:
             await self.dead_letters.send(key=message.key, value=message.value, headers=headers)
             return None
 
-    async def decode_batch(self, batch: list[Any]) -> list[Event]:
-        """Decode a batch once for both checks: each event's chain first, in arrival order."""
+    async def decode_batch(self, batch: list[Any]) -> list[tuple[Event, Any]]:
+        """Decode a batch once for all checks: each event's chain first, in arrival order."""
         events = []
         for record in batch:
             decoded = await self.decode(record.message)
             if decoded is not None:
                 self.check_integrity(*decoded)
-                events.append(decoded[0])
+                events.append((decoded[0], record.message))
         return events
 
     def check_integrity(self, event: Event, body: bytes | None) -> None:
@@ -215,24 +235,42 @@ class Processors:
 
     async def audit_agent(self, stream: Any) -> None:
         async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
-            events = await self.decode_batch(batch)
+            events = [event for event, _ in await self.decode_batch(batch)]
             # topics are consumed side by side: judge each batch in event-time order, so that a
             # declaration and the movement right after it are seen in that order
             for event in sorted(events, key=_event_order):
                 self.violations(event, self.state)
+                reference = reference_of(event)
+                if reference is not None:
+                    self.references[reference[0]] = reference[1]
             self.flush()
 
     async def predictions_agent(self, stream: Any) -> None:
         """Predictions are judged against the model constraints in the policy state; the
         engine marks each (model version, country, day) once, on this worker's overlay."""
         async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
-            for event in await self.decode_batch(batch):
+            for event, message in await self.decode_batch(batch):
                 self.violations(event, self.serving_state)
+                partial = partial_of(event, message, self.references)
+                if partial is not None:
+                    await self.drift_partials.send(key=partial[0].encode(), value=partial[1])
             self.flush()
+
+    async def drift_agent(self, stream: Any) -> None:
+        """Partials of one model version arrive on one partition: merge, release, alert."""
+        async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
+            generation = self.app.consumer_generation_id
+            for record in batch:
+                key = record.message.key.decode()
+                partial = json.loads(record.message.value)
+                for body in self.drift_states.merge(key, partial, generation):
+                    self.producer.emit(DriftAlert, event_time=body["window_end"], **body)
+            self.drift_table.flush()
 
     def flush(self) -> None:
         self.state.flush()
         self.head_table.flush()
+        self.references.flush()
 
 
 def _event_order(event: Event) -> tuple[Any, ...]:

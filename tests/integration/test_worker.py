@@ -30,8 +30,10 @@ ROOT = Path(__file__).resolve().parents[2]
 PARTY = {"entity_id": "acme-inc", "name": "ACME Inc.", "role": "processor", "country": "US"}
 
 
-def worker(bootstrap: str, prefix: str, tmp: Path) -> subprocess.Popen[bytes]:
+def worker(bootstrap: str, prefix: str, tmp: Path, **settings: str) -> subprocess.Popen[bytes]:
+    """``auditline worker`` as a process; ``settings``: more AUDITLINE_* variables."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUDITLINE_")}
+    env.update(settings)
     env.update({"AUDITLINE_KAFKA__BOOTSTRAP_SERVERS": bootstrap, "AUDITLINE_TOPIC_PREFIX": prefix,
                 "AUDITLINE_SPOOL__PATH": str(tmp / "worker-spool"),
                 "AUDITLINE_PRODUCER__SERVICE": "auditline-streams", "AUDITLINE_PRODUCER__INSTANCE": "w1"})  # fmt: skip

@@ -1,0 +1,108 @@
+"""Drift in the worker: two stages over the core detector (``auditline.drift``).
+
+1. Where predictions are consumed (partitioned by producer stream), each prediction event of a
+   model version with a known reference becomes its partial window counts, sent to the internal
+   ``drift-partials`` topic keyed by model version, with the record's source partition and
+   offset.
+2. The drift agent consumes the partials (all of one model version on one partition), merges
+   them into that version's windows and episodes (``DriftDetector``), and emits a DriftAlert per
+   episode opened or closed. The state, with the highest source offset merged per source
+   partition, is one value per model version in a changelog-backed table, written once per
+   batch. A partial at or below that offset is a replay and is skipped, so a restart of either
+   stage neither loses nor double-counts a prediction; replayed alerts carry the same ids.
+
+References (a completed TrainingRun's profiles) are kept in a GlobalTable by the audit agent;
+predictions of a version whose reference is not known yet are not counted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from auditline.drift.detector import DriftDetector
+from auditline.drift.offline import DriftSettings
+from auditline.drift.reference import Reference, ReferenceError
+from auditline.drift.window import WindowCounts, count_event
+from auditline.events import Event, Prediction, PredictionBatch, RunStatus, TrainingRun
+
+log = logging.getLogger(__name__)
+
+
+def version_key(model: str, version: str) -> str:
+    return f"{model}/{version}"
+
+
+def reference_of(event: Event) -> tuple[str, dict[str, Any]] | None:
+    """(key, reference JSON) for a completed TrainingRun that carries profiles."""
+    if not isinstance(event, TrainingRun) or event.status != RunStatus.COMPLETED:
+        return None
+    if not event.model_version:
+        return None
+    try:
+        reference = Reference.from_training_run(event)
+    except ReferenceError as exc:
+        log.warning("training run %s is no drift reference: %s", event.run_id, exc)
+        return None
+    return version_key(event.model_name, event.model_version), reference.to_json()
+
+
+def partial_of(event: Event, message: Any, references: Any) -> tuple[str, bytes] | None:
+    """(key, partial record) for a prediction event whose model version has a reference."""
+    if not isinstance(event, Prediction | PredictionBatch):
+        return None
+    key = version_key(event.model_name, event.model_version)
+    known = references.get(key)
+    if known is None:
+        return None
+    counts = count_event(Reference.from_json(known), event)
+    partial = {
+        "src": f"{message.topic}:{message.partition}", "offset": message.offset,
+        "t": int(event.envelope.event_time.timestamp() * 1000), "w": counts.to_json(),
+    }  # fmt: skip
+    return key, json.dumps(partial, separators=(",", ":")).encode()
+
+
+class DriftStates:
+    """The stage-2 state: detectors per model version, cached over a JSON table."""
+
+    def __init__(self, table: Any, references: Any, settings: DriftSettings) -> None:
+        self.table = table  # JsonTable: key -> {"detector": ..., "hw": {src: offset}}
+        self.references = references
+        self.settings = settings
+        self._cache: dict[str, tuple[DriftDetector, dict[str, int]]] = {}
+        self._generation: Any = None
+
+    def merge(self, key: str, partial: dict[str, Any], generation: Any) -> list[dict[str, Any]]:
+        """Merge one partial; the alert bodies of the windows it lets close."""
+        if generation != self._generation:  # partitions may have moved: reload from the table
+            self._cache.clear()
+            self._generation = generation
+        state = self._load(key)
+        if state is None:
+            return []
+        detector, high = state
+        if partial["offset"] <= high.get(partial["src"], -1):
+            return []  # a replay of a record already merged
+        detector.add(partial["t"], WindowCounts.from_json(partial["w"]))
+        high[partial["src"]] = partial["offset"]
+        self.table[key] = {"detector": detector.to_json(), "hw": high}
+        return detector.release()
+
+    def _load(self, key: str) -> tuple[DriftDetector, dict[str, int]] | None:
+        if key in self._cache:
+            return self._cache[key]
+        known = self.references.get(key)
+        if known is None:
+            return None
+        reference = Reference.from_json(known)
+        config = self.settings.for_model(reference.model_name)
+        saved = self.table.get(key)
+        state: tuple[DriftDetector, dict[str, int]] = (
+            (DriftDetector(reference, config), {})
+            if saved is None
+            else (DriftDetector.from_json(reference, config, saved["detector"]), saved["hw"])
+        )
+        self._cache[key] = state
+        return state

@@ -1,0 +1,117 @@
+"""``auditline drift``: alerts as JSON lines, exit 0 / 1 / 2, on files in the documented form."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from auditline.cli import main
+from auditline.profiles import categorical_profile, numeric_profile
+
+START = datetime(2026, 11, 2, tzinfo=UTC)
+
+
+def training_run(rng: np.random.Generator) -> dict[str, object]:
+    rows = 5_000
+    return {
+        "kind": "TrainingRun", "event_time": START.isoformat(), "run_id": "run-7",
+        "status": "completed", "model_name": "churn", "model_version": "3",
+        "inputs": ["ds"], "code_version": "c1", "location": {"country": "DE"},
+        "purpose": "analytics",
+        "feature_profiles": [
+            numeric_profile("age", rng.normal(40, 10, rows).tolist()).model_dump(mode="json"),
+            categorical_profile("plan", rng.choice(["a", "b", "c"], rows).tolist()).model_dump(
+                mode="json"
+            ),
+        ],
+        "prediction_profile": numeric_profile("__prediction__", rng.random(rows).tolist())
+        .model_dump(mode="json"),
+    }  # fmt: skip
+
+
+def batch(rng: np.random.Generator, hour: int, *, age_mean: float = 40.0) -> str:
+    size = 500
+    return json.dumps(
+        {
+            "kind": "PredictionBatch", "event_time": (START + timedelta(hours=hour)).isoformat(),
+            "batch_id": f"b{hour}", "model_name": "churn", "model_version": "3",
+            "location": {"country": "DE"}, "count": size, "sample_rate": 1.0,
+            "numeric_features": [{"name": "age", "values": rng.normal(age_mean, 10, size).tolist()}],
+            "categorical_features": [
+                {"name": "plan", "values": rng.choice(["a", "b", "c"], size).tolist()}
+            ],
+            "scores": rng.random(size).tolist(), "latency_ms": 1.0,
+        }
+    )  # fmt: skip
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    rng = np.random.default_rng(5)
+    reference = tmp_path / "run.json"
+    reference.write_text(json.dumps(training_run(rng)))
+    lines = [batch(rng, h) for h in range(4)] + [batch(rng, h, age_mean=55) for h in range(4, 8)]
+    lines += [batch(rng, h) for h in range(8, 12)]
+    predictions = tmp_path / "predictions.jsonl"
+    predictions.write_text("\n".join(lines) + "\n")
+    return reference, predictions
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[dict], str]:  # type: ignore[type-arg]
+    code = main(["drift", *args])
+    out, err = capsys.readouterr()
+    return code, [json.loads(line) for line in out.splitlines()], err
+
+
+def test_a_shift_opens_alerts_and_its_end_closes_them(
+    files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    reference, predictions = files
+    code, alerts, _ = run(capsys, "--reference", str(reference), str(predictions))
+    age = [
+        (a["state"], a["severity"], a["window_start"][:13]) for a in alerts if a["feature"] == "age"
+    ]
+    assert age == [
+        ("opened", "medium", "2026-11-02 04"),
+        ("opened", "high", "2026-11-02 04"),
+        ("closed", "medium", "2026-11-02 09"),
+        ("closed", "high", "2026-11-02 09"),
+    ]
+    opened = next(a for a in alerts if a["feature"] == "age")
+    assert opened["training_run_id"] == "run-7" and opened["window_count"] == 500
+    assert opened["statistic"] == "psi" and opened["value"] >= opened["threshold"]
+    assert {"psi", "js", "ks", "p_value"} <= set(opened["statistics"])
+    assert not [a for a in alerts if a["feature"] in ("plan", "__prediction__")]
+    assert code == 0  # every episode closed by the end
+
+
+def test_an_open_episode_at_the_end_exits_1(
+    files: tuple[Path, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    reference, predictions = files
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("\n".join(predictions.read_text().splitlines()[:6]) + "\n")
+    code, alerts, _ = run(capsys, "--reference", str(reference), str(cut))
+    assert code == 1 and [a["state"] for a in alerts if a["feature"] == "age"] == [
+        "opened",
+        "opened",
+    ]
+
+
+def test_bad_input_exits_2_with_the_line(
+    files: tuple[Path, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    reference, predictions = files
+    bad = tmp_path / "bad.jsonl"
+    lines = predictions.read_text().splitlines()
+    bad.write_text("\n".join([lines[0], '{"kind": "PredictionBatch", "count": "x"}']) + "\n")
+    code, _, err = run(capsys, "--reference", str(reference), str(bad))
+    assert code == 2 and "line 2" in err
+    incomplete = tmp_path / "started.json"
+    incomplete.write_text(json.dumps({**json.loads(reference.read_text()), "status": "started"}))
+    code, _, err = run(capsys, "--reference", str(incomplete), str(predictions))
+    assert code == 2 and "completed" in err
