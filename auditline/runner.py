@@ -2,23 +2,30 @@
 
 For the demo, ``auditline check`` style batch runs and tests: events from the in-process
 transport are judged in event-time order against the policy (lineage state in a dict) and every
-producer stream's chain is followed, with no broker and no faust.
+producer stream's chain is followed, with no broker and no faust. With ``drift`` settings (needs
+``auditline[drift]``), predictions are also compared with their training run's profiles by the
+drift detector; windows still open at the end of a run stay open for the next one, and
+``finish_drift`` judges them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditline.catalogue import Catalogue
 from auditline.codec import Codec, SingleObjectCodec
 from auditline.errors import DecodeError
-from auditline.events import Event
+from auditline.events import Event, Prediction, PredictionBatch, RunStatus, TrainingRun
 from auditline.policy.decisions import Decision
 from auditline.policy.engine import PolicyEngine
 from auditline.producer.memory import InProcessBroker
 from auditline.verify import ChainVerifier, Finding, StreamHead
+
+if TYPE_CHECKING:
+    from auditline.drift.detector import DriftDetector
+    from auditline.drift.offline import DriftSettings
 
 
 @dataclass
@@ -26,13 +33,20 @@ class RunResult:
     decisions: list[Decision] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     dead_letters: list[tuple[str, str]] = field(default_factory=list)  # (topic, reason)
+    drift_alerts: list[dict[str, Any]] = field(default_factory=list)  # DriftAlert fields
 
 
 class EmbeddedRunner:
     def __init__(
-        self, engine: PolicyEngine, keys: dict[str, bytes] | None = None, codec: Codec | None = None
+        self,
+        engine: PolicyEngine,
+        keys: dict[str, bytes] | None = None,
+        codec: Codec | None = None,
+        drift: DriftSettings | None = None,
     ) -> None:
         self.engine = engine
+        self.drift = drift
+        self.detectors: dict[tuple[str, str], DriftDetector] = {}
         self.codec = codec or SingleObjectCodec(Catalogue())
         self.state: dict[str, Any] = {}
         self.heads: dict[str, StreamHead] = {}
@@ -45,7 +59,31 @@ class EmbeddedRunner:
         ):
             result.findings += self.verifier.observe(event)
             result.decisions += self.engine.evaluate(event, self.state)
+            if self.drift is not None:
+                result.drift_alerts += self._drift(event, self.drift)
         return result
+
+    def _drift(self, event: Event, settings: DriftSettings) -> list[dict[str, Any]]:
+        from auditline.drift.detector import DriftDetector
+        from auditline.drift.reference import Reference, ReferenceError
+
+        if isinstance(event, TrainingRun) and event.status == RunStatus.COMPLETED:
+            try:
+                reference = Reference.from_training_run(event)
+            except ReferenceError:
+                return []
+            config = settings.for_model(reference.model_name)
+            key = (reference.model_name, reference.model_version)
+            self.detectors[key] = DriftDetector(reference, config)
+        if isinstance(event, Prediction | PredictionBatch):
+            detector = self.detectors.get((event.model_name, event.model_version))
+            if detector is not None:
+                return detector.observe(event)
+        return []
+
+    def finish_drift(self) -> list[dict[str, Any]]:
+        """Judge every window still open (end of input)."""
+        return [a for d in self.detectors.values() for a in d.release(everything=True)]
 
     def run_broker(self, broker: InProcessBroker) -> RunResult:
         result, events = RunResult(), []

@@ -148,10 +148,13 @@ class Processors:
             broker_session_timeout=10.0,
             broker_heartbeat_interval=3.0,
         )
-        consumer.install(self.app)  # rewinds uncommitted partitions after recovery
         audit: list[type[Event]] = [AssetDeclared, DataMovement, TrainingRun, ModelDeployed]
         self.audit_names = [self.catalogue.for_model(m).topic for m in audit]
         self.predictions_name = self.catalogue.for_model(Prediction).topic
+        # the group starts from committed offsets, never from a reset (see streams/consumer.py)
+        inputs = [*self.audit_names, self.predictions_name, f"{self.app.conf.id}-drift-partials"]
+        consumer.commit_start_offsets(conf, self.app.conf.id, inputs)
+        consumer.install(self.app)
         self.dead_letters = self._topic(self.catalogue.dead_letter_topic)
         self.state = JsonTable(self._table("policy-state"))
         self.head_table = JsonTable(self._table("stream-heads"))

@@ -1,20 +1,28 @@
-"""The worker's Kafka consumer: faust's aiokafka consumer, with one fix for restarts.
+"""The worker's Kafka consumer: faust's aiokafka consumer, with fixes for where a group starts.
 
 faust rewinds its input partitions to the committed offsets after every rebalance and whenever it
 drops records fetched while its flow is paused (during table recovery). aiokafka's
 ``seek_to_committed`` does not move a partition whose group has no committed offset (or offset 0),
 so records fetched during recovery were dropped and never read again: a worker killed before its
 first commit and restarted skipped everything it had not committed (faust-streaming#216 describes
-the same loss). Here such partitions are rewound to where an uncommitted group starts (the
-earliest offset, ``auto.offset.reset=earliest``); changelog partitions are left to faust's
-recovery. Delivery stays at least once; alert ids are deterministic, so replays dedup downstream.
+the same loss). Two measures:
+
+- ``commit_start_offsets``: before the worker starts, every input partition without a committed
+  offset gets one at its earliest offset (where ``auto.offset.reset=earliest`` would start), so
+  the consumer starts from committed offsets and never from a reset;
+- ``RewindingConsumer``: a seek to committed offsets also moves partitions whose committed offset
+  is 0 or missing (a partition added later), to the earliest offset, with synchronous seeks done
+  together after one offsets lookup. Changelog partitions are left to faust's recovery.
+
+Delivery stays at least once; alert ids are deterministic, so replays dedup downstream.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from faust.transport.drivers import aiokafka as driver
 
 
@@ -27,13 +35,15 @@ class _RewindingThread(driver.AIOKafkaConsumerThread):
         consumer = self._ensure_consumer()
         committed: Mapping[Any, int | None] = await consumer.seek_to_committed()
         changelogs = self.app.tables.changelog_topics
-        for tp, offset in committed.items():
-            if tp.topic in changelogs or (offset is not None and offset > 0):
-                continue
-            if offset is None:
-                await consumer.seek_to_beginning(tp)
-            else:
-                consumer.seek(tp, 0)
+        rewind = [
+            tp
+            for tp, offset in committed.items()
+            if tp.topic not in changelogs and (offset is None or offset <= 0)
+        ]
+        if rewind:
+            starts = await consumer.beginning_offsets(rewind)
+            for tp in rewind:  # no await between the seeks: no record slips in between
+                consumer.seek(tp, starts[tp])
         return committed  # type: ignore[return-value]
 
 
@@ -47,3 +57,28 @@ class RewindingConsumer(driver.Consumer):
 def install(app: Any) -> None:
     """Make ``app`` create its consumer as a ``RewindingConsumer`` (before the worker starts)."""
     app.transport.Consumer = RewindingConsumer
+
+
+def commit_start_offsets(conf: dict[str, Any], group: str, topics: Iterable[str]) -> int:
+    """Commit the earliest offset for ``group`` on every partition of ``topics`` that has no
+    committed offset yet; returns how many. Skipped (0) when the group has live members, whose
+    offsets are theirs to commit."""
+    consumer = Consumer({**conf, "group.id": group, "enable.auto.commit": False})
+    try:
+        metadata = consumer.list_topics(timeout=10)
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            if topic in metadata.topics
+            for p in metadata.topics[topic].partitions
+        ]
+        missing = [tp for tp in consumer.committed(partitions, timeout=10) if tp.offset < 0]
+        for tp in missing:
+            tp.offset = consumer.get_watermark_offsets(tp, timeout=10)[0]
+        if missing:
+            consumer.commit(offsets=missing, asynchronous=False)
+        return len(missing)
+    except KafkaException:
+        return 0  # e.g. the group is active: its members own its offsets
+    finally:
+        consumer.close()

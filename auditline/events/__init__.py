@@ -6,6 +6,7 @@ from auditline.events.predictions import Prediction, PredictionBatch
 from auditline.events.records import (
     CategoricalColumn,
     Certification,
+    Declassification,
     Envelope,
     Event,
     FeatureProfile,
@@ -44,6 +45,7 @@ __all__ = [
     "Classification",
     "DataMovement",
     "Decision",
+    "Declassification",
     "DeploymentStatus",
     "DriftAlert",
     "DriftState",

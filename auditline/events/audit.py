@@ -7,6 +7,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from auditline.events.records import (
+    Declassification,
     Event,
     FeatureProfile,
     Location,
@@ -40,6 +41,7 @@ class AssetDeclared(Event):
     collection_purposes: tuple[str, ...] = ()
     derived_from: tuple[str, ...] = ()
     is_primary_store: bool = True
+    declassification: Declassification | None = None
 
 
 class DataMovement(Event):

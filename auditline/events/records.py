@@ -76,6 +76,13 @@ class Party(Frozen):
     certifications: tuple[Certification, ...] = ()
 
 
+class Declassification(Frozen):
+    method: NonEmpty
+    approved_by: NonEmpty
+    evidence_uri: NonEmpty
+    approval_id: str | None = None
+
+
 class TransferMechanism(Frozen):
     kind: MechanismKind
     mechanism_id: str | None = None

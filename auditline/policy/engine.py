@@ -27,6 +27,7 @@ from auditline.events import (
 )
 from auditline.policy.constraints import Constraints, strictest
 from auditline.policy.decisions import Decision
+from auditline.policy.declassify import inherit
 from auditline.policy.model import Policy
 from auditline.policy.transfer import Transfer, TransferRules
 
@@ -76,12 +77,12 @@ class PolicyEngine:
             evidence=(eid,),
             via=(event.asset_id,),
         )
-        for parent in event.derived_from:  # derived data inherits its inputs' constraints
-            inherited = self.constraints(state, f"asset:{parent}")
-            if inherited is not None:
-                own = inherited.hop(event.asset_id, eid, event.location.country).merge(own)
+        sources = [self.constraints(state, f"asset:{parent}") for parent in event.derived_from]
+        prior = self.constraints(state, f"asset:{event.asset_id}")
+        own, out = inherit(
+            event, own, [c for c in sources if c], prior, self.policy.rule.get("DECLASS")
+        )
         self._put(state, f"asset:{event.asset_id}", own)
-        out: list[Decision] = []
         rule = self.policy.rule.get("RU-LOCAL")
         if (
             rule

@@ -16,7 +16,7 @@ from auditline.errors import PolicyError
 Scope = Literal["whole", "commercial", "private_sector", "dpf_certified"]
 RULE_IDS = (
     "RES-PIN", "EU-ADEQ", "EU-US", "EU-3RD", "EU-ONWARD", "EU-ART9", "CN-ASSESS", "CN-CONTRACT",
-    "RU-LOCAL", "RU-NOTIFY", "IN-PAY", "PUR-COMPAT",
+    "RU-LOCAL", "RU-NOTIFY", "IN-PAY", "PUR-COMPAT", "DECLASS",
 )  # fmt: skip
 
 

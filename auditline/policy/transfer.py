@@ -288,12 +288,17 @@ class TransferRules:
                 MechanismKind.CN_SECURITY_ASSESSMENT,
             }
             if not valid(t.mechanism, kinds, t.day):
+                since = _band_entered(state, key, t.day)
+                grace = int(contract.params.get("grace_days", 10))
+                late = (t.day - since).days > grace
                 emit(
                     "CN-CONTRACT",
-                    "alert",
-                    "CN export in the standard-contract band this year "
-                    "without a filed standard contract or certification",
+                    "deny" if late else "alert",
+                    "CN export in the standard-contract band this year without a filed "
+                    f"standard contract or certification ({'past' if late else 'within'} the "
+                    f"{grace}-day filing grace since {since.isoformat()})",
                     **facts,
+                    band_since=since.isoformat(),
                 )
 
     def _russia(self, t: Transfer, emit: Callable[..., None]) -> None:
@@ -307,6 +312,22 @@ class TransferRules:
                 "personal data of Russian citizens sent abroad without a "
                 "Roskomnadzor notification id",
             )
+            return
+        rule = self.policy.rule.get("RU-NOTIFY")
+        params = rule.params if rule else {}
+        importer = t.importer.entity_id if t.importer else None
+        if t.to_country in params.get("restricted_countries", ()) or (
+            importer is not None and importer in params.get("restricted_importers", ())
+        ):
+            emit(
+                "RU-NOTIFY",
+                "deny",
+                f"Roskomnadzor has restricted transfers to {importer or t.to_country}: "
+                "the notification does not cover it",
+                restricted="importer"
+                if importer in params.get("restricted_importers", ())
+                else "country",
+            )
 
     def _india(self, t: Transfer, emit: Callable[..., None]) -> None:
         source = t.from_country or t.constraints.location
@@ -316,3 +337,12 @@ class TransferRules:
             and t.to_country != "IN"
         ):
             emit("IN-PAY", "deny", "payment-system data must stay in India (RBI)")
+
+
+def _band_entered(state: MutableMapping[str, Any], key: str, day: date) -> date:
+    """The first day this exporter's yearly volume was in the contract band unfiled (kept)."""
+    counts = dict(state.get(key, {}))
+    if "band_since" not in counts:
+        counts["band_since"] = day.isoformat()
+        state[key] = counts
+    return date.fromisoformat(counts["band_since"])

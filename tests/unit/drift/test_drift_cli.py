@@ -115,3 +115,23 @@ def test_bad_input_exits_2_with_the_line(
     incomplete.write_text(json.dumps({**json.loads(reference.read_text()), "status": "started"}))
     code, _, err = run(capsys, "--reference", str(incomplete), str(predictions))
     assert code == 2 and "completed" in err
+
+
+def test_the_embedded_runner_raises_the_same_alerts(
+    files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from auditline.catalogue import Catalogue
+    from auditline.check import parse_event
+    from auditline.drift.offline import DriftSettings
+    from auditline.policy.engine import PolicyEngine
+    from auditline.policy.model import load_policy
+    from auditline.runner import EmbeddedRunner
+
+    reference, predictions = files
+    _, offline, _ = run(capsys, "--reference", str(reference), str(predictions))
+    models = {entry.model.__name__: entry.model for entry in Catalogue()}
+    lines = [reference.read_text(), *predictions.read_text().splitlines()]
+    events = [parse_event(text, n, models) for n, text in enumerate(lines, start=1)]
+    runner = EmbeddedRunner(PolicyEngine(load_policy()), drift=DriftSettings())
+    alerts = runner.run_events(events).drift_alerts + runner.finish_drift()
+    assert [json.loads(json.dumps(a, default=str)) for a in alerts] == offline

@@ -327,3 +327,78 @@ def test_a_replayed_event_is_counted_once() -> None:
     movement = move("cn", "SG", src="CN", distinct_subjects=60_000)
     run(state, cn, movement, movement)
     assert state["cn:acme-eu:2026"]["personal"] == 60_000
+
+
+APPROVED = {"method": "aggregation to k >= 20", "approved_by": "dpo@acme.example",
+            "evidence_uri": "https://dpo.acme.example/assessments/17"}  # fmt: skip
+
+
+def test_an_approved_declassification_releases_inherited_constraints() -> None:
+    state: dict[str, Any] = {}
+    pinned = asset("ds", residency=("DE",))
+    aggregate = asset("ds-agg", country="US", cls="aggregate", derived_from=("ds",),
+                      origin_jurisdictions=(), declassification=APPROVED)  # fmt: skip
+    trained = event(TrainingRun, run_id="r", status="started", model_name="m", inputs=("ds-agg",),
+                    code_version="c", location=loc("SG"), purpose="analytics")  # fmt: skip
+    assert run(state, pinned) == [[]]
+    released = ENGINE.evaluate(aggregate, state)
+    assert [(d.rule_id, d.decision, d.severity) for d in released] == [
+        ("DECLASS", "allow_with_obligations", "info")
+    ]
+    assert released[0].evidence == (str(pinned.envelope.event_id), str(aggregate.envelope.event_id))
+    assert released[0].facts["inherited_pins"] == "DE" and released[0].facts["method"]
+    assert run(state, move("ds-agg", "SG", src="US"), trained) == [[], []]
+
+
+def test_a_declassification_that_keeps_personal_data_releases_nothing() -> None:
+    state: dict[str, Any] = {}
+    run(state, asset("ds", residency=("DE",)))
+    pseudonymised = asset("ds-p", country="US", cls="pseudonymised", derived_from=("ds",),
+                          declassification=APPROVED)  # fmt: skip
+    assert run(state, pseudonymised) == [[("DECLASS", "alert"), ("RES-PIN", "deny")]]
+
+
+def test_derived_data_without_declassification_keeps_the_pin() -> None:
+    state: dict[str, Any] = {}
+    run(state, asset("ds", residency=("DE",)))
+    derived = asset("ds-agg", country="US", cls="aggregate", derived_from=("ds",))
+    assert run(state, derived) == [[("RES-PIN", "deny")]]
+
+
+def test_a_narrower_redeclaration_cannot_launder_an_asset() -> None:
+    state: dict[str, Any] = {}
+    pinned = asset("ds", residency=("DE",))
+    loosened = asset("ds", cls="internal")  # same asset, no pin, weaker class, no declassification
+    assert run(state, pinned, loosened, pinned) == [[], [("DECLASS", "alert")], []]
+    assert run(state, move("ds", "US"))[0][0] == ("RES-PIN", "deny")
+    constraints = ENGINE.constraints(state, "asset:ds")
+    assert constraints is not None and constraints.classification == "personal"
+
+
+def test_china_contract_band_alerts_within_the_grace_then_denies() -> None:
+    state: dict[str, Any] = {}
+    cn = asset("cn", country="CN", cls="personal", origin_jurisdictions=("CN",))
+    day = lambda d: datetime(2026, 3, d, 9, tzinfo=UTC)  # noqa: E731
+    batch = lambda n, d: move("cn", "SG", src="CN", distinct_subjects=n, when=day(d))  # noqa: E731
+    results = [ENGINE.evaluate(e, state) for e in (cn, batch(150_000, 2), batch(10, 12),
+                                                      batch(10, 13))]  # fmt: skip
+    assert [[(d.rule_id, d.decision) for d in r] for r in results] == [
+        [], [("CN-CONTRACT", "alert")], [("CN-CONTRACT", "alert")], [("CN-CONTRACT", "deny")],
+    ]  # fmt: skip
+    assert results[3][0].facts["band_since"] == "2026-03-02"
+
+
+def test_russian_transfers_to_a_restricted_importer_are_denied(tmp_path: Path) -> None:
+    text = (Path(load_policy.__globals__["default_policy_path"]())).read_text()
+    custom = tmp_path / "policy.yaml"
+    custom.write_text(text.replace("restricted_importers: []", "restricted_importers: [imp-DE]"))
+    engine = PolicyEngine(load_policy(custom))
+    state: dict[str, Any] = {}
+    ru = asset("ru", country="RU", subject_citizenships=("RU",), origin_jurisdictions=("RU",))
+    notified = {"kind": "ru_notification", "mechanism_id": "rkn-123"}
+    decisions = [
+        [(d.rule_id, d.decision, d.facts.get("restricted")) for d in engine.evaluate(e, state)]
+        for e in (ru, move("ru", "DE", src="RU", mechanism=notified),
+                  move("ru", "FR", src="RU", mechanism=notified))
+    ]  # fmt: skip
+    assert decisions == [[], [("RU-NOTIFY", "deny", "importer")], []]
