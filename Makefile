@@ -38,10 +38,10 @@ test: lint typecheck kafka-fetch
 
 # The faust worker restart test (intermittent stall after kill -9, see tests/integration/test_worker.py)
 test-worker: $(VENV)/.dev-installed kafka-fetch
-	$(BIN)/pytest -m worker_restart
+	$(BIN)/pytest -m worker
 
 unit: $(VENV)/.dev-installed
-	$(BIN)/pytest -m 'not integration and not slow and not worker_restart'
+	$(BIN)/pytest -m 'not integration and not slow'
 
 kafka-up: $(VENV)/.dev-installed
 	$(BIN)/python -m auditline.testing.kafka_broker up

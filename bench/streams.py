@@ -73,7 +73,7 @@ def sealed(
                 "asset_id": "ds",
                 "operation": "copy",
                 "source": {"country": "DE"},
-                "destination": {"country": "US" if i % violating_every == 0 else "FR"},
+                "destination": {"country": "US" if i % violating_every == 0 else "DE"},
                 "records": 5,
                 "bytes": 5,
                 "purpose": "analytics",

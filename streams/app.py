@@ -161,6 +161,7 @@ class Processors:
         self.heads = HeadTable(self.head_table)
         self.serving_state = _LocalOverlay(self.state)
         self._producer: AuditProducer | None = None
+        self.outbox: list[tuple[type[Event], dict[str, Any]]] = []  # alerts of the current batch
         self.verifier = ChainVerifier(self.heads)  # type: ignore[arg-type]
         self.app.agent(self._topic(*self.audit_names), name="audit")(self.audit_agent)
         self.app.agent(self._topic(self.predictions_name), name="predictions")(
@@ -228,13 +229,13 @@ class Processors:
     def check_integrity(self, event: Event, body: bytes | None) -> None:
         canonical = canonical_from_body(body) if body is not None else None
         for finding in self.verifier.observe(event, canonical):
-            body_ = integrity_body(finding, event)
-            self.producer.emit(IntegrityAlert, event_time=event.envelope.event_time, **body_)
+            alert = integrity_body(finding, event)
+            self.outbox.append((IntegrityAlert, {**alert, "event_time": event.envelope.event_time}))
 
     def violations(self, event: Event, state: Any) -> None:
         for decision in self.engine.evaluate(event, state):
             body = violation_body(decision, self.policy.version)
-            self.producer.emit(PolicyViolation, event_time=event.envelope.event_time, **body)
+            self.outbox.append((PolicyViolation, {**body, "event_time": event.envelope.event_time}))
 
     async def audit_agent(self, stream: Any) -> None:
         async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
@@ -267,13 +268,22 @@ class Processors:
                 key = record.message.key.decode()
                 partial = json.loads(record.message.value)
                 for body in self.drift_states.merge(key, partial, generation):
-                    self.producer.emit(DriftAlert, event_time=body["window_end"], **body)
+                    self.outbox.append((DriftAlert, {**body, "event_time": body["window_end"]}))
             self.drift_table.flush()
+            self.send_alerts()
 
     def flush(self) -> None:
+        """End of a batch: buffered table writes, then the batch's alerts."""
         self.state.flush()
         self.head_table.flush()
         self.references.flush()
+        self.send_alerts()
+
+    def send_alerts(self) -> None:
+        """The buffered alerts, one SDK call (one spool write) per alert kind, in order."""
+        alerts, self.outbox = self.outbox, []
+        for model in dict.fromkeys(m for m, _ in alerts):
+            self.producer.emit_many(model, [body for m, body in alerts if m is model])
 
 
 def _event_order(event: Event) -> tuple[Any, ...]:

@@ -22,10 +22,7 @@ from auditline.producer import AuditProducer, Receipt
 from auditline.settings import AuditlineSettings
 from tests.kafka_helpers import read_topic
 
-# Deselected from `make test` (run it with `make test-worker`): after a kill -9 the restarted
-# faust worker intermittently reports Ready and then consumes nothing (about one run in three
-# here); until that is understood it would make CI flaky. See the open issue notes.
-pytestmark = [pytest.mark.integration, pytest.mark.worker_restart]
+pytestmark = [pytest.mark.integration, pytest.mark.worker]
 ROOT = Path(__file__).resolve().parents[2]
 PARTY = {"entity_id": "acme-inc", "name": "ACME Inc.", "role": "processor", "country": "US"}
 

@@ -24,7 +24,7 @@ from tests.integration.test_worker import (
 )
 from tests.kafka_helpers import read_topic
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.worker]
 
 
 def test_worker_flags_violations_and_dead_letters_10k_bad_records(

@@ -24,7 +24,7 @@ from tests.integration.test_worker import emit_pinned_copy, platform_settings, v
 from tests.kafka_helpers import read_topic
 from tests.unit.test_onnx import logistic_model
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.worker]
 FEATURES = ["f0", "f1", "f2"]
 DRIFT_SETTINGS = """\
 defaults:

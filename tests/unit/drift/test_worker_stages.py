@@ -49,9 +49,7 @@ def test_partials_merge_once_and_survive_a_rebalance() -> None:
     settings = DriftSettings.model_validate({"defaults": {"window_seconds": 60,
                                                           "allowed_lateness_seconds": 0}})  # fmt: skip
     states = faust_stages.DriftStates(table, references, settings)
-    partials = [
-        faust_stages.partial_of(batch(i), Message("p", 0, i), references) for i in range(3)
-    ]
+    partials = [faust_stages.partial_of(batch(i), Message("p", 0, i), references) for i in range(3)]
     assert all(p is not None and p[0] == "m/1" for p in partials)
     decoded = [json.loads(p[1]) for p in partials if p is not None]
     states.merge("m/1", decoded[0], generation=1)
