@@ -112,7 +112,9 @@ def test_worker_opens_and_closes_drift_alerts_across_a_kill(
     by_id = {a.alert_id: a for a in alerts}
     states = sorted({(a.state.value, a.severity.value) for a in by_id.values()})
     say(f"drift alerts for f0 after a kill -9: {states}")
-    assert ("opened", "high") in states and ("closed", "high") in states
+    windows = sorted((a.window_start.time().isoformat(), a.state.value, a.severity.value,
+                      a.window_count) for a in by_id.values())  # fmt: skip
+    assert ("opened", "high") in states and ("closed", "high") in states, windows
     for alert in by_id.values():
         assert alert.training_run_id == run_id
         sent = predictions_per_window(kafka_bootstrap, prefix, alert.window_start, alert.window_end)
