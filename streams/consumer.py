@@ -14,15 +14,25 @@ the same loss). Two measures:
   is 0 or missing (a partition added later), to the earliest offset, with synchronous seeks done
   together after one offsets lookup. Changelog partitions are left to faust's recovery.
 
+Its fetch loop (``_drain_messages``) is faust's with one change. faust races the delivery of each
+record against a flow suspension (two asyncio tasks per record, the largest single cost of a
+worker here). Here, while no rebalance or table recovery is under way and the flow is not
+suspended, a record is delivered directly; otherwise faust's race is kept as it is (it lets a
+delivery blocked during a recovery be abandoned, and the seek to committed offsets afterwards
+re-reads it; delivering directly there stalled a restarted worker that had an active table to
+recover). Measured on the worker: about 1.3-1.5 times the events/s.
+
 Delivery stays at least once; alert ids are deterministic, so replays dedup downstream.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
+from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as driver
 
 
@@ -49,6 +59,52 @@ class _RewindingThread(driver.AIOKafkaConsumerThread):
 
 class RewindingConsumer(driver.Consumer):
     """faust's aiokafka consumer whose seek-to-committed also rewinds uncommitted partitions."""
+
+    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - worker tests
+        try:
+            while not (self._stopped.is_set() or fetcher._stopped.is_set()):
+                self.diag.set_flag(CONSUMER_FETCHING)
+                await self._deliver(self.getmany(timeout=1.0))
+                self.diag.unset_flag(CONSUMER_FETCHING)
+        except self.consumer_stopped_errors:
+            if not self.transport.app.should_stop:
+                raise
+        except asyncio.CancelledError:
+            if not self.transport.app.should_stop:
+                raise
+        finally:
+            self.diag.unset_flag(CONSUMER_FETCHING)
+
+    async def _deliver(self, records: Any) -> None:
+        await asyncio.sleep(0)  # getmany may return at once: let the loop breathe
+        since_yield = 0
+        async for tp, message in records:
+            since_yield += 1
+            if since_yield > 100:
+                await asyncio.sleep(0)
+                since_yield = 0
+            if not await self._admit(tp, message):
+                continue
+            app = self.app
+            if app.rebalancing or app.in_recovery or self.suspend_flow.is_set():
+                # faust's own way while partitions move: race the delivery against a flow
+                # suspension (a seek to committed offsets follows and re-reads what was dropped)
+                await self.wait_first(self.callback(message), self.suspend_flow.wait())
+            else:
+                await self.callback(message)
+            self._read_offset[tp] = message.offset
+
+    async def _admit(self, tp: Any, message: Any) -> bool:
+        """faust's bookkeeping before a delivery: skip re-reads, record gaps, commit every N."""
+        offset, last = message.offset, self._read_offset.get(tp)
+        if last is not None and offset < last:
+            return False  # already delivered (faust drops these too)
+        if last and offset - last > 1 and self.app.topics.acks_enabled_for(message.topic):
+            await self._add_gap(tp, last + 1, offset)
+        if self._commit_every is not None and self._n_acked >= self._commit_every:
+            self._n_acked = 0
+            await self.commit()
+        return True
 
     def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
         return _RewindingThread(self, loop=self.loop, beacon=self.beacon)
