@@ -47,7 +47,7 @@ kafka-up: $(VENV)/.dev-installed
 	$(BIN)/python -m auditline.testing.kafka_broker up
 
 bench: $(VENV)/.dev-installed
-	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+	for b in bench/[!_]*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .auditline

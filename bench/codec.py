@@ -11,12 +11,12 @@ Prints a table, then one JSON line; ``ratio`` is the worst SDK/raw ratio of the 
 from __future__ import annotations
 
 import gc
-import json
 import time
 from collections.abc import Callable
 from io import BytesIO
 from typing import Any
 
+from _report import report
 from fastavro import schemaless_reader, schemaless_writer
 
 from auditline.catalogue import Catalogue
@@ -89,10 +89,7 @@ def main() -> None:
         figures[f"{name}_encode_ratio"] = figures[f"{name}_encode_eps"] / figures["raw_encode_eps"]
         figures[f"{name}_decode_ratio"] = figures[f"{name}_decode_eps"] / figures["raw_decode_eps"]
     figures["ratio"] = min(v for k, v in figures.items() if k.endswith("_ratio"))
-    for key, value in figures.items():
-        print(f"{key:<28} {value:>12,.2f}")
-    rounded = {key: round(value, 3) for key, value in figures.items()}
-    print(json.dumps({"bench": "codec", "events": N, **rounded}))
+    report("codec", figures, events=N)
 
 
 if __name__ == "__main__":

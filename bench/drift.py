@@ -13,12 +13,12 @@ One core, no broker. Ends with one JSON line; ``ratio`` = detector / raw.
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+from _report import report
 
 from auditline.drift.detector import DriftConfig, DriftDetector
 from auditline.drift.reference import FeatureReference, Reference
@@ -118,10 +118,7 @@ def main() -> None:
         "alerts_on_stationary_data": alerts,
     }
     figures["ratio"] = figures["detector_predictions_per_s"] / figures["raw_predictions_per_s"]
-    for key, value in figures.items():
-        print(f"{key:<28} {value:>14,.3f}")
-    print(json.dumps({"bench": "drift", "predictions": predictions,
-                      **{k: round(v, 3) for k, v in figures.items()}}))  # fmt: skip
+    report("drift", figures, predictions=predictions)
 
 
 if __name__ == "__main__":

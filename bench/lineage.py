@@ -12,7 +12,6 @@ the same process; every engine answer is checked against it. ``ratio`` = BFS p50
 
 from __future__ import annotations
 
-import json
 import random
 import statistics
 import tempfile
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from _report import report
 from auditline.sinks.migrate import migrate
 from auditline.sinks.queries import Provenance
 from auditline.sinks.rows import EDGE_COLUMNS
@@ -133,13 +133,7 @@ def main() -> None:
         figures.update(measure(shape, width))
     figures["p50_ms"] = figures["sparse_p50_downstream_ms"]
     figures["ratio"] = figures["sparse_bfs_p50_downstream_ms"] / figures["sparse_p50_downstream_ms"]
-    for key, value in figures.items():
-        print(f"{key:<34} {value:>12,.3f}")
-    print(
-        json.dumps(
-            {"bench": "lineage", "edges": EDGES, **{k: round(v, 3) for k, v in figures.items()}}
-        )
-    )
+    report("lineage", figures, edges=EDGES)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import json
 import os
 import statistics
 import tempfile
@@ -25,6 +24,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+from _report import report
 from confluent_kafka import Producer
 from fastavro import schemaless_writer
 
@@ -158,13 +158,7 @@ def main() -> None:
                 figures[key] = better(figures.get(key, value), value)
     figures["ratio"] = figures["sdk_eps"] / figures["raw_eps"]
     figures["batch_ratio"] = figures["batch_eps"] / figures["raw_eps"]
-    for key, value in figures.items():
-        print(f"{key:<28} {value:>14,.3f}")
-    print(
-        json.dumps(
-            {"bench": "producer", "events": N, **{k: round(v, 3) for k, v in figures.items()}}
-        )
-    )
+    report("producer", figures, events=N)
 
 
 if __name__ == "__main__":

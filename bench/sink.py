@@ -10,7 +10,6 @@ Starts a local Kafka the way the tests do (or uses AUDITLINE_TEST_KAFKA); ends w
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import time
@@ -18,6 +17,7 @@ import uuid
 from contextlib import ExitStack
 from pathlib import Path
 
+from _report import report
 from auditline.sinks.migrate import migrate
 from auditline.sinks.rows import AUDIT_COLUMNS, Located, audit_row
 from auditline.sinks.store import Store, connect
@@ -98,11 +98,7 @@ def main() -> None:
         _, rows = store.rows("SELECT count(), uniqExact(event_id) FROM bench.audit_log")
         figures["stored"], figures["unique"] = rows[0]
     figures["ratio"] = figures["sink_eps"] / figures["raw_eps"]
-    for key, value in figures.items():
-        print(f"{key:<12} {value:>14,.3f}")
-    print(
-        json.dumps({"bench": "sink", "events": N, **{k: round(v, 3) for k, v in figures.items()}})
-    )
+    report("sink", figures, events=N)
 
 
 if __name__ == "__main__":

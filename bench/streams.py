@@ -17,7 +17,6 @@ AUDITLINE_TEST_KAFKA). Ends with one JSON line.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
@@ -29,6 +28,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from _report import report
 from confluent_kafka import Consumer, Producer
 
 from auditline.catalogue import Catalogue
@@ -225,13 +225,7 @@ def main() -> None:
             figures[f"p50_alert_ms{suffix}"], figures[f"p99_alert_ms{suffix}"] = p50, p99
             figures[f"latency_samples{suffix}"] = samples
     figures["ratio"] = figures["worker_eps"] / figures["raw_eps"]
-    for key, value in figures.items():
-        print(f"{key:<26} {value:>12,.3f}")
-    print(
-        json.dumps(
-            {"bench": "streams", "events": N, **{k: round(v, 3) for k, v in figures.items()}}
-        )
-    )
+    report("streams", figures, events=N)
 
 
 if __name__ == "__main__":

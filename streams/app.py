@@ -50,7 +50,7 @@ from auditline.verify import ChainVerifier, StreamHead
 
 from . import consumer
 from .alerts import integrity_body, violation_body
-from .drift import DriftStates, partial_of, reference_of
+from .drift import DriftStates, References, partial_of, reference_of
 
 BATCH, BATCH_WAIT_S = 1000, 0.05  # records per batch, longest wait for a batch to fill
 
@@ -59,18 +59,27 @@ class JsonTable:
     """A faust table of JSON text seen as a mapping of plain values (the detector's state).
 
     Writes are buffered and written to the table (and so to its changelog) by ``flush``, once per
-    key per flush; reads see the buffer first.
+    key per flush; reads see the buffer first. With ``keep_parsed`` (tables of few keys read per
+    record), a stored value is parsed once and the same object is returned until it changes.
     """
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, *, keep_parsed: bool = False) -> None:
         self.table = table
         self._dirty: dict[str, Any] = {}
+        self._parsed: dict[str, tuple[str, Any]] | None = {} if keep_parsed else None
 
     def get(self, key: str, default: Any = None) -> Any:
         if key in self._dirty:
             return self._dirty[key]
         raw = self.table.get(key)
-        return json.loads(raw) if raw is not None else default
+        if raw is None:
+            return default
+        if self._parsed is None:
+            return json.loads(raw)
+        cached = self._parsed.get(key)
+        if cached is None or cached[0] is not raw:
+            cached = self._parsed[key] = (raw, json.loads(raw))
+        return cached[1]
 
     def __getitem__(self, key: str) -> Any:
         value = self.get(key)
@@ -172,7 +181,8 @@ class Processors:
     def _drift_wiring(self, partitions: int) -> None:
         """References (global), partial counts (internal topic by model version), drift state
         (a table partitioned like that topic), and the agent merging partials into windows."""
-        self.references = JsonTable(self._table("drift-references"))
+        self.references = JsonTable(self._table("drift-references"), keep_parsed=True)
+        self.drift_references = References(self.references)
         self.drift_partials = self.app.topic(
             f"{self.app.conf.id}-drift-partials", partitions=partitions, internal=True,
             value_serializer="raw", key_serializer="raw",
@@ -182,7 +192,7 @@ class Processors:
         )
         self.drift_table = JsonTable(table)
         settings = load_drift_settings(self.settings.drift_path)
-        self.drift_states = DriftStates(self.drift_table, self.references, settings)
+        self.drift_states = DriftStates(self.drift_table, self.drift_references, settings)
         self.app.agent(self.drift_partials, name="drift")(self.drift_agent)
 
     def _table(self, name: str) -> Any:
@@ -255,7 +265,7 @@ class Processors:
         async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
             for event, message in await self.decode_batch(batch):
                 self.violations(event, self.serving_state)
-                partial = partial_of(event, message, self.references)
+                partial = partial_of(event, message, self.drift_references)
                 if partial is not None:
                     await self.drift_partials.send(key=partial[0].encode(), value=partial[1])
             self.flush()
@@ -269,6 +279,7 @@ class Processors:
                 partial = json.loads(record.message.value)
                 for body in self.drift_states.merge(key, partial, generation):
                     self.outbox.append((DriftAlert, {**body, "event_time": body["window_end"]}))
+            self.drift_states.flush()
             self.drift_table.flush()
             self.send_alerts()
 

@@ -48,15 +48,33 @@ def reference_of(event: Event) -> tuple[str, dict[str, Any]] | None:
     return version_key(event.model_name, event.model_version), reference.to_json()
 
 
-def partial_of(event: Event, message: Any, references: Any) -> tuple[str, bytes] | None:
+class References:
+    """Drift references by model version over a mapping of their JSON form (the worker's
+    GlobalTable); a stored value is turned into a ``Reference`` once, not per prediction."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+        self._parsed: dict[str, tuple[Any, Reference]] = {}
+
+    def get(self, key: str) -> Reference | None:
+        known = self.table.get(key)
+        if known is None:
+            return None
+        cached = self._parsed.get(key)
+        if cached is None or cached[0] is not known:
+            cached = self._parsed[key] = (known, Reference.from_json(known))
+        return cached[1]
+
+
+def partial_of(event: Event, message: Any, references: References) -> tuple[str, bytes] | None:
     """(key, partial record) for a prediction event whose model version has a reference."""
     if not isinstance(event, Prediction | PredictionBatch):
         return None
     key = version_key(event.model_name, event.model_version)
-    known = references.get(key)
-    if known is None:
+    reference = references.get(key)
+    if reference is None:
         return None
-    counts = count_event(Reference.from_json(known), event)
+    counts = count_event(reference, event)
     partial = {
         "src": f"{message.topic}:{message.partition}", "offset": message.offset,
         "t": int(event.envelope.event_time.timestamp() * 1000), "w": counts.to_json(),
@@ -65,18 +83,21 @@ def partial_of(event: Event, message: Any, references: Any) -> tuple[str, bytes]
 
 
 class DriftStates:
-    """The stage-2 state: detectors per model version, cached over a JSON table."""
+    """The stage-2 state: detectors per model version, cached over a JSON table and written
+    back by ``flush`` (once per batch, only the versions that changed)."""
 
-    def __init__(self, table: Any, references: Any, settings: DriftSettings) -> None:
+    def __init__(self, table: Any, references: References, settings: DriftSettings) -> None:
         self.table = table  # JsonTable: key -> {"detector": ..., "hw": {src: offset}}
         self.references = references
         self.settings = settings
         self._cache: dict[str, tuple[DriftDetector, dict[str, int]]] = {}
+        self._changed: set[str] = set()
         self._generation: Any = None
 
     def merge(self, key: str, partial: dict[str, Any], generation: Any) -> list[dict[str, Any]]:
         """Merge one partial; the alert bodies of the windows it lets close."""
         if generation != self._generation:  # partitions may have moved: reload from the table
+            self.flush()
             self._cache.clear()
             self._generation = generation
         state = self._load(key)
@@ -87,16 +108,22 @@ class DriftStates:
             return []  # a replay of a record already merged
         detector.add(partial["t"], WindowCounts.from_json(partial["w"]))
         high[partial["src"]] = partial["offset"]
-        self.table[key] = {"detector": detector.to_json(), "hw": high}
+        self._changed.add(key)
         return detector.release()
+
+    def flush(self) -> None:
+        """Put the changed versions' state (counts and merged offsets together) in the table."""
+        for key in self._changed:
+            detector, high = self._cache[key]
+            self.table[key] = {"detector": detector.to_json(), "hw": high}
+        self._changed.clear()
 
     def _load(self, key: str) -> tuple[DriftDetector, dict[str, int]] | None:
         if key in self._cache:
             return self._cache[key]
-        known = self.references.get(key)
-        if known is None:
+        reference = self.references.get(key)
+        if reference is None:
             return None
-        reference = Reference.from_json(known)
         config = self.settings.for_model(reference.model_name)
         saved = self.table.get(key)
         state: tuple[DriftDetector, dict[str, int]] = (

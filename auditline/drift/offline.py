@@ -9,7 +9,7 @@ At the end of the input every remaining window is judged.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from auditline.check import BadInput, parse_event
 from auditline.drift.detector import DriftConfig, DriftDetector
 from auditline.drift.reference import Reference
 from auditline.errors import ConfigError
-from auditline.events import Prediction, PredictionBatch, TrainingRun
+from auditline.events import Event, Prediction, PredictionBatch, TrainingRun
 
 
 class DriftSettings(BaseModel):
@@ -72,12 +72,12 @@ def drift(
     lines: Iterable[str], detector: DriftDetector, skipped: dict[str, int] | None = None
 ) -> Iterator[dict[str, Any]]:
     """Alert bodies (opened/closed) over the prediction lines; ``BadInput`` on the first bad one."""
-    models: Mapping[str, type[Any]] = {"Prediction": Prediction, "PredictionBatch": PredictionBatch}
+    models: dict[str, type[Event]] = {"Prediction": Prediction, "PredictionBatch": PredictionBatch}
     reference = detector.reference
     for number, text in enumerate(lines, start=1):
         if not text.strip():
             continue
-        event = parse_event(text, number, dict(models))
+        event = parse_event(text, number, models)
         assert isinstance(event, Prediction | PredictionBatch)
         if (event.model_name, event.model_version) != (
             reference.model_name,

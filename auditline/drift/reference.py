@@ -10,6 +10,7 @@ as "other". The prediction distribution (``TrainingRun.prediction_profile``) is 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -40,13 +41,19 @@ class FeatureReference:
     def total(self) -> int:
         return sum(self.counts)
 
+    @cached_property
+    def _inner_edges(self) -> NDArray[np.float64]:
+        return np.asarray(self.edges[1:-1], dtype=np.float64)
+
+    @cached_property
+    def category_index(self) -> dict[str, int]:
+        """Category -> its slot in ``counts`` (computed once per reference)."""
+        return {category: i for i, category in enumerate(self.categories)}
+
     def bin_numeric(self, values: NDArray[np.float64]) -> NDArray[np.int64]:
         """Counts per bin of ``values`` (NaN already removed)."""
-        index = np.searchsorted(np.asarray(self.edges[1:-1]), values, side="right")
+        index = np.searchsorted(self._inner_edges, values, side="right")
         return np.bincount(index, minlength=self.bins).astype(np.int64)
-
-    def category_index(self) -> dict[str, int]:
-        return {category: i for i, category in enumerate(self.categories)}
 
     @classmethod
     def from_profile(cls, profile: FeatureProfile, name: str | None = None) -> FeatureReference:

@@ -98,7 +98,7 @@ def _categorical(
 ) -> FeatureCounts:
     if values is None:
         return FeatureCounts([0] * feature.bins, count)
-    index = feature.category_index()
+    index = feature.category_index
     other = feature.bins - 1
     counts, missing = [0] * feature.bins, 0
     new: dict[str, int] = {}

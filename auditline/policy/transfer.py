@@ -288,7 +288,10 @@ class TransferRules:
                 MechanismKind.CN_SECURITY_ASSESSMENT,
             }
             if not valid(t.mechanism, kinds, t.day):
-                since = _band_entered(state, key, t.day)
+                if "band_since" not in counts:  # the first day in the band unfiled: kept
+                    counts["band_since"] = t.day.isoformat()
+                    state[key] = counts
+                since = date.fromisoformat(counts["band_since"])
                 grace = int(contract.params.get("grace_days", 10))
                 late = (t.day - since).days > grace
                 emit(
@@ -337,12 +340,3 @@ class TransferRules:
             and t.to_country != "IN"
         ):
             emit("IN-PAY", "deny", "payment-system data must stay in India (RBI)")
-
-
-def _band_entered(state: MutableMapping[str, Any], key: str, day: date) -> date:
-    """The first day this exporter's yearly volume was in the contract band unfiled (kept)."""
-    counts = dict(state.get(key, {}))
-    if "band_since" not in counts:
-        counts["band_since"] = day.isoformat()
-        state[key] = counts
-    return date.fromisoformat(counts["band_since"])

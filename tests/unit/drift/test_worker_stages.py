@@ -44,7 +44,7 @@ def batch(i: int, size: int = 100) -> PredictionBatch:
 
 
 def test_partials_merge_once_and_survive_a_rebalance() -> None:
-    references = Table({"m/1": REF.to_json()})
+    references = faust_stages.References(Table({"m/1": REF.to_json()}))
     table = Table()
     settings = DriftSettings.model_validate({"defaults": {"window_seconds": 60,
                                                           "allowed_lateness_seconds": 0}})  # fmt: skip
@@ -60,10 +60,14 @@ def test_partials_merge_once_and_survive_a_rebalance() -> None:
     t0 = 1_793_577_600_000  # 2026-11-02T00:00Z: minute 0 was released when minute 1 arrived
     assert detector.windows.released_through_ms == t0 + 60_000
     assert {k - t0: w.predictions for k, w in detector.windows.open.items()} == {60_000: 100}
+    states.flush()  # end of the batch: the state goes to the table
     assert table["m/1"]["hw"] == {"p:0": 1}
     # a rebalance: the cache is dropped and the state comes back from the table
     states.merge("m/1", decoded[0], generation=2)  # replayed after the rebalance: skipped
     states.merge("m/1", decoded[2], generation=2)
     detector, high = states._cache["m/1"]
     assert high == {"p:0": 2} and sorted(detector.windows.open) == [t0 + 120_000]
-    assert faust_stages.partial_of(batch(5), Message("p", 0, 5), Table()) is None  # no reference
+    assert (
+        faust_stages.partial_of(batch(5), Message("p", 0, 5), faust_stages.References(Table()))
+        is None
+    )  # no reference
