@@ -26,7 +26,6 @@ from typing import Any
 import faust
 
 from auditline.catalogue import Catalogue
-from auditline.chain import canonical_from_body
 from auditline.codec import make_codec
 from auditline.drift.offline import load_drift_settings
 from auditline.errors import AuditlineError
@@ -46,11 +45,11 @@ from auditline.policy.model import load_policy
 from auditline.producer import AuditProducer
 from auditline.settings import AuditlineSettings
 from auditline.topics import ensure_topics, partition_count
-from auditline.verify import ChainVerifier, StreamHead
 
 from . import consumer
 from .alerts import integrity_body, violation_body
 from .drift import DriftStates, References, partial_of, reference_of
+from .integrity import ChainJudge
 
 BATCH, BATCH_WAIT_S = 1000, 0.05  # records per batch, longest wait for a batch to fill
 
@@ -97,20 +96,6 @@ class JsonTable:
         for key, value in self._dirty.items():
             self.table[key] = json.dumps(value, separators=(",", ":"))
         self._dirty.clear()
-
-
-class HeadTable:
-    """ChainVerifier state (stream -> StreamHead) over a JSON table."""
-
-    def __init__(self, table: JsonTable) -> None:
-        self.table = table
-
-    def get(self, key: str, default: StreamHead | None = None) -> StreamHead | None:
-        raw = self.table.get(key)
-        return StreamHead(raw["next_sequence"], raw["last_hash"]) if raw else default
-
-    def __setitem__(self, key: str, head: StreamHead) -> None:
-        self.table[key] = {"next_sequence": head.next_sequence, "last_hash": head.last_hash}
 
 
 class _LocalOverlay(dict[str, Any]):
@@ -167,11 +152,10 @@ class Processors:
         self.dead_letters = self._topic(self.catalogue.dead_letter_topic)
         self.state = JsonTable(self._table("policy-state"))
         self.head_table = JsonTable(self._table("stream-heads"))
-        self.heads = HeadTable(self.head_table)
+        self.chains = ChainJudge(self.head_table)
         self.serving_state = _LocalOverlay(self.state)
         self._producer: AuditProducer | None = None
         self.outbox: list[tuple[type[Event], dict[str, Any]]] = []  # alerts of the current batch
-        self.verifier = ChainVerifier(self.heads)  # type: ignore[arg-type]
         self.app.agent(self._topic(*self.audit_names), name="audit")(self.audit_agent)
         self.app.agent(self._topic(self.predictions_name), name="predictions")(
             self.predictions_agent
@@ -226,21 +210,23 @@ class Processors:
             await self.dead_letters.send(key=message.key, value=message.value, headers=headers)
             return None
 
-    async def decode_batch(self, batch: list[Any]) -> list[tuple[Event, Any]]:
-        """Decode a batch once for all checks: each event's chain first, in arrival order."""
+    async def decode_batch(self, batch: list[Any]) -> list[tuple[Event, Any, bool]]:
+        """Decode a batch once for all checks: each event's chain first, in arrival order.
+        (event, message, fresh): ``fresh`` is False for a record judged before a restart."""
         events = []
         for record in batch:
-            decoded = await self.decode(record.message)
-            if decoded is not None:
-                self.check_integrity(*decoded)
-                events.append((decoded[0], record.message))
+            message = record.message
+            decoded = await self.decode(message)
+            if decoded is None:
+                continue
+            event, body = decoded
+            findings = self.chains.judge(event, body, message)
+            for finding in findings or ():
+                alert = {**integrity_body(finding, event), "event_time": event.envelope.event_time}
+                self.outbox.append((IntegrityAlert, alert))
+            fresh = findings is not None
+            events.append((event, message, fresh))
         return events
-
-    def check_integrity(self, event: Event, body: bytes | None) -> None:
-        canonical = canonical_from_body(body) if body is not None else None
-        for finding in self.verifier.observe(event, canonical):
-            alert = integrity_body(finding, event)
-            self.outbox.append((IntegrityAlert, {**alert, "event_time": event.envelope.event_time}))
 
     def violations(self, event: Event, state: Any) -> None:
         for decision in self.engine.evaluate(event, state):
@@ -249,7 +235,7 @@ class Processors:
 
     async def audit_agent(self, stream: Any) -> None:
         async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
-            events = [event for event, _ in await self.decode_batch(batch)]
+            events = [event for event, _, fresh in await self.decode_batch(batch) if fresh]
             # topics are consumed side by side: judge each batch in event-time order, so that a
             # declaration and the movement right after it are seen in that order
             for event in sorted(events, key=_event_order):
@@ -263,8 +249,10 @@ class Processors:
         """Predictions are judged against the model constraints in the policy state; the
         engine marks each (model version, country, day) once, on this worker's overlay."""
         async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
-            for event, message in await self.decode_batch(batch):
-                self.violations(event, self.serving_state)
+            for event, message, fresh in await self.decode_batch(batch):
+                if fresh:
+                    self.violations(event, self.serving_state)
+                # always: the drift stage skips partials it has merged (its own offsets)
                 partial = partial_of(event, message, self.drift_references)
                 if partial is not None:
                     await self.drift_partials.send(key=partial[0].encode(), value=partial[1])

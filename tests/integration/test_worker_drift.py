@@ -5,6 +5,7 @@ DriftAlerts open and close, and each alert's window count equals the predictions
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from collections.abc import Callable
@@ -60,6 +61,21 @@ def predictions_per_window(bootstrap: str, prefix: str, start: datetime, end: da
         if isinstance(event, PredictionBatch) and start <= event.envelope.event_time < end:
             total += event.count
     return total
+
+
+def partials_report(bootstrap: str, prefix: str, start: datetime, end: datetime) -> str:
+    """Which prediction records of a window reached the drift stage, and how often."""
+    codec = SingleObjectCodec(Catalogue(prefix))
+    in_window = [m.offset for m in read_topic(bootstrap, f"{prefix}.predictions", 1, timeout=30)
+                 if start <= codec.decode(m.value).envelope.event_time < end]  # fmt: skip
+    partials = read_topic(bootstrap, f"{prefix}-streams-drift-partials", 1, timeout=30)
+    seen = [(p.offset, json.loads(p.value)["offset"]) for p in partials]
+    sources = [source for _, source in seen]
+    return (
+        f"window {start.time()}-{end.time()}: prediction offsets {in_window}; "
+        f"missing from the partials {sorted(set(in_window) - set(sources))}; "
+        f"partials (partial offset, source offset) {seen}"
+    )
 
 
 def test_worker_opens_and_closes_drift_alerts_across_a_kill(
@@ -118,6 +134,8 @@ def test_worker_opens_and_closes_drift_alerts_across_a_kill(
     for alert in by_id.values():
         assert alert.training_run_id == run_id
         sent = predictions_per_window(kafka_bootstrap, prefix, alert.window_start, alert.window_end)
+        if alert.window_count != sent:
+            say(partials_report(kafka_bootstrap, prefix, alert.window_start, alert.window_end))
         assert alert.window_count == sent, "a window lost or double-counted predictions"
     opened = next(a for a in by_id.values() if a.state.value == "opened")
     assert opened.window_start >= datetime.fromtimestamp(0, UTC)

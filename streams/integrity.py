@@ -1,0 +1,64 @@
+"""The integrity check in the worker: each producer stream's chain, judged once per record.
+
+``ChainJudge`` runs the ``ChainVerifier`` over the stream heads kept in a JSON table (the
+worker's GlobalTable). Delivery is at least once: after a restart a worker reads again the
+records after its last committed offset, which the verifier would take for a producer replaying
+events (``duplicate``/``reorder`` findings that are not true). So each head also keeps, per
+source partition, the offset of the last record judged, written in the same table value as the
+head; a record at or below it is recognised as read again and not judged a second time, while a
+replay by the producer (a new record, a new offset) is still flagged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from auditline.chain import canonical_from_body
+from auditline.events import Event
+from auditline.verify import ChainVerifier, Finding, StreamHead
+
+
+class HeadTable:
+    """ChainVerifier state (stream -> StreamHead) over a JSON table, with the judged offsets."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table  # JsonTable: stream -> {next_sequence, last_hash, read: {src: offset}}
+
+    def get(self, key: str, default: StreamHead | None = None) -> StreamHead | None:
+        raw = self.table.get(key)
+        return StreamHead(raw["next_sequence"], raw["last_hash"]) if raw else default
+
+    def __setitem__(self, key: str, head: StreamHead) -> None:
+        raw = self.table.get(key)
+        read = raw.get("read", {}) if raw else {}
+        self.table[key] = {
+            "next_sequence": head.next_sequence, "last_hash": head.last_hash, "read": read,
+        }  # fmt: skip
+
+    def judged(self, stream: str, source: str, offset: int) -> bool:
+        raw = self.table.get(stream)
+        return bool(raw) and offset <= raw.get("read", {}).get(source, -1)
+
+    def mark_judged(self, stream: str, source: str, offset: int) -> None:
+        raw = self.table.get(stream)
+        if raw:  # the verifier has just written (or kept) the head of this stream
+            self.table[stream] = {**raw, "read": {**raw.get("read", {}), source: offset}}
+
+
+class ChainJudge:
+    """Integrity findings per record, once per record (``message``: topic, partition, offset)."""
+
+    def __init__(self, table: Any, keys: dict[str, bytes] | None = None) -> None:
+        self.heads = HeadTable(table)
+        self.verifier = ChainVerifier(self.heads, keys)  # type: ignore[arg-type]
+
+    def judge(self, event: Event, body: bytes | None, message: Any) -> list[Finding] | None:
+        """The findings for this record; None when it was judged before (a re-read)."""
+        stream = event.envelope.stream
+        source = f"{message.topic}:{message.partition}"
+        if self.heads.judged(stream, source, message.offset):
+            return None
+        canonical = canonical_from_body(body) if body is not None else None
+        findings = self.verifier.observe(event, canonical)
+        self.heads.mark_judged(stream, source, message.offset)
+        return findings
