@@ -40,6 +40,7 @@ import asyncio
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as driver
@@ -81,9 +82,7 @@ class RewindingConsumer(driver.Consumer):
         try:
             while not (self._stopped.is_set() or fetcher._stopped.is_set()):
                 if self._rewind and self._settled():
-                    self._rewind = False
-                    self.log.info("Records held back while partitions moved: re-reading them")
-                    await self.perform_seek()
+                    await self._reread_held_back()
                 self.diag.set_flag(CONSUMER_FETCHING)
                 await self._deliver(self.getmany(timeout=1.0), self._seeks)
                 self.diag.unset_flag(CONSUMER_FETCHING)
@@ -95,6 +94,15 @@ class RewindingConsumer(driver.Consumer):
                 raise
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
+
+    async def _reread_held_back(self) -> None:
+        self.log.info("Records held back while partitions moved: re-reading them")
+        try:
+            await self.perform_seek()
+            self._rewind = False
+        except (KafkaError, OSError, TimeoutError) as exc:  # e.g. the coordinator moved: retry
+            self.log.warning("Seek to committed offsets failed, will retry: %r", exc)
+            await asyncio.sleep(1.0)
 
     def _settled(self) -> bool:
         """No rebalance or table recovery under way, and the flow is not suspended."""
