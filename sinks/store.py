@@ -7,7 +7,7 @@ SQL. This is the only module that imports clickhouse-connect; its errors become 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
@@ -67,6 +67,18 @@ class Store:
         except Exception as exc:
             raise SinkError(f"ClickHouse refused: {_first_line(exc)}") from exc
         return list(result.column_names), [tuple(row) for row in result.result_rows]
+
+    def stream(
+        self, sql: str, parameters: dict[str, Any] | None = None, **settings: Any
+    ) -> Iterator[tuple[Any, ...]]:
+        """Rows of a query as they arrive, block by block: memory holds a block, not the result."""
+        try:
+            with self.client.query_rows_stream(
+                sql, parameters=parameters, settings=settings or None
+            ) as rows:
+                yield from (tuple(row) for row in rows)
+        except Exception as exc:
+            raise SinkError(f"ClickHouse refused: {_first_line(exc)}") from exc
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         if not rows:

@@ -44,7 +44,7 @@ def verify_log(
     require_signature: bool = False,
 ) -> VerifyReport:
     models = {entry.model.__name__: entry.model for entry in Catalogue()}
-    _, rows = store.rows(
+    rows = store.stream(  # streamed: memory holds one block and the stream heads, not the log
         f"SELECT stream, sequence, event_id, kind, hash, prev_hash, payload "
         f"FROM `{store.database}`.audit_log "
         "WHERE ({producer:String} = '' OR producer_service = {producer:String}) "

@@ -129,3 +129,13 @@ def test_evidence_bundle_names_sources_transfers_training_serving(
     assert all(c["ok"] for c in bundle["chain_verification"])
     assert main(["evidence", "churn:2", "--markdown"]) == 0
     assert capsys.readouterr().out.startswith("# Evidence: model:churn:2")
+
+
+def test_store_stream_reads_a_large_result_block_by_block(store: Store) -> None:
+    rows = store.stream("SELECT number, toString(number) FROM numbers({n:UInt64})", {"n": 300_000})
+    assert not isinstance(rows, list)  # verify_log walks the log without holding it
+    count = last = 0
+    for count, (number, text) in enumerate(rows, 1):  # noqa: B007 - the last row is checked
+        last = number
+        assert text == str(number)
+    assert (count, last) == (300_000, 299_999)
