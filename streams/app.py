@@ -40,6 +40,8 @@ from auditline.events import (
     Prediction,
     TrainingRun,
 )
+from auditline.policy.decisions import Decision
+from auditline.policy.deferral import Deferrals
 from auditline.policy.engine import PolicyEngine
 from auditline.policy.model import load_policy
 from auditline.producer import AuditProducer
@@ -50,7 +52,9 @@ from . import consumer
 from .alerts import integrity_body, violation_body
 from .drift import DriftStates, References, partial_of, reference_of
 from .integrity import ChainJudge
+from .progress import Progress
 
+_DELETED = object()  # a JsonTable key popped since the last flush
 BATCH, BATCH_WAIT_S = 1000, 0.05  # records per batch, longest wait for a batch to fill
 
 
@@ -69,7 +73,8 @@ class JsonTable:
 
     def get(self, key: str, default: Any = None) -> Any:
         if key in self._dirty:
-            return self._dirty[key]
+            value = self._dirty[key]
+            return default if value is _DELETED else value
         raw = self.table.get(key)
         if raw is None:
             return default
@@ -90,11 +95,22 @@ class JsonTable:
         self._dirty[key] = value
 
     def __contains__(self, key: object) -> bool:
-        return key in self._dirty or key in self.table
+        if key in self._dirty:
+            return self._dirty[key] is not _DELETED
+        return key in self.table
+
+    def pop(self, key: str, default: Any = None) -> Any:
+        value = self.get(key, default)
+        if key in self:
+            self._dirty[key] = _DELETED
+        return value
 
     def flush(self) -> None:
         for key, value in self._dirty.items():
-            self.table[key] = json.dumps(value, separators=(",", ":"))
+            if value is _DELETED:
+                self.table.pop(key, None)
+            else:
+                self.table[key] = json.dumps(value, separators=(",", ":"))
         self._dirty.clear()
 
 
@@ -153,6 +169,8 @@ class Processors:
         self.state = JsonTable(self._table("policy-state"))
         self.head_table = JsonTable(self._table("stream-heads"))
         self.chains = ChainJudge(self.head_table)
+        self.deferrals = Deferrals(self.engine, self.state)  # type: ignore[arg-type]
+        self.progress = Progress(self.audit_names)
         self.serving_state = _LocalOverlay(self.state)
         self._producer: AuditProducer | None = None
         self.outbox: list[tuple[type[Event], dict[str, Any]]] = []  # alerts of the current batch
@@ -210,9 +228,10 @@ class Processors:
             await self.dead_letters.send(key=message.key, value=message.value, headers=headers)
             return None
 
-    async def decode_batch(self, batch: list[Any]) -> list[tuple[Event, Any, bool]]:
-        """Decode a batch once for all checks: each event's chain first, in arrival order.
-        (event, message, fresh): ``fresh`` is False for a record judged before a restart."""
+    async def decode_batch(self, batch: list[Any]) -> list[tuple[Event, Any]]:
+        """Decode a batch once for all checks: each event's chain first, in arrival order (a
+        record read again after a restart is not checked twice: streams/integrity.py). Policy
+        decisions of a record read again repeat with the same ids."""
         events = []
         for record in batch:
             message = record.message
@@ -224,9 +243,13 @@ class Processors:
             for finding in findings or ():
                 alert = {**integrity_body(finding, event), "event_time": event.envelope.event_time}
                 self.outbox.append((IntegrityAlert, alert))
-            fresh = findings is not None
-            events.append((event, message, fresh))
+            events.append((event, message))
         return events
+
+    def report(self, judged: list[tuple[Event, Decision]]) -> None:
+        for event, decision in judged:
+            body = violation_body(decision, self.policy.version)
+            self.outbox.append((PolicyViolation, {**body, "event_time": event.envelope.event_time}))
 
     def violations(self, event: Event, state: Any) -> None:
         for decision in self.engine.evaluate(event, state):
@@ -235,24 +258,32 @@ class Processors:
 
     async def audit_agent(self, stream: Any) -> None:
         async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
-            events = [event for event, _, fresh in await self.decode_batch(batch) if fresh]
-            # topics are consumed side by side: judge each batch in event-time order, so that a
-            # declaration and the movement right after it are seen in that order
-            for event in sorted(events, key=_event_order):
-                self.violations(event, self.state)
+            decoded = await self.decode_batch(batch)
+            self.note_progress(batch, decoded)
+            horizon = self.progress.horizon(self.app.consumer)
+            # topics are read side by side: judge each batch in event-time order, and hold back
+            # an event whose lineage has not been read yet until it is, or until every partition
+            # has been read past it (see auditline.policy.deferral)
+            for event in sorted((event for event, _ in decoded), key=_event_order):
+                self.report(self.deferrals.judge(event, may_wait=horizon is not None))
                 reference = reference_of(event)
                 if reference is not None:
                     self.references[reference[0]] = reference[1]
+            self.report(self.deferrals.release(horizon))
             self.flush()
+
+    def note_progress(self, batch: list[Any], decoded: list[tuple[Event, Any]]) -> None:
+        times = {id(m): int(e.envelope.event_time.timestamp() * 1000) for e, m in decoded}
+        for record in batch:
+            message = record.message
+            self.progress.saw(message.tp, message.offset, times.get(id(message)))
 
     async def predictions_agent(self, stream: Any) -> None:
         """Predictions are judged against the model constraints in the policy state; the
         engine marks each (model version, country, day) once, on this worker's overlay."""
         async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
-            for event, message, fresh in await self.decode_batch(batch):
-                if fresh:
-                    self.violations(event, self.serving_state)
-                # always: the drift stage skips partials it has merged (its own offsets)
+            for event, message in await self.decode_batch(batch):
+                self.violations(event, self.serving_state)
                 partial = partial_of(event, message, self.drift_references)
                 if partial is not None:
                     await self.drift_partials.send(key=partial[0].encode(), value=partial[1])

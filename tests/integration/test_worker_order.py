@@ -1,0 +1,52 @@
+"""Lineage read out of order on the real broker: a training run read long before the copy that
+created its input (5,000 movements ahead of it in a backlog) still inherits the residency pin."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from auditline.events import AssetDeclared, DataMovement, TrainingRun
+from auditline.producer import AuditProducer
+from tests.integration.test_worker import PARTY, platform_settings, violations, worker
+
+pytestmark = [pytest.mark.integration, pytest.mark.worker]
+
+
+def test_a_backlog_read_topic_by_topic_keeps_the_inherited_hops(
+    kafka_bootstrap: str, tmp_path: Path, unique: str, say: Callable[[str], None]
+) -> None:
+    prefix = f"t{unique}.auditline"
+    benign = {"asset_id": "other", "operation": "copy", "source": {"country": "DE"},
+              "destination": {"country": "DE"}, "records": 1, "bytes": 1, "purpose": "analytics",
+              "exporter": {**PARTY, "country": "DE"}, "importer": {**PARTY, "country": "DE"}}  # fmt: skip
+    with AuditProducer(platform_settings(kafka_bootstrap, prefix, tmp_path)) as audit:
+        audit.emit(AssetDeclared, asset_id="ds", asset_kind="dataset", name="ds", owner="o",
+                   classification="personal", location={"country": "DE"},
+                   origin_jurisdictions=["EEA"], residency=["DE"])  # fmt: skip
+        for _ in range(5):
+            audit.emit_many(DataMovement, [benign] * 1000)
+        copied = audit.emit(DataMovement, asset_id="ds", target_asset_id="ds-fr", operation="copy",
+                            source={"country": "DE"}, destination={"country": "FR"}, records=5,
+                            bytes=5, purpose="analytics", exporter={**PARTY, "country": "DE"},
+                            importer={**PARTY, "country": "FR"})  # fmt: skip
+        trained = audit.emit(TrainingRun, run_id="r1", status="started", model_name="m",
+                             inputs=["ds-fr"], code_version="c", location={"country": "FR"},
+                             purpose="analytics")  # fmt: skip
+        assert audit.flush(60)
+    process = worker(kafka_bootstrap, prefix, tmp_path)
+    try:
+        found = violations(kafka_bootstrap, prefix, 2)
+        assert process.poll() is None
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    hops = {(v.rule_id, v.facts["hop"], v.subject_event_id) for v in found}
+    say(f"backlog of 5,000 movements, training read first: {sorted(h[:2] for h in hops)}")
+    assert hops == {
+        ("RES-PIN", "movement", str(copied.event_id)),
+        ("RES-PIN", "training", str(trained.event_id)),
+    }
