@@ -11,7 +11,8 @@ to be read (``may_wait``), kept in the state instead of judged. When an event pr
 node, the events waiting for it are judged right after it, in event-time order (and may release
 others in turn). Once the caller has read every partition past an event's time (``release``),
 the event is judged on what is known, as it would have been without deferral. Deferred events
-live in the state mapping (the worker's changelog-backed table), so a restart keeps them.
+live in the state mapping (the worker's changelog-backed table), so a restart keeps them; their
+number is bounded (``MAX_PER_NODE``, ``MAX_NODES``), beyond which an event is judged at once.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from auditline.policy.engine import PolicyEngine, State
 
 Judged = tuple[Event, Decision]
 INDEX = "deferred"  # the nodes that events wait for
+MAX_PER_NODE = 200  # events held for one node (a few hundred KB as JSON)
+MAX_NODES = 5_000  # nodes waited for; beyond either bound an event is judged at once
 _KINDS: dict[str, type[Event]] = {
     m.__name__: m for m in (AssetDeclared, DataMovement, TrainingRun, ModelDeployed)
 }
@@ -78,7 +81,7 @@ class Deferrals:
     def judge(self, event: Event, *, may_wait: bool) -> list[Judged]:
         """(event, decision) of this event and of the events it let be judged."""
         missing = [node for node in needs(event) if node not in self.state]
-        if missing and may_wait:
+        if missing and may_wait and self._room(missing[0]):
             self._defer(event, missing[0])
             return []
         decisions = [(event, d) for d in self.engine.evaluate(event, self.state)]
@@ -111,6 +114,13 @@ class Deferrals:
         for event in sorted(events, key=_order):
             decisions += self.judge(event, may_wait=may_wait)
         return decisions
+
+    def _room(self, node: str) -> bool:
+        """Bounded: a state value stays far below a Kafka message's size limit."""
+        index = self._index()
+        if node in index:
+            return len(self.state.get(f"{INDEX}:{node}") or []) < MAX_PER_NODE
+        return len(index) < MAX_NODES
 
     def _defer(self, event: Event, node: str) -> None:
         key = f"{INDEX}:{node}"

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from auditline.events import Event, ModelDeployed, TrainingRun
-from auditline.policy.deferral import Deferrals
+from auditline.policy.deferral import MAX_PER_NODE, Deferrals
 from tests.unit.policy.test_scenarios import ENGINE, SCC, WHEN, asset, event, importer, loc, move
 
 
@@ -75,3 +75,11 @@ def test_without_more_to_read_nothing_waits() -> None:
     _, _, training, _ = lineage()
     deferrals = Deferrals(ENGINE, {})
     assert deferrals.judge(training, may_wait=False) == [] and deferrals.waiting() == 0
+
+
+def test_what_is_held_is_bounded() -> None:
+    deferrals = Deferrals(ENGINE, {})
+    orphans = [move("nowhere", "US", target_asset_id=f"c{i}") for i in range(MAX_PER_NODE + 5)]
+    for orphan in orphans:
+        deferrals.judge(orphan, may_wait=True)
+    assert deferrals.waiting() == MAX_PER_NODE  # the rest were judged at once
