@@ -11,11 +11,14 @@ duplicates, reordering, broken chains, bad signatures; stream heads in a second 
 chain hash is taken over the record's own bytes (``canonical_from_body``), not a re-encoding.
 Records come in batches (``take_events``): table writes are buffered per batch
 (``JsonTable.flush``; the tables use the key partitioner, so they may be written outside
-per-event iteration), and each audit batch is judged in event-time order.
+per-event iteration), and each audit batch is judged in event-time order; an event whose
+lineage has not been read yet waits in the policy state until it has, or until every audit
+partition has been read past it (``Deferrals``, ``Progress``).
 
 Alerts are emitted through the producer SDK (hash-chained, spooled). Records that do not decode go
 to the dead-letter topic with the reason; no record stops a worker. Delivery is at least once:
-after a crash, replayed events yield the same deterministic alert ids, which the store dedups.
+after a crash, events read again yield the same deterministic alert ids, which the store dedups,
+and are not checked twice for integrity (``ChainJudge``).
 """
 
 from __future__ import annotations
