@@ -172,7 +172,7 @@ class Processors:
         self.state = JsonTable(self._table("policy-state"))
         self.head_table = JsonTable(self._table("stream-heads"))
         self.chains = ChainJudge(self.head_table)
-        self.deferrals = Deferrals(self.engine, self.state)  # type: ignore[arg-type]
+        self._deferrals: dict[int, Deferrals] = {}  # by input partition number
         self.progress = Progress(self.audit_names)
         self.serving_state = _LocalOverlay(self.state)
         self._producer: AuditProducer | None = None
@@ -267,13 +267,25 @@ class Processors:
             # topics are read side by side: judge each batch in event-time order, and hold back
             # an event whose lineage has not been read yet until it is, or until every partition
             # has been read past it (see auditline.policy.deferral)
-            for event in sorted((event for event, _ in decoded), key=_event_order):
-                self.report(self.deferrals.judge(event, may_wait=horizon is not None))
+            for event, message in sorted(decoded, key=lambda pair: _event_order(pair[0])):
+                holder = self.deferrals(message.partition)
+                self.report(holder.judge(event, may_wait=horizon is not None))
                 reference = reference_of(event)
                 if reference is not None:
                     self.references[reference[0]] = reference[1]
-            self.report(self.deferrals.release(horizon))
+            audit = set(self.audit_names)
+            numbers = {tp.partition for tp in self.app.consumer.assignment() if tp.topic in audit}
+            for number in numbers:
+                self.report(self.deferrals(number).release(horizon))
             self.flush()
+
+    def deferrals(self, partition: int) -> Deferrals:
+        """Held events of one input partition number: the audit topics are co-partitioned, so
+        one worker holds a number, and workers sharing the global state never write one key."""
+        if partition not in self._deferrals:
+            state: Any = self.state
+            self._deferrals[partition] = Deferrals(self.engine, state, space=f"p{partition}")
+        return self._deferrals[partition]
 
     def note_progress(self, batch: list[Any], decoded: list[tuple[Event, Any]]) -> None:
         times = {id(m): int(e.envelope.event_time.timestamp() * 1000) for e, m in decoded}

@@ -74,9 +74,13 @@ def _order(event: Event) -> tuple[Any, ...]:
 class Deferrals:
     """The engine, with events held back until their lineage is known (see the module doc)."""
 
-    def __init__(self, engine: PolicyEngine, state: State) -> None:
+    def __init__(self, engine: PolicyEngine, state: State, space: str = "") -> None:
+        """``space``: a name for this holder's keys, when several share one state (the worker
+        has one per input partition number, so workers sharing a global table never write the
+        same keys)."""
         self.engine = engine
         self.state = state
+        self.index_key = f"{INDEX}@{space}" if space else INDEX
 
     def judge(self, event: Event, *, may_wait: bool) -> list[Judged]:
         """(event, decision) of this event and of the events it let be judged."""
@@ -107,7 +111,7 @@ class Deferrals:
             decisions += self._judge_all(later, may_wait=True)
 
     def waiting(self) -> int:
-        return sum(len(self.state.get(f"{INDEX}:{node}") or []) for node in self._index())
+        return sum(len(self.state.get(self._key(node)) or []) for node in self._index())
 
     def _judge_all(self, events: list[Event], *, may_wait: bool) -> list[Judged]:
         decisions: list[Judged] = []
@@ -119,30 +123,33 @@ class Deferrals:
         """Bounded: a state value stays far below a Kafka message's size limit."""
         index = self._index()
         if node in index:
-            return len(self.state.get(f"{INDEX}:{node}") or []) < MAX_PER_NODE
+            return len(self.state.get(self._key(node)) or []) < MAX_PER_NODE
         return len(index) < MAX_NODES
 
     def _defer(self, event: Event, node: str) -> None:
-        key = f"{INDEX}:{node}"
+        key = self._key(node)
         raw = {"kind": type(event).__name__, "event": event.model_dump(mode="json")}
         self.state[key] = [*(self.state.get(key) or []), raw]
         index = self._index()
         index[node] = min(index.get(node, _millis(event)), _millis(event))
-        self.state[INDEX] = index
+        self.state[self.index_key] = index
 
     def _take(self, node: str) -> list[Event]:
-        raw = self.state.pop(f"{INDEX}:{node}", None) or []
+        raw = self.state.pop(self._key(node), None) or []
         index = self._index()
         index.pop(node, None)
         if index:
-            self.state[INDEX] = index
+            self.state[self.index_key] = index
         else:
-            self.state.pop(INDEX, None)
+            self.state.pop(self.index_key, None)
         return [_KINDS[r["kind"]].model_validate(r["event"]) for r in raw]
 
     def _index(self) -> dict[str, int]:
         """node -> the earliest event time (ms) of the events waiting for it."""
-        return dict(self.state.get(INDEX) or {})
+        return dict(self.state.get(self.index_key) or {})
+
+    def _key(self, node: str) -> str:
+        return f"{self.index_key}:{node}"
 
 
 def _millis(event: Event) -> int:

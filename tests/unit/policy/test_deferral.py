@@ -83,3 +83,13 @@ def test_what_is_held_is_bounded() -> None:
     for orphan in orphans:
         deferrals.judge(orphan, may_wait=True)
     assert deferrals.waiting() == MAX_PER_NODE  # the rest were judged at once
+
+
+def test_holders_of_different_spaces_share_a_state_without_sharing_keys() -> None:
+    state: dict[str, Any] = {}
+    _, _, training, deployed = lineage()
+    first, second = Deferrals(ENGINE, state, space="p0"), Deferrals(ENGINE, state, space="p1")
+    first.judge(training, may_wait=True)
+    second.judge(deployed, may_wait=True)
+    assert (first.waiting(), second.waiting()) == (1, 1)
+    assert first.release(None) == [] and (first.waiting(), second.waiting()) == (0, 1)
