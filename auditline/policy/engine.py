@@ -203,10 +203,12 @@ class PolicyEngine:
         return self.transfers.judge(transfer, state)
 
     def _prediction(self, event: Prediction | PredictionBatch, state: State) -> list[Decision]:
-        """Serving a constrained model, judged once per (model, serving country, day)."""
+        """Serving a constrained model, judged once per (model, serving country, day). Until
+        the model's constraints are known (its training run not read yet) nothing is marked, so
+        the first prediction after they are is judged."""
         day = event.envelope.event_time.date()
         key = f"served:{event.model_name}:{event.model_version}:{event.location.country}:{day}"
-        if key in state:
+        if key in state or f"model:{event.model_name}:{event.model_version}" not in state:
             return []
         state[key] = True
         return self._serving(event, event.model_name, event.model_version, state, "prediction")

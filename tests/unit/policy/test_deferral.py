@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from auditline.events import Event, ModelDeployed, TrainingRun
+from auditline.events import Event, ModelDeployed, Prediction, TrainingRun
 from auditline.policy.deferral import MAX_PER_NODE, Deferrals
 from tests.unit.policy.test_scenarios import ENGINE, SCC, WHEN, asset, event, importer, loc, move
 
@@ -93,3 +93,19 @@ def test_holders_of_different_spaces_share_a_state_without_sharing_keys() -> Non
     second.judge(deployed, may_wait=True)
     assert (first.waiting(), second.waiting()) == (1, 1)
     assert first.release(None) == [] and (first.waiting(), second.waiting()) == (0, 1)
+
+
+def test_a_prediction_read_before_its_model_leaves_the_day_to_a_later_one() -> None:
+    events = lineage()
+    state: dict[str, Any] = {}
+
+    def prediction() -> Event:
+        return event(Prediction, WHEN + timedelta(minutes=10), prediction_id="p",
+                     model_name="m", model_version="1", location=loc("SG"), latency_ms=1.0)  # fmt: skip
+
+    assert ENGINE.evaluate(prediction(), state) == []  # the model is not known yet
+    for e in events:
+        ENGINE.evaluate(e, state)
+    hops = [(d.rule_id, d.facts["hop"]) for d in ENGINE.evaluate(prediction(), state)]
+    assert ("RES-PIN", "prediction") in hops  # the same day, once the model is known
+    assert ENGINE.evaluate(prediction(), state) == []  # and then once per day, as before
