@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from auditline.events import AssetDeclared, DataMovement, TrainingRun
-from auditline.producer import AuditProducer
+from auditline.producer import AuditProducer, Receipt
 from tests.integration.test_worker import (
     PARTY,
     platform_settings,
@@ -20,28 +20,35 @@ from tests.integration.test_worker import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.worker]
+PINNED = {"asset_id": "ds", "asset_kind": "dataset", "name": "ds", "owner": "o",
+          "classification": "personal", "location": {"country": "DE"},
+          "origin_jurisdictions": ["EEA"], "residency": ["DE"]}  # fmt: skip
+BENIGN = {"asset_id": "other", "operation": "copy", "source": {"country": "DE"},
+          "destination": {"country": "DE"}, "records": 1, "bytes": 1, "purpose": "analytics",
+          "exporter": {**PARTY, "country": "DE"}, "importer": {**PARTY, "country": "DE"}}  # fmt: skip
+
+
+def copy_and_train(audit: AuditProducer) -> tuple[Receipt, Receipt]:
+    """The pinned dataset copied to France, then trained on there (read long before the copy)."""
+    copied = audit.emit(DataMovement, asset_id="ds", target_asset_id="ds-fr", operation="copy",
+                        source={"country": "DE"}, destination={"country": "FR"}, records=5,
+                        bytes=5, purpose="analytics", exporter={**PARTY, "country": "DE"},
+                        importer={**PARTY, "country": "FR"})  # fmt: skip
+    trained = audit.emit(TrainingRun, run_id="r1", status="started", model_name="m",
+                         inputs=["ds-fr"], code_version="c", location={"country": "FR"},
+                         purpose="analytics")  # fmt: skip
+    return copied, trained
 
 
 def test_a_backlog_read_topic_by_topic_keeps_the_inherited_hops(
     kafka_bootstrap: str, tmp_path: Path, unique: str, say: Callable[[str], None]
 ) -> None:
     prefix = f"t{unique}.auditline"
-    benign = {"asset_id": "other", "operation": "copy", "source": {"country": "DE"},
-              "destination": {"country": "DE"}, "records": 1, "bytes": 1, "purpose": "analytics",
-              "exporter": {**PARTY, "country": "DE"}, "importer": {**PARTY, "country": "DE"}}  # fmt: skip
     with AuditProducer(platform_settings(kafka_bootstrap, prefix, tmp_path)) as audit:
-        audit.emit(AssetDeclared, asset_id="ds", asset_kind="dataset", name="ds", owner="o",
-                   classification="personal", location={"country": "DE"},
-                   origin_jurisdictions=["EEA"], residency=["DE"])  # fmt: skip
+        audit.emit(AssetDeclared, **PINNED)
         for _ in range(5):
-            audit.emit_many(DataMovement, [benign] * 1000)
-        copied = audit.emit(DataMovement, asset_id="ds", target_asset_id="ds-fr", operation="copy",
-                            source={"country": "DE"}, destination={"country": "FR"}, records=5,
-                            bytes=5, purpose="analytics", exporter={**PARTY, "country": "DE"},
-                            importer={**PARTY, "country": "FR"})  # fmt: skip
-        trained = audit.emit(TrainingRun, run_id="r1", status="started", model_name="m",
-                             inputs=["ds-fr"], code_version="c", location={"country": "FR"},
-                             purpose="analytics")  # fmt: skip
+            audit.emit_many(DataMovement, [BENIGN] * 1000)
+        copied, trained = copy_and_train(audit)
         assert audit.flush(60)
     process = worker(kafka_bootstrap, prefix, tmp_path)
     try:
@@ -64,23 +71,12 @@ def test_a_held_back_training_run_survives_a_kill(
     """The training run waits for a copy at the end of 30,000 movements; the worker is killed
     mid-backlog and restarted: the training hop is still flagged, once."""
     prefix = f"t{unique}.auditline"
-    benign = {"asset_id": "other", "operation": "copy", "source": {"country": "DE"},
-              "destination": {"country": "DE"}, "records": 1, "bytes": 1, "purpose": "analytics",
-              "exporter": {**PARTY, "country": "DE"}, "importer": {**PARTY, "country": "DE"}}  # fmt: skip
-    marker = {**benign, "asset_id": "ds", "destination": {"country": "US"}, "importer": PARTY}
+    marker = {**BENIGN, "asset_id": "ds", "destination": {"country": "US"}, "importer": PARTY}
     with AuditProducer(platform_settings(kafka_bootstrap, prefix, tmp_path)) as audit:
-        audit.emit(AssetDeclared, asset_id="ds", asset_kind="dataset", name="ds", owner="o",
-                   classification="personal", location={"country": "DE"},
-                   origin_jurisdictions=["EEA"], residency=["DE"])  # fmt: skip
+        audit.emit(AssetDeclared, **PINNED)
         for _ in range(30):  # a pinned copy to the US (2 violations) every 1,000: progress marks
-            audit.emit_many(DataMovement, [marker] + [benign] * 999)
-        copied = audit.emit(DataMovement, asset_id="ds", target_asset_id="ds-fr", operation="copy",
-                            source={"country": "DE"}, destination={"country": "FR"}, records=5,
-                            bytes=5, purpose="analytics", exporter={**PARTY, "country": "DE"},
-                            importer={**PARTY, "country": "FR"})  # fmt: skip
-        trained = audit.emit(TrainingRun, run_id="r1", status="started", model_name="m",
-                             inputs=["ds-fr"], code_version="c", location={"country": "FR"},
-                             purpose="analytics")  # fmt: skip
+            audit.emit_many(DataMovement, [marker] + [BENIGN] * 999)
+        copied, trained = copy_and_train(audit)
         assert audit.flush(120)
     process = worker(kafka_bootstrap, prefix, tmp_path)
     try:
