@@ -255,9 +255,7 @@ class Processors:
             self.outbox.append((PolicyViolation, {**body, "event_time": event.envelope.event_time}))
 
     def violations(self, event: Event, state: Any) -> None:
-        for decision in self.engine.evaluate(event, state):
-            body = violation_body(decision, self.policy.version)
-            self.outbox.append((PolicyViolation, {**body, "event_time": event.envelope.event_time}))
+        self.report([(event, decision) for decision in self.engine.evaluate(event, state)])
 
     async def audit_agent(self, stream: Any) -> None:
         async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
@@ -273,9 +271,7 @@ class Processors:
                 reference = reference_of(event)
                 if reference is not None:
                     self.references[reference[0]] = reference[1]
-            audit = set(self.audit_names)
-            numbers = {tp.partition for tp in self.app.consumer.assignment() if tp.topic in audit}
-            for number in numbers:
+            for number in self.progress.partitions(self.app.consumer):
                 self.report(self.deferrals(number).release(horizon))
             self.flush()
 

@@ -118,9 +118,8 @@ class RewindingConsumer(driver.Consumer):
             if since_yield > 100:
                 await asyncio.sleep(0)
                 since_yield = 0
-            if tp.topic not in changelogs and (
-                self._rewind or seeks != self._seeks or not self._settled()
-            ):
+            settled = self._settled()
+            if tp.topic not in changelogs and (self._rewind or seeks != self._seeks or not settled):
                 # fetched before a seek, or partitions are moving: faust clears the agents'
                 # queues when the flow resumes, so a record delivered now could be dropped
                 # while counted as read. Hold it back; once settled, every input partition
@@ -129,7 +128,7 @@ class RewindingConsumer(driver.Consumer):
                 continue
             if not await self._admit(tp, message):
                 continue
-            if self._settled():
+            if settled:
                 await self.callback(message)
             else:  # changelog records during a recovery: faust's race against a suspension
                 await self.wait_first(self.callback(message), self.suspend_flow.wait())

@@ -26,6 +26,10 @@ class Progress:
             latest = max(latest, event_time_ms)
         self.read[tp] = (offset + 1, latest)
 
+    def partitions(self, consumer: Any) -> set[int]:
+        """The audit partition numbers assigned to this worker."""
+        return {tp.partition for tp in consumer.assignment() if tp.topic in self.topics}
+
     def horizon(self, consumer: Any) -> int | None:
         """Event time (ms) read through on every assigned audit partition; None: all read."""
         horizon: int | None = None

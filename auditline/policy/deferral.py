@@ -17,6 +17,7 @@ number is bounded (``MAX_PER_NODE``, ``MAX_NODES``), beyond which an event is ju
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from auditline.events import (
@@ -130,13 +131,13 @@ class Deferrals:
         key = self._key(node)
         raw = {"kind": type(event).__name__, "event": event.model_dump(mode="json")}
         self.state[key] = [*(self.state.get(key) or []), raw]
-        index = self._index()
+        index = dict(self._index())
         index[node] = min(index.get(node, _millis(event)), _millis(event))
         self.state[self.index_key] = index
 
     def _take(self, node: str) -> list[Event]:
         raw = self.state.pop(self._key(node), None) or []
-        index = self._index()
+        index = dict(self._index())
         index.pop(node, None)
         if index:
             self.state[self.index_key] = index
@@ -144,9 +145,9 @@ class Deferrals:
             self.state.pop(self.index_key, None)
         return [_KINDS[r["kind"]].model_validate(r["event"]) for r in raw]
 
-    def _index(self) -> dict[str, int]:
-        """node -> the earliest event time (ms) of the events waiting for it."""
-        return dict(self.state.get(self.index_key) or {})
+    def _index(self) -> Mapping[str, int]:
+        """node -> the earliest event time (ms) of the events waiting for it (read only)."""
+        return self.state.get(self.index_key) or {}
 
     def _key(self, node: str) -> str:
         return f"{self.index_key}:{node}"

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from confluent_kafka import Producer
@@ -21,6 +22,8 @@ from auditline.events import AssetDeclared, DataMovement, PolicyViolation, Train
 from auditline.producer import AuditProducer, Receipt
 from auditline.settings import AuditlineSettings
 from tests.kafka_helpers import ReadMessage, read_topic
+
+T = TypeVar("T")
 
 pytestmark = [pytest.mark.integration, pytest.mark.worker]
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,16 +42,24 @@ def worker(bootstrap: str, prefix: str, tmp: Path, **settings: str) -> subproces
                             cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
 
 
+def read_until(
+    read: Callable[[], list[T]], done: Callable[[list[T]], bool], timeout: float
+) -> list[T]:
+    """``read()`` again every second until ``done`` holds for what it returns (or the timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = read()
+        if done(found) or time.monotonic() > deadline:
+            return found
+        time.sleep(1)
+
+
 def violations_until(
     bootstrap: str, prefix: str, subject: str, timeout: float
 ) -> list[PolicyViolation]:
     """The violations topic once it holds one about event ``subject`` (or at the timeout)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = violations(bootstrap, prefix, 1)
-        if any(v.subject_event_id == subject for v in found) or time.monotonic() > deadline:
-            return found
-        time.sleep(1)
+    return read_until(lambda: violations(bootstrap, prefix, 1),
+                      lambda found: any(v.subject_event_id == subject for v in found), timeout)  # fmt: skip
 
 
 def source(message: ReadMessage) -> tuple[bytes, bytes]:
@@ -57,12 +68,8 @@ def source(message: ReadMessage) -> tuple[bytes, bytes]:
 
 def dead_letters(bootstrap: str, prefix: str, distinct: int, timeout: float) -> list[ReadMessage]:
     """The dead-letter topic once it names ``distinct`` source records (or at the timeout)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        dead = read_topic(bootstrap, f"{prefix}.deadletter", distinct, timeout=timeout)
-        if len({source(m) for m in dead}) >= distinct or time.monotonic() > deadline:
-            return dead
-        time.sleep(1)
+    return read_until(lambda: read_topic(bootstrap, f"{prefix}.deadletter", distinct, timeout=timeout),
+                      lambda dead: len({source(m) for m in dead}) >= distinct, timeout)  # fmt: skip
 
 
 def platform_settings(bootstrap: str, prefix: str, tmp: Path) -> AuditlineSettings:
