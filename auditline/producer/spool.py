@@ -12,10 +12,14 @@ with each stream's chain head as of the last deleted segment.
   ``SpoolFullError``. Nothing is ever dropped silently.
 - Acknowledgement: delivered indexes are acked (in any order); the watermark advances over the
   contiguous prefix and whole segments below it are deleted.
+- One writer: a spool folder is locked (``flock`` on ``LOCK``) while open. Two processes with
+  the same service and instance would otherwise append to one chain from two places (forked
+  sequences, broken hashes, records resent twice); the second gets a ``SpoolInUseError``.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
@@ -24,7 +28,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from auditline.errors import EmitError
+from auditline.errors import ConfigError, EmitError
 from auditline.events import ZERO_HASH
 from auditline.producer.records import SpoolRecord, parse_frames
 from auditline.settings import SpoolSettings
@@ -34,6 +38,10 @@ MARK_EVERY = 512
 
 class SpoolFullError(EmitError):
     """The spool reached ``max_bytes``: Kafka has been unreachable too long for the bound."""
+
+
+class SpoolInUseError(ConfigError):
+    """Another open producer (in this or another process) writes to the same spool folder."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,7 @@ class Spool:
         self.path = path
         self.settings = settings
         self.path.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = _lock_folder(self.path)
         self._lock = threading.Condition()
         self._acked_above: set[int] = set()
         self._last_fsync = time.monotonic()
@@ -257,6 +266,24 @@ class Spool:
                 self.sync()
                 os.close(self._fd)
                 self._fd = -1
+            if self._lock_fd >= 0:
+                os.close(self._lock_fd)  # releases the folder's lock
+                self._lock_fd = -1
+
+
+def _lock_folder(path: Path) -> int:
+    """An exclusive lock on ``path/LOCK``, held while the descriptor stays open."""
+    fd = os.open(path / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise SpoolInUseError(
+            f"spool {path} is in use by another producer: give each process its own "
+            "AUDITLINE_PRODUCER__INSTANCE (stable across its restarts, e.g. the pod name or "
+            "worker-1, worker-2), or close the other producer first"
+        ) from None
+    return fd
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -160,6 +161,7 @@ def test_crash_with_spooled_events_resends_only_what_never_arrived(
         broker.store(message)
     crashed._stop.set()  # the process dies: no flush, no close, spool left as it is
     crashed._pump.join(2)
+    os.close(crashed.spool._lock_fd)  # and the OS drops its lock on the spool folder
     broker.available = True
 
     restarted = make_producer()

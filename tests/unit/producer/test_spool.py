@@ -1,19 +1,25 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from pathlib import Path
 
 import pytest
 
 from auditline.producer.records import SpoolRecord, parse_frames
-from auditline.producer.spool import Head, Spool, SpoolFullError
+from auditline.producer.spool import Head, Spool, SpoolFullError, SpoolInUseError
 from auditline.settings import SpoolSettings
 
 
 def record(index: int, stream: str = "s", size: int = 50) -> SpoolRecord:
     digest = hashlib.sha256(b"%d" % index).digest()
     return SpoolRecord(index, 1000 + index, "topic", b"k", b"v" * size, stream, index, digest)
+
+
+def killed(spool: Spool) -> None:
+    """The process holding ``spool`` dies: nothing is closed, the OS drops its folder lock."""
+    os.close(spool._lock_fd)
 
 
 def settings(**overrides: object) -> SpoolSettings:
@@ -28,6 +34,18 @@ def test_frames_round_trip_and_a_torn_tail_is_left_out() -> None:
     corrupted = bytearray(frames)
     corrupted[-1] ^= 0xFF
     assert [r.index for r in parse_frames(bytes(corrupted))[0]] == [0]
+
+
+def test_one_writer_per_spool_folder(tmp_path: Path) -> None:
+    """Two producers with one service and instance would fork the chains they continue."""
+    spool = Spool(tmp_path, settings())
+    spool.append([record(0)])
+    with pytest.raises(SpoolInUseError, match="AUDITLINE_PRODUCER__INSTANCE"):
+        Spool(tmp_path, settings())
+    assert spool.next_index == 1  # the refused open changed nothing
+    spool.close()
+    reopened = Spool(tmp_path, settings())
+    assert [r.index for r in reopened.pending()] == [0]
 
 
 def test_records_survive_reopen_and_acks_drop_whole_segments(tmp_path: Path) -> None:
@@ -119,6 +137,7 @@ def test_full_spool_gives_up_after_the_emit_timeout(tmp_path: Path) -> None:
 def test_every_fsync_policy_persists(tmp_path: Path, policy: str) -> None:
     spool = Spool(tmp_path, settings(fsync=policy))
     spool.append([record(i) for i in range(3)])
+    killed(spool)
     assert [r.index for r in Spool(tmp_path, settings(fsync=policy)).pending()] == [0, 1, 2]
 
 
