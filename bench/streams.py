@@ -9,6 +9,10 @@ worker = `auditline worker` (a separate process) over the same events already in
 p50/p99_alert_ms = from producing a violating movement to its PolicyViolation being appended to
          the alerts topic, at a steady 5,000 events/s for 8 s (one in ten violates);
          ``*_at_1k``: the same at 1,000 events/s
+worker_eps_under_load = the worker's events/s while the load runs (steady events / first send
+         to last alert appended): below the offered rate, the backlog and the latency grow
+broker/load/worker_cores = CPU time each process used per second of the steady load (all three
+         share the machine; broker only when this bench started it)
 
 Events are sealed by the SDK up front (in-process transport) and replayed with a plain producer
 so that producing is not what is measured. Starts a local Kafka the way the tests do (or uses
@@ -17,6 +21,7 @@ AUDITLINE_TEST_KAFKA). Ends with one JSON line.
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import subprocess
@@ -45,6 +50,7 @@ from auditline.verify import ChainVerifier
 
 N = 20_000
 RATE, SECONDS = 5_000, 8
+TICK_S = 0.005  # the load generator's pacing step
 PARTY = {"entity_id": "acme-inc", "name": "ACME Inc.", "role": "processor", "country": "US"}
 
 
@@ -93,6 +99,8 @@ def sealed(
 def publish(
     bootstrap: str, prefix: str, messages: list[tuple[str, bytes, bytes]], rate: float | None = None
 ) -> dict[bytes, float]:
+    """Produce ``messages`` (at ``rate`` per second: what is due every TICK_S, so that the load
+    generator wakes 200 times a second, not once per message); returns value -> send time."""
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 2})
     sent: dict[bytes, float] = {}
     start = time.perf_counter()
@@ -100,7 +108,7 @@ def publish(
         if rate:
             delay = start + i / rate - time.perf_counter()
             if delay > 0:
-                time.sleep(delay)
+                time.sleep(max(delay, TICK_S))
         producer.produce(topic.replace("auditline.", f"{prefix}.", 1), value, key)
         sent[value] = time.time()
         producer.poll(0)
@@ -154,7 +162,8 @@ def alerts(bootstrap: str, prefix: str, expected: int, timeout: float) -> list[A
     return found
 
 
-def worker(bootstrap: str, prefix: str, tmp: Path) -> subprocess.Popen[bytes]:
+def worker(bootstrap: str, prefix: str, tmp: Path, slot: int = 0) -> subprocess.Popen[bytes]:
+    """An ``auditline worker`` process; each slot has its own alert producer (instance, spool)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUDITLINE_")}
     env.update(
         {
@@ -162,6 +171,7 @@ def worker(bootstrap: str, prefix: str, tmp: Path) -> subprocess.Popen[bytes]:
             "AUDITLINE_TOPIC_PREFIX": prefix,
             "AUDITLINE_SPOOL__PATH": str(tmp / f"spool-{prefix}"),
             "AUDITLINE_PRODUCER__SERVICE": "streams",
+            "AUDITLINE_PRODUCER__INSTANCE": f"worker-{slot}",
         }
     )
     return subprocess.Popen(
@@ -173,15 +183,33 @@ def worker(bootstrap: str, prefix: str, tmp: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def latency(bootstrap: str, prefix: str, tmp: Path, rate: int) -> tuple[float, float, int]:
-    """p50 / p99 produce-to-alert-append latency (ms) at a steady ``rate`` for SECONDS."""
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system) a process has used so far (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def latency(
+    bootstrap: str, prefix: str, tmp: Path, rate: int, broker_pid: int | None
+) -> dict[str, float]:
+    """p50 / p99 produce-to-alert-append latency (ms) at a steady ``rate`` for SECONDS; the
+    worker's events/s under that load (steady events / first send to last alert appended); and
+    the cores the broker, the load generator (this process) and the worker used meanwhile."""
     warm, _ = sealed(10, tmp, 1)
     publish(bootstrap, prefix, warm)
     process = worker(bootstrap, prefix, tmp)
     alerts(bootstrap, prefix, 20, timeout=120)
     steady, violating = sealed(rate * SECONDS, tmp, 10)
     steady = [m for m in steady if m[0] != "auditline.assets"]
+    pids = {"broker": broker_pid, "load": os.getpid(), "worker": process.pid}
+    used = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    began = time.time()
     sent = publish(bootstrap, prefix, steady, rate=rate)
+    loaded = time.time() - began
+    used = {name: (cpu_seconds(pid) - used[name]) / loaded for name, pid in pids.items()}
     codec = SingleObjectCodec(Catalogue())
     by_event = {str(codec.decode(value).envelope.event_id): sent[value] for _, _, value in steady}
     got = alerts(bootstrap, prefix, 20 + 2 * violating, timeout=120)
@@ -193,14 +221,23 @@ def latency(bootstrap: str, prefix: str, tmp: Path, rate: int) -> tuple[float, f
         if v.subject_event_id in by_event
     ]
     qs = statistics.quantiles(latencies, n=100) if len(latencies) > 2 else [float("nan")] * 99
-    return qs[49], qs[98], len(latencies)
+    last = max((a for v, a, _ in got if v.subject_event_id in by_event), default=float("nan"))
+    return {
+        "p50_alert_ms": qs[49],
+        "p99_alert_ms": qs[98],
+        "latency_samples": len(latencies),
+        "worker_eps_under_load": len(steady) / (last - began),
+        **{f"{name}_cores": cores for name, cores in used.items() if not math.isnan(cores)},
+    }
 
 
 def main() -> None:
     figures: dict[str, float] = {}
     with ExitStack() as stack:
         external = os.environ.get("AUDITLINE_TEST_KAFKA")
-        bootstrap = external or stack.enter_context(LocalKafka()).bootstrap
+        kafka = None if external else stack.enter_context(LocalKafka())
+        bootstrap = external or kafka.bootstrap  # type: ignore[union-attr]
+        broker_pid = kafka.process.pid if kafka and kafka.process else None  # the JVM
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         run = f"bench{int(time.time())}"
         # throughput: the same events for raw and worker (every 10th violates: 2 decisions each)
@@ -221,9 +258,8 @@ def main() -> None:
         figures["alerts"] = len(got)
         # latency: a warm worker, a steady 5k events/s (the goal) and 1k events/s
         for rate, suffix in ((RATE, ""), (1_000, "_at_1k")):
-            p50, p99, samples = latency(bootstrap, f"{run}b{rate}", tmp, rate)
-            figures[f"p50_alert_ms{suffix}"], figures[f"p99_alert_ms{suffix}"] = p50, p99
-            figures[f"latency_samples{suffix}"] = samples
+            found = latency(bootstrap, f"{run}b{rate}", tmp, rate, broker_pid)
+            figures.update({f"{key}{suffix}": value for key, value in found.items()})
     figures["ratio"] = figures["worker_eps"] / figures["raw_eps"]
     report("streams", figures, events=N)
 

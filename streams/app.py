@@ -56,6 +56,7 @@ from .alerts import integrity_body, violation_body
 from .drift import DriftStates, References, partial_of, reference_of
 from .integrity import ChainJudge
 from .progress import Progress
+from .runtime import worker_settings
 
 _DELETED = object()  # a JsonTable key popped since the last flush
 BATCH, BATCH_WAIT_S = 1000, 0.05  # records per batch, longest wait for a batch to fill
@@ -160,6 +161,7 @@ class Processors:
             # a restarted worker rejoins quickly: a killed member is dropped after 10 s
             broker_session_timeout=10.0,
             broker_heartbeat_interval=3.0,
+            **worker_settings(),
         )
         audit: list[type[Event]] = [AssetDeclared, DataMovement, TrainingRun, ModelDeployed]
         self.audit_names = [self.catalogue.for_model(m).topic for m in audit]

@@ -11,8 +11,10 @@ from auditline.settings import load_settings
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from .app import build_app
+    from .runtime import tune_gc
 
     app = build_app(load_settings())
+    tune_gc()
     sys.argv = ["auditline worker", "worker", "-l", args.loglevel, "--without-web"]
     app.main()  # runs until SIGTERM / SIGINT
     return 0

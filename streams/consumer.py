@@ -45,8 +45,26 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as driver
 
+FETCH_MIN_BYTES = 16 * 1024  # a fetch returns once this much is there (about 50 events) ...
+FETCH_MAX_WAIT_MS = 50  # ... or after this long
+
 
 class _RewindingThread(driver.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        """faust's consumer, fetching in fewer, larger responses.
+
+        faust leaves aiokafka's ``fetch_min_bytes=1``: the broker answers each fetch as soon as
+        one record is there, so at a steady 1,000 events/s the worker made hundreds of fetch
+        round trips a second (encoded and decoded in Python) and used 0.75 of a core. With 16
+        KiB or 50 ms per fetch it uses 0.4, for about 20 ms more latency (bench/streams.py).
+        aiokafka takes both from the consumer's constructor arguments when it starts; faust
+        does not expose them, so they are set on the consumer it built, before it starts.
+        """
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_min_bytes = FETCH_MIN_BYTES
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        return consumer
+
     async def seek_to_committed(self) -> Mapping[Any, int]:
         committed: Mapping[Any, int] = await self.call_thread(self._seek_to_committed_or_start)
         return committed
