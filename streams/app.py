@@ -57,83 +57,9 @@ from .drift import DriftStates, References, partial_of, reference_of
 from .integrity import ChainJudge
 from .progress import Progress
 from .runtime import worker_settings
+from .tables import JsonTable, LocalOverlay, WriterAwareGlobalTable, new_writer_tag
 
-_DELETED = object()  # a JsonTable key popped since the last flush
 BATCH, BATCH_WAIT_S = 1000, 0.05  # records per batch, longest wait for a batch to fill
-
-
-class JsonTable:
-    """A faust table of JSON text seen as a mapping of plain values (the detector's state).
-
-    Writes are buffered and written to the table (and so to its changelog) by ``flush``, once per
-    key per flush; reads see the buffer first. With ``keep_parsed`` (tables of few keys read per
-    record), a stored value is parsed once and the same object is returned until it changes.
-    """
-
-    def __init__(self, table: Any, *, keep_parsed: bool = False) -> None:
-        self.table = table
-        self._dirty: dict[str, Any] = {}
-        self._parsed: dict[str, tuple[str, Any]] | None = {} if keep_parsed else None
-
-    def get(self, key: str, default: Any = None) -> Any:
-        if key in self._dirty:
-            value = self._dirty[key]
-            return default if value is _DELETED else value
-        raw = self.table.get(key)
-        if raw is None:
-            return default
-        if self._parsed is None:
-            return json.loads(raw)
-        cached = self._parsed.get(key)
-        if cached is None or cached[0] is not raw:
-            cached = self._parsed[key] = (raw, json.loads(raw))
-        return cached[1]
-
-    def __getitem__(self, key: str) -> Any:
-        value = self.get(key)
-        if value is None:
-            raise KeyError(key)
-        return value
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._dirty[key] = value
-
-    def __contains__(self, key: object) -> bool:
-        if key in self._dirty:
-            return self._dirty[key] is not _DELETED
-        return key in self.table
-
-    def pop(self, key: str, default: Any = None) -> Any:
-        value = self.get(key, default)
-        if key in self:
-            self._dirty[key] = _DELETED
-        return value
-
-    def flush(self) -> None:
-        for key, value in self._dirty.items():
-            if value is _DELETED:
-                self.table.pop(key, None)
-            else:
-                self.table[key] = json.dumps(value, separators=(",", ":"))
-        self._dirty.clear()
-
-
-class _LocalOverlay(dict[str, Any]):
-    """The policy state as the predictions agent sees it: reads fall through to the table, writes
-    (the engine's once-per-model-country-day serving markers) stay on this worker."""
-
-    def __init__(self, table: Any) -> None:
-        super().__init__()
-        self.table = table
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return super().get(key, self.table.get(key, default))
-
-    def __getitem__(self, key: str) -> Any:
-        return super().__getitem__(key) if super().__contains__(key) else self.table[key]
-
-    def __contains__(self, key: object) -> bool:
-        return super().__contains__(key) or key in self.table
 
 
 class Processors:
@@ -161,6 +87,7 @@ class Processors:
             # a restarted worker rejoins quickly: a killed member is dropped after 10 s
             broker_session_timeout=10.0,
             broker_heartbeat_interval=3.0,
+            GlobalTable=WriterAwareGlobalTable,  # see streams/tables.py
             **worker_settings(),
         )
         audit: list[type[Event]] = [AssetDeclared, DataMovement, TrainingRun, ModelDeployed]
@@ -171,12 +98,13 @@ class Processors:
         consumer.commit_start_offsets(conf, self.app.conf.id, inputs)
         consumer.install(self.app)
         self.dead_letters = self._topic(self.catalogue.dead_letter_topic)
-        self.state = JsonTable(self._table("policy-state"))
-        self.head_table = JsonTable(self._table("stream-heads"))
+        self.writer = new_writer_tag()  # this process's writes, told from everybody else's
+        self.state = JsonTable(self._table("policy-state"), writer=self.writer)
+        self.head_table = JsonTable(self._table("stream-heads"), writer=self.writer)
         self.chains = ChainJudge(self.head_table)
         self._deferrals: dict[int, Deferrals] = {}  # by input partition number
         self.progress = Progress(self.audit_names)
-        self.serving_state = _LocalOverlay(self.state)
+        self.serving_state = LocalOverlay(self.state)
         self._producer: AuditProducer | None = None
         self.outbox: list[tuple[type[Event], dict[str, Any]]] = []  # alerts of the current batch
         self.app.agent(self._topic(*self.audit_names), name="audit")(self.audit_agent)
@@ -188,7 +116,9 @@ class Processors:
     def _drift_wiring(self, partitions: int) -> None:
         """References (global), partial counts (internal topic by model version), drift state
         (a table partitioned like that topic), and the agent merging partials into windows."""
-        self.references = JsonTable(self._table("drift-references"), keep_parsed=True)
+        self.references = JsonTable(
+            self._table("drift-references"), writer=self.writer, keep_parsed=True
+        )
         self.drift_references = References(self.references)
         self.drift_partials = self.app.topic(
             f"{self.app.conf.id}-drift-partials", partitions=partitions, internal=True,
@@ -205,10 +135,12 @@ class Processors:
     def _table(self, name: str) -> Any:
         """A changelog-backed table every worker holds whole (lineage state is global)."""
         # use_partitioner: written from batches, outside per-event iteration (a global table is
-        # read whole by every worker, so the key's partition does not matter)
+        # read whole by every worker, so the key's partition does not matter); other workers'
+        # records applied as they arrive, this process's own not at all (streams/tables.py)
         return self.app.GlobalTable(
-            name, default=None, key_type=str, value_type=str, use_partitioner=True
-        )
+            name, default=None, key_type=str, value_type=str, use_partitioner=True,
+            recovery_buffer_size=1,
+        )  # fmt: skip
 
     def _topic(self, *names: str) -> Any:
         return self.app.topic(*names, value_serializer="raw", key_serializer="raw")

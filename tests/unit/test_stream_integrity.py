@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from auditline.streams.app import JsonTable
 from auditline.streams.integrity import ChainJudge
+from auditline.streams.tables import JsonTable
 
 from auditline.demo import demo_events
 from auditline.events import IntegrityKind
