@@ -9,8 +9,10 @@ embedded runner judges in event-time order and does not have this problem; the w
 ``model:<name>:<version>``) not in the state yet is, while the caller says more input is still
 to be read (``may_wait``), kept in the state instead of judged. When an event provides that
 node, the events waiting for it are judged right after it, in event-time order (and may release
-others in turn). Once the caller has read every partition past an event's time (``release``),
-the event is judged on what is known, as it would have been without deferral. Deferred events
+others in turn); a node put in the state by another holder (another partition, or another
+worker through the shared table) releases its waiting events at the next ``release``. Once the
+caller has read every partition past an event's time (``release``), the event is judged on what
+is known, as it would have been without deferral. Deferred events
 live in the state mapping (the worker's changelog-backed table), so a restart keeps them; their
 number is bounded (``MAX_PER_NODE``, ``MAX_NODES``), beyond which an event is judged at once.
 """
@@ -96,14 +98,19 @@ class Deferrals:
         return decisions
 
     def release(self, through_ms: int | None = None) -> list[Judged]:
-        """Judge the waiting events up to ``through_ms`` (event time; None: all) on what is known
-        now: the caller has read every partition at least that far, so their lineage is not
-        coming any more."""
+        """Judge the waiting events whose node is in the state now, though no event judged here
+        provided it (another holder's partition, or another worker through the shared table),
+        and those up to ``through_ms`` (event time; None: all) on what is known now: the caller
+        has read every partition at least that far, so their lineage is not coming any more."""
         decisions: list[Judged] = []
         while True:
             index = self._index()
+            known = [node for node in index if node in self.state]
+            for node in known:
+                decisions += self._judge_all(self._take(node), may_wait=True)
             nodes = [n for n, t in index.items() if through_ms is None or t <= through_ms]
-            if not nodes:
+            nodes = [n for n in nodes if n not in known]
+            if not nodes and not known:
                 return decisions
             held = [event for node in nodes for event in self._take(node)]
             due = [e for e in held if through_ms is None or _millis(e) <= through_ms]

@@ -95,6 +95,21 @@ def test_holders_of_different_spaces_share_a_state_without_sharing_keys() -> Non
     assert first.release(None) == [] and (first.waiting(), second.waiting()) == (0, 1)
 
 
+def test_a_node_provided_by_another_holder_releases_its_waiting_events() -> None:
+    """The copy that creates "ds-us" is judged on another partition (or another worker): the
+    training run waiting here is judged at the next release, before any horizon passes it."""
+    state: dict[str, Any] = {}
+    declared, move_out, training, _ = lineage()
+    here, there = Deferrals(ENGINE, state, space="p1"), Deferrals(ENGINE, state, space="p0")
+    assert here.judge(training, may_wait=True) == [] and here.waiting() == 1
+    there.judge(declared, may_wait=True)
+    there.judge(move_out, may_wait=True)
+    assert here.waiting() == 1  # nothing judged here provided the node
+    released = here.release(0)  # no partition read past the training run (1970) yet
+    assert ("RES-PIN", "training", str(training.envelope.event_id)) in hops(released)
+    assert here.waiting() == 0
+
+
 def test_a_prediction_read_before_its_model_leaves_the_day_to_a_later_one() -> None:
     events = lineage()
     state: dict[str, Any] = {}
