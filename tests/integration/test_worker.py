@@ -33,11 +33,11 @@ PARTY = {"entity_id": "acme-inc", "name": "ACME Inc.", "role": "processor", "cou
 def worker(bootstrap: str, prefix: str, tmp: Path, **settings: str) -> subprocess.Popen[bytes]:
     """``auditline worker`` as a process; ``settings``: more AUDITLINE_* variables."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUDITLINE_")}
-    env.update(settings)
     env.update({"AUDITLINE_KAFKA__BOOTSTRAP_SERVERS": bootstrap, "AUDITLINE_TOPIC_PREFIX": prefix,
                 "AUDITLINE_SPOOL__PATH": str(tmp / "worker-spool"),
                 "AUDITLINE_PRODUCER__SERVICE": "auditline-streams", "AUDITLINE_PRODUCER__INSTANCE": "w1"})  # fmt: skip
-    log = (tmp / "worker.log").open("ab")
+    env.update(settings)
+    log = (tmp / f"worker-{env['AUDITLINE_PRODUCER__INSTANCE']}.log").open("ab")
     return subprocess.Popen([sys.executable, "-m", "auditline.cli", "worker", "--loglevel", os.environ.get("AUDITLINE_TEST_WORKER_LOGLEVEL", "info")],
                             cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
 
