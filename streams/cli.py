@@ -24,8 +24,9 @@ def register(sub: Any) -> None:
     worker = sub.add_parser(
         "worker",
         help="run the stream processors: policy violations, integrity, dead letters",
-        description="Starts a faust-streaming worker over the AUDITLINE_* settings; run more "
-        "workers (same settings) to share partitions.",
+        description="Starts a faust-streaming worker over the AUDITLINE_* settings. Run more "
+        "workers with the same settings to share the partitions, each with its own "
+        "AUDITLINE_PRODUCER__INSTANCE (its alerts' producer; stable across its restarts).",
     )
     worker.add_argument(
         "--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"]
