@@ -11,7 +11,8 @@ duplicates, reordering, broken chains, bad signatures; stream heads in a second 
 chain hash is taken over the record's own bytes (``canonical_from_body``), not a re-encoding.
 Records come in batches (``take_events``): table writes are buffered per batch
 (``JsonTable.flush``; the tables use the key partitioner, so they may be written outside
-per-event iteration), and each audit batch is judged in event-time order; an event whose
+per-event iteration; a worker applies the other workers' table writes, never its own read
+back: ``streams/tables.py``), and each audit batch is judged in event-time order; an event whose
 lineage has not been read yet waits in the policy state until it has, or until every audit
 partition has been read past it (``Deferrals``, ``Progress``).
 
