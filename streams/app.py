@@ -45,7 +45,7 @@ from auditline.events import (
     TrainingRun,
 )
 from auditline.policy.decisions import Decision
-from auditline.policy.deferral import Deferrals
+from auditline.policy.deferral import Deferrals, event_millis
 from auditline.policy.engine import PolicyEngine
 from auditline.policy.model import load_policy
 from auditline.producer import AuditProducer
@@ -57,7 +57,7 @@ from .alerts import integrity_body, violation_body
 from .drift import DriftStates, References, partial_of, reference_of
 from .integrity import ChainJudge
 from .progress import Progress
-from .runtime import worker_settings
+from .runtime import QuietWorker
 from .tables import JsonTable, LocalOverlay, WriterAwareGlobalTable, new_writer_tag
 
 BATCH, BATCH_WAIT_S = 1000, 0.05  # records per batch, longest wait for a batch to fill
@@ -89,7 +89,7 @@ class Processors:
             broker_session_timeout=10.0,
             broker_heartbeat_interval=3.0,
             GlobalTable=WriterAwareGlobalTable,  # see streams/tables.py
-            **worker_settings(),
+            Worker=QuietWorker,  # see streams/runtime.py
         )
         audit: list[type[Event]] = [AssetDeclared, DataMovement, TrainingRun, ModelDeployed]
         self.audit_names = [self.catalogue.for_model(m).topic for m in audit]
@@ -219,7 +219,7 @@ class Processors:
         return self._deferrals[partition]
 
     def note_progress(self, batch: list[Any], decoded: list[tuple[Event, Any]]) -> None:
-        times = {id(m): int(e.envelope.event_time.timestamp() * 1000) for e, m in decoded}
+        times = {id(m): event_millis(e) for e, m in decoded}
         for record in batch:
             message = record.message
             self.progress.saw(message.tp, message.offset, times.get(id(message)))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gc
 import logging
-from typing import Any
 
 import faust
 
@@ -41,8 +40,3 @@ class QuietWorker(faust.Worker):
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         self.spinner = None
         super().on_setup_root_logger(logger, level)
-
-
-def worker_settings() -> dict[str, Any]:
-    """faust.App settings that select the worker class above."""
-    return {"Worker": QuietWorker}

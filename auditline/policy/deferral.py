@@ -108,13 +108,13 @@ class Deferrals:
             known = [node for node in index if node in self.state]
             for node in known:
                 decisions += self._judge_all(self._take(node), may_wait=True)
-            nodes = [n for n, t in index.items() if through_ms is None or t <= through_ms]
-            nodes = [n for n in nodes if n not in known]
+            nodes = [n for n, t in index.items()
+                     if n not in known and (through_ms is None or t <= through_ms)]  # fmt: skip
             if not nodes and not known:
                 return decisions
             held = [event for node in nodes for event in self._take(node)]
-            due = [e for e in held if through_ms is None or _millis(e) <= through_ms]
-            later = [e for e in held if through_ms is not None and _millis(e) > through_ms]
+            due = [e for e in held if through_ms is None or event_millis(e) <= through_ms]
+            later = [e for e in held if through_ms is not None and event_millis(e) > through_ms]
             decisions += self._judge_all(due, may_wait=False)
             decisions += self._judge_all(later, may_wait=True)
 
@@ -139,7 +139,7 @@ class Deferrals:
         raw = {"kind": type(event).__name__, "event": event.model_dump(mode="json")}
         self.state[key] = [*(self.state.get(key) or []), raw]
         index = dict(self._index())
-        index[node] = min(index.get(node, _millis(event)), _millis(event))
+        index[node] = min(index.get(node, event_millis(event)), event_millis(event))
         self.state[self.index_key] = index
 
     def _take(self, node: str) -> list[Event]:
@@ -160,5 +160,6 @@ class Deferrals:
         return f"{self.index_key}:{node}"
 
 
-def _millis(event: Event) -> int:
+def event_millis(event: Event) -> int:
+    """The event time in epoch milliseconds (how held events and read progress are compared)."""
     return int(event.envelope.event_time.timestamp() * 1000)

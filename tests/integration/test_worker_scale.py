@@ -16,11 +16,9 @@ from confluent_kafka.admin import AdminClient
 
 from auditline.catalogue import Catalogue
 from auditline.events import AssetDeclared, DataMovement, Event, TrainingRun
-from auditline.producer import AuditProducer
-from auditline.producer.memory import InProcessBroker, InProcessTransport
-from auditline.settings import AuditlineSettings
 from tests.integration.test_worker import PARTY, read_until, violations, worker
 from tests.integration.test_worker_order import PINNED
+from tests.integration.test_worker_streams import sealed
 from tests.kafka_helpers import create_topics, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.worker]
@@ -37,16 +35,11 @@ class Streams:
         self.raw = Producer({"bootstrap.servers": bootstrap})
 
     def emit(self, instance: str, partition: int, model: type[Event], **body: Any) -> str:
-        broker = InProcessBroker()
-        settings = AuditlineSettings(producer={"service": "svc", "instance": instance},
-                                     spool={"path": str(self.tmp / "spools"), "fsync": "never"})  # fmt: skip
-        with AuditProducer(settings, transport=InProcessTransport(broker, 100)) as audit:
-            receipt = audit.emit(model, **body)
-            assert audit.flush(10)
-        for topic, log in broker.topics.items():
-            for m in log:
-                target = topic.replace("auditline.", f"{self.prefix}.", 1)
-                self.raw.produce(target, m.value, m.key, partition)
+        (receipt,), records = sealed(self.tmp, instance, model, [body])
+        for topic, key, value in records:
+            self.raw.produce(
+                topic.replace("auditline.", f"{self.prefix}.", 1), value, key, partition
+            )
         assert self.raw.flush(10) == 0
         return str(receipt.event_id)
 

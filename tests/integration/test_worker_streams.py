@@ -5,15 +5,15 @@ head one batch behind looked like a gap: 1,200 false integrity alerts over this 
 from __future__ import annotations
 
 import signal
-import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import Producer
 
-from auditline.events import AssetDeclared, DataMovement
-from auditline.producer import AuditProducer
+from auditline.events import AssetDeclared, DataMovement, Event
+from auditline.producer import AuditProducer, Receipt
 from auditline.producer.memory import InProcessBroker, InProcessTransport
 from auditline.settings import AuditlineSettings
 from tests.integration.test_worker import PARTY, violations_until, worker
@@ -24,18 +24,23 @@ pytestmark = [pytest.mark.integration, pytest.mark.worker]
 STREAMS, EVENTS = 200, 100  # producer streams, movements each: 20,000 in all
 
 
+def sealed(
+    tmp: Path, instance: str, model: type[Event], bodies: list[dict[str, Any]]
+) -> tuple[list[Receipt], list[tuple[str, bytes, bytes]]]:
+    """Events of one producer stream sealed by the SDK (in-process): their receipts and the
+    (topic, key, value) records, for a test to publish where it wants them."""
+    broker = InProcessBroker()
+    settings = AuditlineSettings(producer={"service": "svc", "instance": instance},
+                                 spool={"path": str(tmp / "spools"), "fsync": "never"})  # fmt: skip
+    with AuditProducer(settings, transport=InProcessTransport(broker, 10**6)) as audit:
+        receipts = audit.emit_many(model, bodies)
+        assert audit.flush(30)
+    return receipts, [(t, m.key, m.value) for t, log in broker.topics.items() for m in log]
+
+
 def sealed_streams(tmp: Path) -> list[list[tuple[str, bytes, bytes]]]:
-    """(topic, key, value) of each stream's movements, sealed by the SDK (one producer each)."""
-    streams = []
-    for i in range(STREAMS):
-        broker = InProcessBroker()
-        settings = AuditlineSettings(producer={"service": "svc", "instance": f"i{i}"},
-                                     spool={"path": str(tmp / uuid.uuid4().hex), "fsync": "never"})  # fmt: skip
-        with AuditProducer(settings, transport=InProcessTransport(broker, 10**6)) as audit:
-            audit.emit_many(DataMovement, [BENIGN] * EVENTS)
-            assert audit.flush(30)
-        streams.append([(t, m.key, m.value) for t, log in broker.topics.items() for m in log])
-    return streams
+    """(topic, key, value) of each stream's movements (one producer each)."""
+    return [sealed(tmp, f"i{i}", DataMovement, [BENIGN] * EVENTS)[1] for i in range(STREAMS)]
 
 
 def test_many_streams_raise_no_false_integrity_alerts(
