@@ -25,6 +25,7 @@ from auditline.events import (
     PolicyViolation,
     Prediction,
     PredictionBatch,
+    StreamCheckpoint,
     TrainingRun,
 )
 
@@ -44,6 +45,7 @@ _ROUTES: tuple[tuple[type[Event], str], ...] = (
     (ModelDeployed, "deployments"),
     (Prediction, "predictions"),
     (PredictionBatch, "predictions"),
+    (StreamCheckpoint, "checkpoints"),
     (PolicyViolation, "alerts.violations"),
     (DriftAlert, "alerts.drift"),
     (IntegrityAlert, "alerts.integrity"),

@@ -5,11 +5,22 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from auditline.errors import AuditlineError, ConfigError
+from auditline.errors import AuditlineError, ConfigError, NotFoundError, UnavailableError
+
+# Exit codes of every command (docs/store.md, `auditline --help`)
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_NOT_FOUND, EXIT_INTERRUPTED = (
+    0, 1, 2, 3, 4, 130,
+)  # fmt: skip
+EXIT_CODES_HELP = (
+    "exit codes: 0 ok; 1 findings (violations, drift, integrity); 2 usage, input or settings "
+    "error; 3 a broker or store unavailable; 4 an id, producer or node not found; "
+    "130 interrupted"
+)
 
 
 def _cmd_demo(_: argparse.Namespace) -> int:
@@ -120,6 +131,34 @@ def _cmd_drift(args: argparse.Namespace) -> int:
     return 1 if detector.lifecycle.open_episodes() else 0
 
 
+def _cmd_keys(args: argparse.Namespace) -> int:
+    """A new Ed25519 key pair: the private key for the producer, the public key for the keyring."""
+    from pathlib import Path
+
+    from auditline.integrity.keyring import read_keyring, write_keyring
+    from auditline.integrity.signing import Ed25519Signer
+
+    private = Path(args.private_key or f"{args.key_id}.pem")
+    keyring = Path(args.keyring)
+    if private.exists():
+        raise ConfigError(f"{private} exists: choose another --private-key, never overwrite a key")
+    keys = read_keyring(keyring) if keyring.exists() else {}
+    if args.key_id in keys:
+        raise ConfigError(f"{keyring} already has key id {args.key_id}: rotate to a new key id")
+    signer = Ed25519Signer.generate(args.key_id)
+    try:
+        fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(signer.private_pem())
+        write_keyring(keyring, {**keys, args.key_id: signer.public_key})
+    except OSError as exc:
+        raise ConfigError(f"cannot write the key files: {exc.strerror}: {exc.filename}") from exc
+    print(f"private key {private} (mode 0600): AUDITLINE_PRODUCER__SIGNING_KEY_FILE={private} "
+          f"AUDITLINE_PRODUCER__SIGNING_KEY_ID={args.key_id}")  # fmt: skip
+    print(f"public key added to {keyring}: AUDITLINE_KEYRING_PATH={keyring} for verifiers")
+    return 0
+
+
 def _open(path: str) -> Any:
     try:
         return open(path, encoding="utf-8")
@@ -131,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="auditline",
         description="Audit and lineage streaming for AI platforms.",
+        epilog=EXIT_CODES_HELP,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser("demo", help="run the end-to-end demo on the embedded default")
@@ -174,6 +214,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--window", type=int, default=None, help="window size in seconds (default 3600)"
     )
     drift.set_defaults(run=_cmd_drift)
+    keys = sub.add_parser(
+        "keys",
+        help="signing keys: `keys generate` makes an Ed25519 pair and adds it to a keyring",
+        description="Producers sign with the private key (AUDITLINE_PRODUCER__SIGNING_KEY_FILE); "
+        "workers and auditors verify with the keyring of public keys (AUDITLINE_KEYRING_PATH) "
+        "and cannot sign. Rotate by generating a new key id into the same keyring.",
+    )
+    keys.add_argument("action", choices=["generate"])
+    keys.add_argument("--key-id", required=True, help="the id events will name, e.g. payments-2026")
+    keys.add_argument("--keyring", default="keyring.json", help="keyring JSON to add the key to")
+    keys.add_argument("--private-key", default=None, help="private key file (default KEY_ID.pem)")
+    keys.set_defaults(run=_cmd_keys)
     _register_extra_commands(sub)
     return parser
 
@@ -208,9 +260,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
+    except NotFoundError as exc:
+        return _fail(exc, EXIT_NOT_FOUND)
+    except UnavailableError as exc:
+        return _fail(exc, EXIT_UNAVAILABLE)
     except AuditlineError as exc:
-        print(f"auditline: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(exc, EXIT_USAGE)
+    except KeyboardInterrupt:
+        print("auditline: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _fail(exc: AuditlineError, code: int) -> int:
+    message = " ".join(str(exc).split())  # one line, whatever the driver said
+    print(f"auditline: error: {message}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

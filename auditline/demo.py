@@ -16,7 +16,6 @@ from typing import IO, Any
 from uuid import UUID, uuid5
 
 from auditline.catalogue import Catalogue
-from auditline.chain import seal
 from auditline.codec import SingleObjectCodec
 from auditline.events import (
     ZERO_HASH,
@@ -39,9 +38,10 @@ from auditline.events import (
     TrainingRun,
     TransferMechanism,
 )
+from auditline.integrity.chain import seal
+from auditline.integrity.verify import ChainVerifier
 from auditline.producer.memory import InProcessBroker
 from auditline.settings import AuditlineSettings
-from auditline.verify import ChainVerifier
 
 DEMO_KEY_HEX = "d3" * 32  # the demo's HMAC signing key (key id "demo")
 _NS = UUID("6f1d3c1e-0000-4000-8000-00000000a0d1")

@@ -53,3 +53,12 @@ class SinkError(AuditlineError):
 
 class PolicyError(AuditlineError):
     """A policy file is invalid."""
+
+
+class NotFoundError(AuditlineError):
+    """An id, producer or node the caller named does not exist: check it (exit code 4)."""
+
+
+class UnavailableError(AuditlineError):
+    """A broker, store or endpoint could not be reached in time: start it or fix its address
+    (exit code 3)."""

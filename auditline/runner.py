@@ -18,10 +18,10 @@ from auditline.catalogue import Catalogue
 from auditline.codec import Codec, SingleObjectCodec
 from auditline.errors import DecodeError
 from auditline.events import Event, Prediction, PredictionBatch, RunStatus, TrainingRun
+from auditline.integrity.verify import ChainVerifier, Finding, StreamHead
 from auditline.policy.decisions import Decision
 from auditline.policy.engine import PolicyEngine
 from auditline.producer.memory import InProcessBroker
-from auditline.verify import ChainVerifier, Finding, StreamHead
 
 if TYPE_CHECKING:
     from auditline.drift.detector import DriftDetector

@@ -13,13 +13,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from auditline.errors import ConfigError
 
 ENV_PREFIX = "AUDITLINE_"
 RESERVED_PREFIXES = ("AUDITLINE_TEST_",)
+
+
+def data_dir() -> Path:
+    """The per-user data directory (e.g. ~/.local/share/auditline): defaults never depend on the
+    current directory, so a service restarted elsewhere finds its spool and sequence again."""
+    return Path(platformdirs.user_data_dir("auditline", appauthor=False))
 
 
 class _Section(BaseModel):
@@ -74,7 +81,7 @@ class SchemaRegistrySettings(_Section):
 class ClickHouseSettings(_Section):
     """Store DSN: ``chdb://PATH`` for the embedded engine (default), ``http(s)://`` for a server."""
 
-    dsn: str = "chdb://.auditline/clickhouse"
+    dsn: str = Field(default_factory=lambda: f"chdb://{data_dir() / 'clickhouse'}")
     database: str = Field(default="auditline", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
     cluster: str | None = Field(
         default=None, description="ON CLUSTER name: migrations then create Replicated tables."
@@ -105,16 +112,31 @@ class ProducerSettings(_Section):
     region: str | None = None
     transport: Literal["kafka", "memory"] = "kafka"
     signing_key: SecretStr | None = Field(
-        default=None, description="HMAC-SHA256 key (hex); events are signed when set."
+        default=None,
+        description="HMAC-SHA256 key (hex) for closed deployments: whoever verifies can sign too.",
+    )
+    signing_key_file: Path | None = Field(
+        default=None,
+        description="Ed25519 private key (PEM, `auditline keys generate`): verifiers need only "
+        "the public key in their keyring.",
     )
     signing_key_id: str = "default"
     require_signing: bool = False
+    checkpoint_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds between signed stream checkpoints (head sequence and hash of every "
+        "stream); one more on close. Verification reports a stream silent for twice as long.",
+    )
 
 
 class SpoolSettings(_Section):
     """The on-disk write-ahead spool every event passes through before it is sent."""
 
-    path: Path = Path(".auditline/spool")
+    path: Path = Field(
+        default_factory=lambda: data_dir() / "spool",
+        description="Per-user data directory unless set (`auditline config` shows it).",
+    )
     max_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
     segment_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     fsync: Literal["always", "interval", "never"] = "interval"
@@ -156,6 +178,11 @@ class AuditlineSettings(BaseSettings):
     producer: ProducerSettings = Field(default_factory=ProducerSettings)
     spool: SpoolSettings = Field(default_factory=SpoolSettings)
     sink: SinkSettings = Field(default_factory=SinkSettings)
+    keyring_path: Path | None = Field(
+        default=None,
+        description="Public keys (JSON, `auditline keys generate`) that verify Ed25519 "
+        "signatures of events and checkpoints.",
+    )
     policy_path: Path | None = Field(
         default=None, description="Policy YAML; unset means the default pack shipped in the wheel."
     )
@@ -180,6 +207,11 @@ def load_settings(**overrides: Any) -> AuditlineSettings:
         return AuditlineSettings(**overrides)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from exc
+    except SettingsError as exc:  # e.g. AUDITLINE_KAFKA__EXTRA that is not a JSON object
+        raise ConfigError(f"{exc}: complex settings take JSON, e.g. {_EXAMPLE_EXTRA}") from exc
+
+
+_EXAMPLE_EXTRA = """AUDITLINE_KAFKA__EXTRA='{"client.rack": "eu1"}'"""
 
 
 def unknown_env_keys(environ: Mapping[str, str]) -> list[str]:

@@ -2,18 +2,40 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from auditline.errors import ConfigError
+from auditline.errors import ConfigError, UnavailableError
+
+KAFKA_LOGGER = logging.getLogger("auditline.kafka")
+
+
+def with_logger(conf: dict[str, str]) -> dict[str, Any]:
+    """Client configuration whose librdkafka logs go through Python logging (``auditline.kafka``)
+    instead of standard error, so a command prints what its log level asks for, not every retry."""
+    return {**conf, "logger": KAFKA_LOGGER}
+
+
+def require_broker(conf: dict[str, str], timeout_s: float = 15.0) -> None:
+    """Return once a broker answers; else ``UnavailableError`` naming the address and what to do."""
+    try:
+        AdminClient(with_logger(conf)).list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise UnavailableError(
+            f"no Kafka broker answered at {conf.get('bootstrap.servers')} within "
+            f"{timeout_s:.0f} s: start it, or set AUDITLINE_KAFKA__BOOTSTRAP_SERVERS "
+            f"({exc.args[0].str() if exc.args else exc})"
+        ) from exc
 
 
 def ensure_topics(conf: dict[str, str], topics: Iterable[str]) -> None:
     """Create missing topics with the broker's defaults (existing ones are left as they are)."""
-    admin = AdminClient(dict(conf))
+    admin = AdminClient(with_logger(conf))
     futures = admin.create_topics([NewTopic(topic) for topic in topics], request_timeout=30)
     for topic, future in futures.items():
         try:
@@ -25,7 +47,7 @@ def ensure_topics(conf: dict[str, str], topics: Iterable[str]) -> None:
 
 def partition_count(conf: dict[str, str], topics: Iterable[str]) -> int:
     """The partition count the topics share; a ConfigError if they differ."""
-    metadata = AdminClient(dict(conf)).list_topics(timeout=30).topics
+    metadata = AdminClient(with_logger(conf)).list_topics(timeout=30).topics
     counts = {topic: len(metadata[topic].partitions) for topic in topics if topic in metadata}
     if len(set(counts.values())) > 1:
         raise ConfigError(

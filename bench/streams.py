@@ -39,7 +39,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from auditline.catalogue import Catalogue
-from auditline.chain import canonical_from_body
+from auditline.integrity.chain import canonical_from_body
 from auditline.codec import SingleObjectCodec
 from auditline.events import AssetDeclared, DataMovement, PolicyViolation
 from auditline.policy.engine import PolicyEngine
@@ -48,7 +48,7 @@ from auditline.producer import AuditProducer
 from auditline.producer.memory import InProcessBroker, InProcessTransport
 from auditline.settings import AuditlineSettings
 from auditline.testing.kafka_broker import LocalKafka
-from auditline.verify import ChainVerifier
+from auditline.integrity.verify import ChainVerifier
 
 N = 20_000
 RATE, SECONDS = 5_000, 8

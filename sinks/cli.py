@@ -8,10 +8,11 @@ import re
 import signal
 import sys
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from auditline.errors import ConfigError
+from auditline.integrity.keyring import verification_keys
 from auditline.output import render
 from auditline.settings import AuditlineSettings, load_settings
 
@@ -67,6 +68,7 @@ def cmd_sink(args: argparse.Namespace) -> int:
         stats = sink.run(stop, idle_exit_s=args.idle_exit)
     finally:
         sink.close()
+        store.close()  # the owner stops serving live queries; endpoint.json goes
     print(f"sink stopped: {stats}", flush=True)
     return 0
 
@@ -131,35 +133,73 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .verification import checkpoint, verify_log
+    """Read-only: recompute every chain and judge it against every anchor; writes nothing."""
+    from .verification import verify_log
 
     settings = load_settings()
+    extra = _broker_anchors(settings) if args.broker else []
     store = _store(settings)
-    keys = _keys(settings)
     report = verify_log(
         store,
         producer=args.producer,
         since=args.since,
-        keys=keys,
+        keys=verification_keys(settings),
         require_signature=settings.producer.require_signing,
+        extra_anchors=extra,
+        settle=timedelta(seconds=args.settle),
+        attestation_key=_attestation_key(settings),
     )
-    rows = [(f.stream, f.sequence, str(f.kind), f.event_id, f.detail) for f in report.findings]
-    if rows:
-        _out(args, ["stream", "sequence", "finding", "event_id", "detail"], rows)
-    key = settings.sink.checkpoint_key
-    written = checkpoint(store, report, bytes.fromhex(key.get_secret_value()) if key else None)
+    _print_findings(args, report)
     verdict = "intact" if report.ok else f"{len(report.findings)} finding(s)"
     print(
-        f"verified {report.events} events in {report.streams} streams: {verdict}; "
-        f"{written} checkpoints stored",
+        f"verified {report.events} events in {report.streams} streams against "
+        f"{report.anchors} anchors: {verdict}",
         file=sys.stderr,
     )
     return 0 if report.ok else 1
 
 
-def _keys(settings: AuditlineSettings) -> dict[str, bytes]:
-    key = settings.producer.signing_key
-    return {settings.producer.signing_key_id: bytes.fromhex(key.get_secret_value())} if key else {}
+def cmd_attest(args: argparse.Namespace) -> int:
+    """Verify, then store the heads of the intact streams as signed anchors for later runs."""
+    from .verification import attest, verify_log
+
+    settings = load_settings()
+    store = _store(settings)
+    report = verify_log(
+        store,
+        keys=verification_keys(settings),
+        require_signature=settings.producer.require_signing,
+        attestation_key=_attestation_key(settings),
+    )
+    _print_findings(args, report)
+    written = attest(store, report, _attestation_key(settings))
+    print(f"attested {written} of {report.streams} streams", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+def _print_findings(args: argparse.Namespace, report: Any) -> None:
+    rows = [(f.stream, f.sequence, str(f.kind), f.event_id, f.detail) for f in report.findings]
+    if rows:
+        _out(args, ["stream", "sequence", "finding", "event_id", "detail"], rows)
+
+
+def _broker_anchors(settings: AuditlineSettings) -> list[Any]:
+    from auditline.integrity.anchors import checkpoint_anchors
+    from auditline.integrity.broker import broker_checkpoints
+
+    return [a for c in broker_checkpoints(settings) for a in checkpoint_anchors(c, "broker")]
+
+
+def _attestation_key(settings: AuditlineSettings) -> bytes | None:
+    key = settings.sink.checkpoint_key
+    if key is None:
+        return None
+    try:
+        return bytes.fromhex(key.get_secret_value())
+    except ValueError as exc:
+        raise ConfigError(
+            "AUDITLINE_SINK__CHECKPOINT_KEY must be hex (e.g. `openssl rand -hex 32`)"
+        ) from exc
 
 
 def register(sub: Any) -> None:
@@ -219,8 +259,36 @@ def register(sub: Any) -> None:
     sql.set_defaults(run=cmd_sql)
 
     verify = sub.add_parser(
-        "verify", help="recompute hash chains from the audit log", parents=[fmt]
+        "verify",
+        help="check the stored audit log: chains, signatures, truncation (read-only)",
+        parents=[fmt],
+        description="Recomputes every producer stream's hash chain and signatures from the "
+        "stored log and judges where each stream ends against its anchors: the producers' "
+        "signed checkpoints, earlier `auditline attest` heads and, with --broker, the checkpoints "
+        "topic in Kafka. Writes nothing. Exit 0 intact, 1 findings, 4 unknown --producer.",
     )
     verify.add_argument("--producer", help="only this producer service")
-    verify.add_argument("--since", type=_time, default=None)
+    verify.add_argument("--since", type=_time, default=None, help="only events from this time")
+    verify.add_argument(
+        "--broker",
+        action="store_true",
+        help="also read the checkpoints topic from Kafka (catches deletions in the store that "
+        "took the stored checkpoints too)",
+    )
+    verify.add_argument(
+        "--settle",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="checkpoints younger than this are not yet held against the store (default 60)",
+    )
     verify.set_defaults(run=cmd_verify)
+
+    attest = sub.add_parser(
+        "attest",
+        help="verify, then store the intact heads as signed anchors (needs write access)",
+        parents=[fmt],
+        description="Stores each intact stream's head in chain_checkpoints, HMAC-signed with "
+        "AUDITLINE_SINK__CHECKPOINT_KEY; later `auditline verify` runs hold the store to them.",
+    )
+    attest.set_defaults(run=cmd_attest)

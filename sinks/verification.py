@@ -1,32 +1,53 @@
-"""``auditline verify``: recompute every producer stream's hash chain from the audit log.
+"""``auditline verify`` (read-only) and ``auditline attest``: the audit log against its anchors.
 
-Each row's event is rebuilt from its stored payload and run through the core ``ChainVerifier``
-(the same logic as the integrity processor), so a row changed in place (payload or its hash
-column), a deleted row (a gap), a duplicate or a forged signature is reported. Verified heads
-are stored as chain checkpoints, HMAC-signed when a checkpoint key is configured.
+``verify_log`` reads, never writes. Each stored row's event is rebuilt from its payload and run
+through the core ``ChainVerifier`` (the same logic as the integrity processor), so a row changed
+in place (payload or hash column), a deleted row (a gap), a duplicate, a reordering or a forged
+signature is reported. Then every stream's stored end is judged against its anchors
+(``auditline.integrity.anchors``): the producers' signed checkpoints stored in the log, earlier
+attestations, and any the caller brings (the broker's copy of the checkpoints topic), so deleting
+the newest events of a stream, or a whole stream, is reported too.
+
+``attest`` (a separate command, for a writer role) stores the verified heads in
+``chain_checkpoints``, HMAC-signed when a checkpoint key is configured; later runs of
+``verify_log`` read them back as anchors.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
 from auditline.catalogue import Catalogue
-from auditline.events import IntegrityKind
-from auditline.verify import ChainVerifier, Finding, StreamHead
+from auditline.errors import NotFoundError
+from auditline.events import IntegrityKind, StreamCheckpoint
+from auditline.integrity.anchors import (
+    Anchor,
+    StoredEnd,
+    checkpoint_anchors,
+    judge,
+    newest_cadences,
+)
+from auditline.integrity.signing import Keys
+from auditline.integrity.verify import ChainVerifier, Finding, StreamHead, verify_event
 
 from .store import Store
+
+DEFAULT_SETTLE = timedelta(seconds=60)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
 class VerifyReport:
     streams: int = 0
     events: int = 0
+    anchors: int = 0
     findings: list[Finding] = field(default_factory=list)
     heads: dict[str, StreamHead] = field(default_factory=dict)
 
@@ -40,20 +61,56 @@ def verify_log(
     *,
     producer: str | None = None,
     since: datetime | None = None,
-    keys: dict[str, bytes] | None = None,
+    keys: Keys | None = None,
     require_signature: bool = False,
+    extra_anchors: Iterable[Anchor] = (),
+    now: datetime | None = None,
+    settle: timedelta = DEFAULT_SETTLE,
+    attestation_key: bytes | None = None,
 ) -> VerifyReport:
+    keys = keys or {}
+    if producer and not _producer_known(store, producer):
+        raise NotFoundError(f"no producer service named {producer} in {store.database}.audit_log")
+    checkpoints = _trusted_checkpoints(store, producer, keys, require_signature)
+    anchors = [a for c in checkpoints for a in checkpoint_anchors(c, "store")]
+    anchors += _attestations(store, attestation_key)
+    anchors += list(extra_anchors)
+    if producer:
+        anchors = [a for a in anchors if a.stream.split("/", 1)[0] == producer]
+    anchored = {(a.stream, a.sequence) for a in anchors}
+    report = VerifyReport(anchors=len(anchors))
+    verifier = ChainVerifier({}, keys, require_signature=require_signature)
+    stored_hashes = _walk_chains(store, report, producer, since, verifier, anchored)
+    report.findings += judge(
+        anchors,
+        _stored_ends(store, producer),
+        stored_hashes,
+        newest_cadences(checkpoints).values(),
+        now=now or datetime.now(UTC),
+        settle=settle,
+    )
+    return report
+
+
+def _walk_chains(  # noqa: PLR0917
+    store: Store,
+    report: VerifyReport,
+    producer: str | None,
+    since: datetime | None,
+    verifier: ChainVerifier,
+    anchored: set[tuple[str, int]],
+) -> dict[tuple[str, int], str]:
+    """Every stored row through the chain verifier; the stored hashes at anchored places."""
     models = {entry.model.__name__: entry.model for entry in Catalogue()}
     rows = store.stream(  # streamed: memory holds one block and the stream heads, not the log
         f"SELECT stream, sequence, event_id, kind, hash, prev_hash, payload "
         f"FROM `{store.database}`.audit_log "
         "WHERE ({producer:String} = '' OR producer_service = {producer:String}) "
         "AND event_time >= {since:DateTime64(3, 'UTC')} ORDER BY stream, sequence, event_time",
-        {"producer": producer or "", "since": since or datetime(1970, 1, 1, tzinfo=UTC)},
+        {"producer": producer or "", "since": since or _EPOCH},
     )
-    state: dict[str, StreamHead] = {}
-    verifier = ChainVerifier(state, keys, require_signature=require_signature)
-    report = VerifyReport()
+    state = verifier.state
+    stored: dict[tuple[str, int], str] = {}
     for stream, sequence, event_id, kind, hash_column, prev_column, payload in rows:
         if since is not None and stream not in state:  # start mid-stream: trust the first link
             state[stream] = StreamHead(sequence, prev_column)
@@ -61,9 +118,11 @@ def verify_log(
         report.findings += _check_row(
             verifier, models, stream, sequence, event_id, kind, hash_column, payload
         )
+        if (stream, sequence) in anchored:
+            stored[(stream, sequence)] = hash_column
     report.streams = len(state)
     report.heads = dict(state)
-    return report
+    return stored
 
 
 def _check_row(  # noqa: PLR0917 - one audit-log row, column by column
@@ -102,15 +161,75 @@ def _check_row(  # noqa: PLR0917 - one audit-log row, column by column
     return found
 
 
-def checkpoint(store: Store, report: VerifyReport, key: bytes | None) -> int:
-    """Store the verified head of every stream; returns how many were written."""
+def _producer_known(store: Store, producer: str) -> bool:
+    _, rows = store.rows(
+        f"SELECT 1 FROM `{store.database}`.audit_log WHERE producer_service = {{p:String}} LIMIT 1",
+        {"p": producer},
+    )
+    return bool(rows)
+
+
+def _trusted_checkpoints(
+    store: Store, producer: str | None, keys: Keys, require_signature: bool
+) -> list[StreamCheckpoint]:
+    """Stored checkpoints whose own hash and signature hold (a forged one anchors nothing)."""
+    rows = store.stream(
+        f"SELECT payload FROM `{store.database}`.audit_log WHERE kind = 'StreamCheckpoint' "
+        "AND ({producer:String} = '' OR producer_service = {producer:String})",
+        {"producer": producer or ""},
+    )
+    trusted = []
+    for (payload,) in rows:
+        try:
+            checkpoint = StreamCheckpoint.model_validate_json(payload)
+        except ValidationError:
+            continue  # reported as tampered by the chain walk
+        if not verify_event(checkpoint, keys, require_signature=require_signature):
+            trusted.append(checkpoint)
+    return trusted
+
+
+def _stored_ends(store: Store, producer: str | None) -> dict[str, StoredEnd]:
+    _, rows = store.rows(
+        f"SELECT stream, max(sequence), argMax(hash, sequence) FROM `{store.database}`.audit_log "
+        "WHERE ({producer:String} = '' OR producer_service = {producer:String}) GROUP BY stream",
+        {"producer": producer or ""},
+    )
+    return {stream: StoredEnd(int(sequence), digest) for stream, sequence, digest in rows}
+
+
+def _attestations(store: Store, key: bytes | None) -> list[Anchor]:
+    """Earlier ``attest`` heads; with a key, only those whose signature holds."""
+    _, rows = store.rows(
+        f"SELECT stream, sequence, hash, verified_at, signature "
+        f"FROM `{store.database}`.chain_checkpoints"
+    )
+    anchors = []
+    for stream, sequence, digest, verified_at, signature in rows:
+        if key is not None and signature != _attestation_mac(key, stream, sequence, digest):
+            continue
+        at = verified_at if verified_at.tzinfo else verified_at.replace(tzinfo=UTC)
+        anchors.append(
+            Anchor(stream, int(sequence), digest, f"attestation of {at.isoformat()}", at)
+        )
+    return anchors
+
+
+def _attestation_mac(key: bytes, stream: str, sequence: int, digest: str) -> str:
+    return hmac.new(key, f"{stream}|{sequence}|{digest}".encode(), hashlib.sha256).hexdigest()
+
+
+def attest(store: Store, report: VerifyReport, key: bytes | None) -> int:
+    """Store the verified head of every intact stream; returns how many were written."""
     now = datetime.now(UTC)
+    broken = {f.stream for f in report.findings}
     rows = []
     for stream, head in sorted(report.heads.items()):
-        message = f"{stream}|{head.next_sequence - 1}|{head.last_hash}".encode()
-        signature = hmac.new(key, message, hashlib.sha256).hexdigest() if key else None
-        failures = sum(1 for f in report.findings if f.stream == stream)
-        rows.append((stream, head.next_sequence - 1, head.last_hash, now, failures, signature))
+        if stream in broken:
+            continue  # a head that did not verify is no anchor for later runs
+        sequence = head.next_sequence - 1
+        signature = _attestation_mac(key, stream, sequence, head.last_hash) if key else None
+        rows.append((stream, sequence, head.last_hash, now, 0, signature))
     store.insert(
         "chain_checkpoints",
         ["stream", "sequence", "hash", "verified_at", "findings", "signature"],

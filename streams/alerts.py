@@ -6,8 +6,8 @@ import hashlib
 from typing import Any
 
 from auditline.events import Event, IntegrityKind
+from auditline.integrity.verify import Finding
 from auditline.policy.decisions import Decision
-from auditline.verify import Finding
 
 _SEVERITY = {
     IntegrityKind.GAP: "high", IntegrityKind.DUPLICATE: "low", IntegrityKind.REORDER: "medium",

@@ -44,6 +44,7 @@ from auditline.events import (
     Prediction,
     TrainingRun,
 )
+from auditline.integrity.keyring import verification_keys
 from auditline.policy.decisions import Decision
 from auditline.policy.deferral import Deferrals, event_millis
 from auditline.policy.engine import PolicyEngine
@@ -102,7 +103,7 @@ class Processors:
         self.writer = new_writer_tag()  # this process's writes, told from everybody else's
         self.state = JsonTable(self._table("policy-state"), writer=self.writer)
         self.head_table = JsonTable(self._table("stream-heads"), writer=self.writer)
-        self.chains = ChainJudge(self.head_table)
+        self.chains = ChainJudge(self.head_table, verification_keys(settings))
         self._deferrals: dict[int, Deferrals] = {}  # by input partition number
         self.progress = Progress(self.audit_names)
         self.serving_state = LocalOverlay(self.state)

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from auditline.chain import canonical_from_body
 from auditline.events import Event
-from auditline.verify import ChainVerifier, Finding, StreamHead
+from auditline.integrity.chain import canonical_from_body
+from auditline.integrity.signing import Keys
+from auditline.integrity.verify import ChainVerifier, Finding, StreamHead
 
 
 class HeadTable:
@@ -48,7 +49,7 @@ class HeadTable:
 class ChainJudge:
     """Integrity findings per record, once per record (``message``: topic, partition, offset)."""
 
-    def __init__(self, table: Any, keys: dict[str, bytes] | None = None) -> None:
+    def __init__(self, table: Any, keys: Keys | None = None) -> None:
         self.heads = HeadTable(table)
         self.verifier = ChainVerifier(self.heads, keys)  # type: ignore[arg-type]
 

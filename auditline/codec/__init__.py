@@ -38,7 +38,7 @@ class Codec(Protocol):
 
     def decode_with_body(self, data: bytes) -> tuple[Event, bytes | None]:
         """``decode``, and the Avro body when it was written with the bundled schema (the bytes
-        the hash chain covers, see ``auditline.chain.canonical_from_body``), else None."""
+        the hash chain covers, see ``auditline.integrity.chain.canonical_from_body``), else None."""
         ...
 
 

@@ -2,6 +2,7 @@
 
 from auditline.events.alerts import DriftAlert, IntegrityAlert, PolicyViolation
 from auditline.events.audit import AssetDeclared, DataMovement, ModelDeployed, TrainingRun
+from auditline.events.checkpoints import CheckpointHead, StreamCheckpoint
 from auditline.events.predictions import Prediction, PredictionBatch
 from auditline.events.records import (
     CategoricalColumn,
@@ -42,6 +43,7 @@ __all__ = [
     "CategoricalColumn",
     "Certification",
     "CertificationStatus",
+    "CheckpointHead",
     "Classification",
     "DataMovement",
     "Decision",
@@ -70,6 +72,7 @@ __all__ = [
     "Severity",
     "Signature",
     "SignatureAlgorithm",
+    "StreamCheckpoint",
     "TrainingRun",
     "TransferMechanism",
 ]

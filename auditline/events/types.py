@@ -157,3 +157,6 @@ class IntegrityKind(StrEnum):
     BAD_SIGNATURE = "bad_signature"
     UNSIGNED = "unsigned"
     TAMPERED = "tampered"
+    TRUNCATED = "truncated"
+    VANISHED = "vanished"
+    SILENT = "silent"

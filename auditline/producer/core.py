@@ -32,8 +32,9 @@ from pydantic import TypeAdapter, ValidationError
 from auditline.catalogue import Catalogue
 from auditline.codec import Codec, make_codec
 from auditline.errors import ConfigError, InvalidEventError
-from auditline.events import Envelope, Event, Location, ProducerInfo
+from auditline.events import Envelope, Event, Location, ProducerInfo, StreamCheckpoint
 from auditline.events.types import ZERO_HASH, UtcTime
+from auditline.integrity.signing import Ed25519Signer, HmacSigner, Signer
 from auditline.producer.helpers import LineageHelpers
 from auditline.producer.records import SpoolRecord
 from auditline.producer.sealing import Link, Sealer
@@ -41,10 +42,10 @@ from auditline.producer.spool import Head, Spool
 from auditline.producer.transport import OutboundMessage, QueueFull, Transport, make_transport
 from auditline.producer.wire import UuidSource, avro_string
 from auditline.settings import AuditlineSettings, load_settings
-from auditline.signing import HmacSigner
 
 RECOVERY_MARGIN_MS = 60_000  # clock skew allowance when scanning the topic after a restart
 _EVENT_TIME = TypeAdapter(UtcTime)
+CHECKPOINT_ROOM_BYTES = 1 << 20  # the pump skips a checkpoint rather than wait for spool room
 PUMP_INTERVAL_S = 0.01  # the pump serves reports and backlog this often when emit does not
 
 
@@ -114,6 +115,8 @@ class AuditProducer(LineageHelpers):
         self._recovered = threading.Event()
         self._failed = threading.Event()
         self._stop = threading.Event()
+        self._checkpoint_interval = self.settings.producer.checkpoint_interval_s
+        self._next_checkpoint = time.monotonic() + self._checkpoint_interval
         self._pump = threading.Thread(target=self._run_pump, name="auditline-pump", daemon=True)
         self._pump.start()
 
@@ -189,6 +192,30 @@ class AuditProducer(LineageHelpers):
         topic = self.catalogue.for_model(model).topic
         suffix = topic.removeprefix(f"{self.settings.topic_prefix}.")
         return f"{self.identity.service}/{self.identity.instance}/{suffix}"
+
+    def checkpoint(self, *, final: bool = False) -> Receipt | None:
+        """Emit a signed ``StreamCheckpoint``: the head (sequence, hash) of every stream.
+
+        The pump emits one every ``checkpoint_interval_s`` and ``close`` a final one, so that the
+        newest events of a stream cannot be deleted from the store unnoticed (``auditline
+        verify``); a producer that has emitted nothing has nothing to checkpoint (None).
+        """
+        own = self.stream_of(StreamCheckpoint)
+        heads = [
+            {"stream": stream, "sequence": head.next_sequence - 1, "hash": head.last_hash}
+            for stream, head in sorted(self.spool.heads.items())
+            if stream != own and head.next_sequence > 0
+        ]
+        self._next_checkpoint = time.monotonic() + self._checkpoint_interval
+        if not heads:
+            return None
+        interval_ms = max(1, int(self._checkpoint_interval * 1000))
+        return self.emit(StreamCheckpoint, heads=heads, interval_ms=interval_ms, final=final)
+
+    def _checkpoint_due(self) -> None:
+        room = self.settings.spool.max_bytes - self.spool.live_bytes
+        if time.monotonic() >= self._next_checkpoint and room > CHECKPOINT_ROOM_BYTES:
+            self.checkpoint()
 
     async def aemit(self, model: type[Event], /, **fields: Any) -> Receipt:
         """``emit`` for asyncio code.
@@ -341,6 +368,7 @@ class AuditProducer(LineageHelpers):
                     self._reset_after_failure()
                 if not self._recovered.is_set():
                     self._recover()
+                self._checkpoint_due()
                 self._drain_backlog()
                 with self._poll_lock:
                     self._handle_reports(0)
@@ -367,8 +395,10 @@ class AuditProducer(LineageHelpers):
         """Flush (up to ``timeout``), stop the pump, close transport and spool.
 
         Events still unacknowledged stay in the spool and are sent by the next producer with the
-        same service and instance.
+        same service and instance. A final checkpoint is emitted first.
         """
+        if not self._stop.is_set():
+            self.checkpoint(final=True)
         done = self.flush(timeout)
         self._stop.set()
         self._pump.join(5)
@@ -401,12 +431,19 @@ def _event_time(value: datetime | None) -> datetime:
         ) from exc
 
 
-def _signer(settings: AuditlineSettings) -> HmacSigner | None:
+def _signer(settings: AuditlineSettings) -> Signer | None:
     config = settings.producer
+    if config.signing_key is not None and config.signing_key_file is not None:
+        raise ConfigError(
+            "set AUDITLINE_PRODUCER__SIGNING_KEY (HMAC) or __SIGNING_KEY_FILE (Ed25519), not both"
+        )
+    if config.signing_key_file is not None:
+        return Ed25519Signer.from_file(config.signing_key_id, config.signing_key_file)
     if config.signing_key is None:
         if config.require_signing:
             raise ConfigError(
-                "AUDITLINE_PRODUCER__REQUIRE_SIGNING is set but no SIGNING_KEY is configured"
+                "AUDITLINE_PRODUCER__REQUIRE_SIGNING is set but no SIGNING_KEY_FILE (Ed25519) "
+                "or SIGNING_KEY (HMAC) is configured"
             )
         return None
     return HmacSigner.from_hex(config.signing_key_id, config.signing_key.get_secret_value())

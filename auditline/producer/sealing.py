@@ -7,8 +7,8 @@ every event's first field, so the body is encoded once (fastavro) and the envelo
     hash = SHA-256(prev_hash ‖ head ‖ avro("") ‖ avro(null) ‖ tail ‖ body)
     wire = header ‖ head ‖ avro(hash) ‖ avro(signature) ‖ tail ‖ body
 
-which is byte for byte what ``auditline.chain.compute_hash`` and the codec compute on the whole
-event (``tests/unit/producer/test_sealing.py`` holds them to it).
+which is byte for byte what ``auditline.integrity.chain.compute_hash`` and the codec compute on
+the whole event (``tests/unit/producer/test_sealing.py`` holds them to it).
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from uuid import UUID
 
 from fastavro import schemaless_writer
 
-from auditline.chain import EMPTY_HASH_AND_NO_SIGNATURE
 from auditline.contracts import AvroSchema, bundled_raw_schemas, expand
 from auditline.events import Event, ProducerInfo
+from auditline.integrity.chain import EMPTY_HASH_AND_NO_SIGNATURE
+from auditline.integrity.signing import Signer
 from auditline.producer import wire
-from auditline.signing import HmacSigner
 
-_HMAC_SHA256 = 1  # index of hmac_sha256 in the SignatureAlgorithm enum
+_ALGORITHM_INDEX = {"hmac_sha256": 1, "ed25519": 2}  # symbols of the SignatureAlgorithm enum
 
 
 @cache
@@ -72,7 +72,7 @@ class Sealer:
         self,
         producer: ProducerInfo,
         header_of: Callable[[type[Event]], bytes],
-        signer: HmacSigner | None,
+        signer: Signer | None,
     ) -> None:
         self.producer_bytes = wire.producer_bytes(producer)
         self.header_of = header_of
@@ -96,7 +96,8 @@ class Sealer:
         digest = hasher.digest()
         signature = None
         if self.signer is not None:
-            signature = (_HMAC_SHA256, self.signer.key_id, self.signer.mac(digest))
+            index = _ALGORITHM_INDEX[self.signer.algorithm]
+            signature = (index, self.signer.key_id, self.signer.mac(digest))
         sealed = b"".join(
             (
                 self.header_of(type(event)),

@@ -14,7 +14,7 @@ from auditline.events import AssetDeclared, DataMovement, Event, Prediction
 from auditline.producer import AuditProducer
 from auditline.producer.memory import InProcessBroker, InProcessTransport
 from auditline.settings import AuditlineSettings
-from auditline.verify import ChainVerifier
+from auditline.integrity.verify import ChainVerifier
 from tests.kafka_helpers import read_topic
 
 Reader = Callable[[str, int], list[bytes]]

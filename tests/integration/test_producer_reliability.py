@@ -21,7 +21,7 @@ from auditline.producer import AuditProducer
 from auditline.producer.kafka import KafkaTransport
 from auditline.settings import AuditlineSettings
 from auditline.testing.kafka_broker import LocalKafka
-from auditline.verify import ChainVerifier
+from auditline.integrity.verify import ChainVerifier
 from tests.kafka_helpers import create_topics, read_topic
 
 pytestmark = pytest.mark.integration

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from auditline.chain import seal
+from auditline.integrity.chain import seal
 from auditline.demo import demo_events
 from auditline.events import IntegrityKind
-from auditline.signing import HmacSigner
-from auditline.verify import ChainVerifier, StreamHead, verify_event
+from auditline.integrity.signing import HmacSigner
+from auditline.integrity.verify import ChainVerifier, StreamHead, verify_event
 
 KEY = bytes(range(32))
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
-from auditline.chain import seal
+from auditline.integrity.chain import seal
 from auditline.demo import ACME_EU, ACME_US, FRANKFURT, VIRGINIA
 from auditline.events import (
     ZERO_HASH,

@@ -19,11 +19,16 @@ def test_an_untouched_log_verifies(store: Store, capsys: pytest.CaptureFixture[s
     report = verify_log(store)
     assert report.ok and report.events == 13 and report.streams == 5
     assert main(["verify"]) == 0
-    assert "verified 13 events in 5 streams: intact" in capsys.readouterr().err
+    assert "verified 13 events in 5 streams against 0 anchors: intact" in capsys.readouterr().err
+    _, written = store.rows(f"SELECT count() FROM {db(store)}.chain_checkpoints")
+    assert written == [(0,)]  # verify is read-only
+    assert main(["attest"]) == 0
     _, checkpoints = store.rows(
         f"SELECT stream, sequence FROM {db(store)}.chain_checkpoints ORDER BY stream"
     )
     assert ("platform/p1/predictions", 2) in checkpoints
+    assert main(["verify"]) == 0
+    assert "against 5 anchors: intact" in capsys.readouterr().err
 
 
 def test_a_row_tampered_in_clickhouse_is_found(
@@ -56,7 +61,7 @@ def test_a_consistently_rewritten_row_breaks_the_next_link(store: Store) -> None
     _, rows = store.rows(
         f"SELECT payload FROM {db(store)}.audit_log WHERE stream = 'platform/p1/assets' AND sequence = 1"
     )
-    from auditline.chain import seal
+    from auditline.integrity.chain import seal
     from auditline.events import AssetDeclared
 
     forged = seal(

@@ -7,12 +7,12 @@ inside a stream processor (state = a table), in ``auditline verify`` and in test
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 
-from auditline.chain import compute_hash
 from auditline.events import ZERO_HASH, Event, IntegrityKind
-from auditline.signing import signature_valid
+from auditline.integrity.chain import compute_hash
+from auditline.integrity.signing import Keys, signature_valid
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Finding:
 
 def verify_event(
     event: Event,
-    keys: Mapping[str, bytes] | None = None,
+    keys: Keys | None = None,
     *,
     require_signature: bool = False,
     canonical: bytes | None = None,
@@ -49,7 +49,7 @@ def verify_event(
         if require_signature:
             finding(IntegrityKind.UNSIGNED, "event carries no signature")
         return found
-    valid = signature_valid(env.signature, bytes.fromhex(env.hash), dict(keys or {}))
+    valid = signature_valid(env.signature, bytes.fromhex(env.hash), keys or {})
     if valid is False:
         finding(
             IntegrityKind.BAD_SIGNATURE,
@@ -72,12 +72,12 @@ class ChainVerifier:
     def __init__(
         self,
         state: MutableMapping[str, StreamHead],
-        keys: Mapping[str, bytes] | None = None,
+        keys: Keys | None = None,
         *,
         require_signature: bool = False,
     ) -> None:
         self.state = state
-        self.keys = dict(keys or {})
+        self.keys = keys or {}
         self.require_signature = require_signature
 
     def observe(self, event: Event, canonical: bytes | None = None) -> list[Finding]:

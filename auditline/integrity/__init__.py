@@ -1,0 +1,3 @@
+"""Tamper evidence in one place: hash chains, signatures, keyrings, stream checkpoints and the
+verification that reads them all (``chain``, ``signing``, ``keyring``, ``checkpoints``,
+``verify``, ``anchors``)."""
