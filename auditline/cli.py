@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import os
 import sys
@@ -24,34 +25,19 @@ EXIT_CODES_HELP = (
 
 
 def _cmd_demo(_: argparse.Namespace) -> int:
-    from auditline.demo import _verdict, emit_and_verify
+    from auditline.demo import DemoKeys, _verdict, emit_and_verify, judge_and_alert
+    from auditline.settings import data_dir
 
-    ok, broker = emit_and_verify(sys.stdout)
-    _demo_policy(broker)
+    keys = DemoKeys.make(data_dir() / "demo")
+    ok, broker = emit_and_verify(sys.stdout, keys)
+    judge_and_alert(broker, keys, sys.stdout)
     try:
         from auditline.sinks.demo import load_and_query
     except ImportError:
         print("\n(store stage skipped: pip install 'auditline[store]')", file=sys.stdout)
     else:
-        ok = load_and_query(broker, sys.stdout) and ok
+        ok = load_and_query(broker, keys.keyring, sys.stdout) and ok
     return _verdict(ok, sys.stdout)
-
-
-def _demo_policy(broker: Any) -> None:
-    """The demo's detector stage: the default policy pack over the emitted events, in-process."""
-    from auditline.demo import DEMO_KEY_HEX
-    from auditline.policy.engine import PolicyEngine
-    from auditline.policy.model import load_policy
-    from auditline.runner import EmbeddedRunner
-
-    runner = EmbeddedRunner(PolicyEngine(load_policy()), {"demo": bytes.fromhex(DEMO_KEY_HEX)})
-    result = runner.run_broker(broker)
-    print("\npolicy decisions (default pack, embedded runner):")
-    for d in result.decisions:
-        print(
-            f"  {d.decision:<22} {d.rule_id:<10} {d.severity:<8} [{d.facts.get('hop')}] {d.message}"
-        )
-    print(f"  integrity findings: {len(result.findings)}")
 
 
 def _cmd_schemas(args: argparse.Namespace) -> int:
@@ -230,23 +216,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Commands that live with an extra: (module with ``register(sub)``, placeholder command, extra)
+# Commands that live with an extra: (module with ``register(sub)``, the module the extra brings,
+# the extra, the commands to name when it is missing)
 _EXTRA_COMMANDS = (
-    ("auditline.sinks.cli", "sink", "store"),
-    ("auditline.streams.cli", "worker", "streams"),
-)
+    ("auditline.sinks.cli", "clickhouse_connect", "store",
+     ("migrate", "sink", "lineage", "query", "evidence", "sql", "verify", "attest")),
+    ("auditline.streams.cli", "faust", "streams", ("worker",)),
+)  # fmt: skip
 
 
 def _register_extra_commands(sub: Any) -> None:
-    """Commands of installed extras; a placeholder that names the extra for missing ones."""
-    for module, command, extra in _EXTRA_COMMANDS:
-        try:
-            register = importlib.import_module(module).register
-        except ImportError:
+    """Commands of installed extras; placeholders that name the extra for missing ones."""
+    for module, needs, extra, commands in _EXTRA_COMMANDS:
+        register = None
+        if importlib.util.find_spec(needs) is not None:
+            try:
+                register = importlib.import_module(module).register
+            except ImportError:
+                register = None
+        if register is not None:
+            register(sub)
+            continue
+        for command in commands:
             missing = sub.add_parser(command, help=f"(needs: pip install 'auditline[{extra}]')")
             missing.set_defaults(run=_needs_extra, extra=extra)
-            continue
-        register(sub)
 
 
 def _needs_extra(args: argparse.Namespace) -> int:

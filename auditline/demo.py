@@ -1,9 +1,9 @@
 """The quick-start demo: a small AI platform's audit trail, emitted, decoded and verified.
 
-It runs on the embedded default: the producer SDK (validation, hash chain, HMAC signature,
-write-ahead spool) over the in-process transport, then every event is decoded and each producer
-stream's chain and signatures verified. ``demo_events`` gives the same story as ready-made
-sealed events for tests.
+It runs on the embedded default: the producer SDK (validation, hash chain, Ed25519 signature,
+write-ahead spool, checkpoints) over the in-process transport, then every event is decoded and
+each producer stream's chain and signatures verified. ``demo_events`` gives the same story as
+ready-made sealed events for tests.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import IO, Any
 from uuid import UUID, uuid5
 
@@ -32,6 +34,7 @@ from auditline.events import (
     MovementOperation,
     Party,
     PartyRole,
+    PolicyViolation,
     Prediction,
     ProducerInfo,
     RunStatus,
@@ -39,11 +42,14 @@ from auditline.events import (
     TransferMechanism,
 )
 from auditline.integrity.chain import seal
+from auditline.integrity.keyring import read_keyring, write_keyring
+from auditline.integrity.signing import Ed25519Signer
 from auditline.integrity.verify import ChainVerifier
+from auditline.policy.decisions import Decision
 from auditline.producer.memory import InProcessBroker
 from auditline.settings import AuditlineSettings
 
-DEMO_KEY_HEX = "d3" * 32  # the demo's HMAC signing key (key id "demo")
+DEMO_KEY_ID = "demo"
 _NS = UUID("6f1d3c1e-0000-4000-8000-00000000a0d1")
 FRANKFURT = Location(country="DE", provider="aws", region="eu-central-1")
 VIRGINIA = Location(country="US", provider="aws", region="us-east-1")
@@ -66,6 +72,11 @@ def _bodies() -> Iterator[tuple[type[Event], dict[str, Any]]]:
         "exporter": ACME_EU, "importer": ACME_US,
         "mechanism": TransferMechanism(kind=MechanismKind.SCC, mechanism_id="scc-2024-17",
                                        module="c2p"),
+    }  # fmt: skip
+    yield TrainingRun, {
+        "run_id": "run-42", "status": RunStatus.STARTED, "model_name": "churn",
+        "inputs": ("ds:customers-us",), "code_version": "a1b2c3d", "location": VIRGINIA,
+        "purpose": "churn-analytics",
     }  # fmt: skip
     yield TrainingRun, {
         "run_id": "run-42", "status": RunStatus.COMPLETED, "model_name": "churn",
@@ -116,7 +127,8 @@ def _summary(event: Event) -> str:
 
 def run_demo(out: IO[str]) -> int:
     """The core demo: emit, decode, verify; prints the verdict last."""
-    ok, _ = emit_and_verify(out)
+    with tempfile.TemporaryDirectory(prefix="auditline-demo-keys-") as keys:
+        ok, _ = emit_and_verify(out, DemoKeys.make(Path(keys)))
     return _verdict(ok, out)
 
 
@@ -126,19 +138,42 @@ def _verdict(ok: bool, out: IO[str]) -> int:
     return 0 if ok else 1
 
 
-def emit_and_verify(out: IO[str]) -> tuple[bool, InProcessBroker]:
+@dataclass(frozen=True)
+class DemoKeys:
+    """The demo's Ed25519 key pair: producers sign with ``private``; verifiers read ``keyring``."""
+
+    private: Path
+    keyring: Path
+
+    @classmethod
+    def make(cls, directory: Path) -> DemoKeys:
+        """The pair kept in ``directory``, generated on first use."""
+        keys = cls(directory / "demo-signing.pem", directory / "keyring.json")
+        if not (keys.private.exists() and keys.keyring.exists()):
+            directory.mkdir(parents=True, exist_ok=True)
+            signer = Ed25519Signer.generate(DEMO_KEY_ID)
+            keys.private.write_bytes(signer.private_pem())
+            keys.private.chmod(0o600)
+            write_keyring(keys.keyring, {DEMO_KEY_ID: signer.public_key})
+        return keys
+
+    def producer(self, service: str, instance: str) -> dict[str, Any]:
+        return {"service": service, "instance": instance, "country": "DE", "transport": "memory",
+                "signing_key_file": self.private, "signing_key_id": DEMO_KEY_ID,
+                "require_signing": True}  # fmt: skip
+
+
+def emit_and_verify(out: IO[str], keys: DemoKeys) -> tuple[bool, InProcessBroker]:
     """Emit the demo story through the producer SDK (embedded default: in-process transport),
     read it back, decode and verify every stream's chain and signatures."""
     from auditline.producer import AuditProducer
     from auditline.producer.memory import InProcessTransport
 
-    key = DEMO_KEY_HEX
     with tempfile.TemporaryDirectory(prefix="auditline-demo-") as spool:
         settings = AuditlineSettings(
-            producer={"service": "demo-platform", "instance": "demo-1", "country": "DE",
-                      "transport": "memory", "signing_key": key, "signing_key_id": "demo"},
+            producer=keys.producer("demo-platform", "demo-1"),
             spool={"path": spool, "fsync": "never"},
-        )  # fmt: skip
+        )
         broker = InProcessBroker()
         start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
         with AuditProducer(settings, transport=InProcessTransport(broker)) as producer:
@@ -146,7 +181,7 @@ def emit_and_verify(out: IO[str]) -> tuple[bool, InProcessBroker]:
                 producer.emit(model, event_time=start + timedelta(minutes=minute), **body)
             delivered = producer.flush(10)
     codec = SingleObjectCodec(Catalogue())
-    verifier = ChainVerifier({}, {"demo": bytes.fromhex(key)}, require_signature=True)
+    verifier = ChainVerifier({}, read_keyring(keys.keyring), require_signature=True)
     print("auditline demo: SDK -> in-process transport -> decode -> verify\n", file=out)
     print(f"{'stream':<34} {'seq':>3} {'bytes':>5}  hash          summary", file=out)
     problems = []
@@ -162,3 +197,32 @@ def emit_and_verify(out: IO[str]) -> tuple[bool, InProcessBroker]:
     for problem in problems:
         print(f"  ! {problem.kind}: {problem.detail}", file=out)
     return delivered and not problems, broker
+
+
+def judge_and_alert(broker: InProcessBroker, keys: DemoKeys, out: IO[str]) -> list[Decision]:
+    """The detector stage, as the worker does it: the default policy pack over the emitted events
+    (embedded runner), each decision published as a signed PolicyViolation next to them."""
+    from auditline.alerts import violation_body
+    from auditline.policy.engine import PolicyEngine
+    from auditline.policy.model import load_policy
+    from auditline.producer import AuditProducer
+    from auditline.producer.memory import InProcessTransport
+    from auditline.runner import EmbeddedRunner
+
+    policy = load_policy()
+    runner = EmbeddedRunner(PolicyEngine(policy), read_keyring(keys.keyring))
+    result = runner.run_broker(broker)
+    print("\npolicy decisions (default pack, embedded runner):", file=out)
+    for d in result.decisions:
+        hop = d.facts.get("hop", "")
+        print(f"  {d.decision:<22} {d.rule_id:<10} {d.severity:<8} [{hop}] {d.message}", file=out)
+    print(f"  integrity findings: {len(result.findings)}", file=out)
+    with tempfile.TemporaryDirectory(prefix="auditline-demo-") as spool:
+        settings = AuditlineSettings(
+            producer=keys.producer("demo-worker", "worker-1"),
+            spool={"path": spool, "fsync": "never"},
+        )
+        with AuditProducer(settings, transport=InProcessTransport(broker)) as producer:
+            bodies = [violation_body(d, policy.version) for d in result.decisions]
+            producer.emit_many(PolicyViolation, bodies)
+    return result.decisions

@@ -18,6 +18,7 @@ from auditline.catalogue import Catalogue
 from auditline.codec import Codec, SingleObjectCodec
 from auditline.errors import DecodeError
 from auditline.events import Event, Prediction, PredictionBatch, RunStatus, TrainingRun
+from auditline.integrity.signing import Keys
 from auditline.integrity.verify import ChainVerifier, Finding, StreamHead
 from auditline.policy.decisions import Decision
 from auditline.policy.engine import PolicyEngine
@@ -40,7 +41,7 @@ class EmbeddedRunner:
     def __init__(
         self,
         engine: PolicyEngine,
-        keys: dict[str, bytes] | None = None,
+        keys: Keys | None = None,
         codec: Codec | None = None,
         drift: DriftSettings | None = None,
     ) -> None:

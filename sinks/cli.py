@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
+import os
 import signal
 import sys
 import threading
@@ -13,12 +13,10 @@ from typing import Any
 
 from auditline.errors import ConfigError
 from auditline.integrity.keyring import verification_keys
-from auditline.output import render
+from auditline.output import json_value, render
 from auditline.settings import AuditlineSettings, load_settings
 
 from .store import Store, connect
-
-READ_ONLY = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|EXISTS)\b", re.IGNORECASE)
 
 
 def _store(settings: AuditlineSettings) -> Store:
@@ -77,10 +75,20 @@ def cmd_lineage(args: argparse.Namespace) -> int:
     from .queries import Provenance
 
     provenance = Provenance(_store(load_settings()))
+    provenance.require_node(args.node)
     if args.direction == "path":
+        if not args.target:
+            raise ConfigError("lineage path needs a target node: auditline lineage path FROM TO")
+        provenance.require_node(args.target)
         route = provenance.path(args.node, args.target, depth=args.depth, as_of=args.as_of)
-        _out(args, ["step", "node"], list(enumerate(route or [])))
-        return 0 if route else 1
+        if not route:
+            print(
+                f"no path from {args.node} to {args.target} within {args.depth} hops",
+                file=sys.stderr,
+            )
+            return 1
+        _out(args, ["step", "node"], list(enumerate(route)))
+        return 0
     hits = provenance.walk(
         args.node, upstream=args.direction == "upstream", depth=args.depth, as_of=args.as_of
     )
@@ -97,6 +105,9 @@ def cmd_query(args: argparse.Namespace) -> int:
 
     provenance = Provenance(_store(load_settings()))
     if args.what == "predictions":
+        if not args.derived_from:
+            raise ConfigError("query predictions needs --derived-from DATASET")
+        provenance.require_node(args.derived_from)
         columns, rows = provenance.predictions_derived_from(args.derived_from, as_of=args.as_of)
     else:
         try:
@@ -116,19 +127,39 @@ def cmd_evidence(args: argparse.Namespace) -> int:
     from .evidence import evidence, to_markdown
     from .queries import Provenance
 
-    bundle = evidence(Provenance(_store(load_settings())), args.model_version)
-    print(to_markdown(bundle) if args.markdown else json.dumps(bundle, indent=2, default=str))
+    settings = load_settings()
+    bundle = evidence(
+        Provenance(_store(settings)), args.model_version, keys=verification_keys(settings)
+    )
+    print(to_markdown(bundle) if args.markdown else json.dumps(json_value(bundle), indent=2))
     return 0
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    if not READ_ONLY.match(args.query):
-        raise ConfigError(
-            "auditline sql runs read-only queries: SELECT, WITH, SHOW, DESCRIBE, EXPLAIN"
-        )
+    """One read-only query (sinks/sqldoor.py); Ctrl-C cancels it and exits 130."""
+    from .sqldoor import Bounds, run
+
     store = _store(load_settings())
-    columns, rows = store.rows(args.query, readonly=2 if store.embedded else 1)
-    _out(args, columns, rows)
+    bounds = Bounds(seconds=args.timeout, max_result_rows=args.max_rows)
+    result: dict[str, Any] = {}
+
+    def query() -> None:
+        try:
+            result["rows"] = run(store, args.query, bounds)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            result["error"] = exc
+
+    worker = threading.Thread(target=query, name="auditline-sql", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)
+    except KeyboardInterrupt:
+        print("auditline: interrupted: the query was cancelled", file=sys.stderr, flush=True)
+        os._exit(130)  # the engine runs in this process: ending it ends the query
+    if "error" in result:
+        raise result["error"]
+    _out(args, *result["rows"])
     return 0
 
 
@@ -206,7 +237,10 @@ def register(sub: Any) -> None:
     """Add the store commands to the ``auditline`` parser."""
     fmt = argparse.ArgumentParser(add_help=False)
     fmt.add_argument(
-        "--format", choices=["table", "json", "csv"], default="table", help="output format"
+        "--format",
+        choices=["table", "json", "csv", "markdown"],
+        default="table",
+        help="output format",
     )
 
     sub.add_parser("migrate", help="create or upgrade the audit store schema").set_defaults(
@@ -253,9 +287,21 @@ def register(sub: Any) -> None:
     ev.set_defaults(run=cmd_evidence)
 
     sql = sub.add_parser(
-        "sql", help="run a read-only SQL query against the audit store", parents=[fmt]
+        "sql",
+        help="run one read-only SELECT against the audit database",
+        parents=[fmt],
+        description="One SELECT (or WITH ... SELECT) over the audit database's tables; "
+        "unqualified names are that database's. Refused: writes, several statements, other "
+        "databases and system tables, table functions and functions that reach files, URLs, "
+        "other servers or dictionaries. Bounded in time and result size; Ctrl-C cancels.",
     )
     sql.add_argument("query")
+    sql.add_argument(
+        "--timeout", type=float, default=60.0, metavar="SECONDS", help="time limit (default 60)"
+    )
+    sql.add_argument(
+        "--max-rows", type=int, default=1_000_000, help="result rows limit (default 1000000)"
+    )
     sql.set_defaults(run=cmd_sql)
 
     verify = sub.add_parser(

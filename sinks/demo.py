@@ -1,29 +1,44 @@
-"""The demo's store stage: the emitted events into the embedded engine, then auditor queries."""
+"""The demo's store stage: the emitted events and alerts into the embedded engine, then the
+auditor's commands, each printed so that it can be run again as printed."""
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
 from typing import IO
 
 from auditline.catalogue import Catalogue
 from auditline.codec import SingleObjectCodec
-from auditline.demo import DEMO_KEY_HEX
+from auditline.integrity.keyring import read_keyring
 from auditline.output import render
 from auditline.producer.memory import InProcessBroker
-from auditline.settings import load_settings
+from auditline.settings import ClickHouseSettings, load_settings
 
+from .evidence import evidence
 from .migrate import migrate
 from .queries import Provenance
 from .rows import Located
-from .store import connect
+from .store import Store, connect
 from .verification import verify_log
 from .writer import StoreWriter
 
 DEMO_DATABASE = "auditline_demo"
 
 
-def load_and_query(broker: InProcessBroker, out: IO[str]) -> bool:
+def load_and_query(broker: InProcessBroker, keyring: Path, out: IO[str]) -> bool:
     settings = load_settings().clickhouse.model_copy(update={"database": DEMO_DATABASE})
     store = connect(settings)
+    try:
+        stored, expected = _load(store, broker)
+        print(f"\nstored {stored} events in {settings.dsn} (database {DEMO_DATABASE})", file=out)
+        ok = _ask(store, keyring, out) and stored == expected
+    finally:
+        store.close()
+    _follow_ups(settings, keyring, out)
+    return ok
+
+
+def _load(store: Store, broker: InProcessBroker) -> tuple[int, int]:
     store.command(f"DROP DATABASE IF EXISTS {DEMO_DATABASE}")
     migrate(store)
     codec = SingleObjectCodec(Catalogue())
@@ -33,20 +48,16 @@ def load_and_query(broker: InProcessBroker, out: IO[str]) -> bool:
         for m in messages
     ]
     stored, _ = StoreWriter(store).write(located)
-    print(f"\nstored {stored} events in {settings.dsn} (database {DEMO_DATABASE})", file=out)
+    return stored, len(located)
+
+
+def _ask(store: Store, keyring: Path, out: IO[str]) -> bool:
     provenance = Provenance(store)
     print("\n$ auditline lineage upstream model:churn:3", file=out)
     hits = provenance.upstream("model:churn:3")
-    print(
-        render(
-            ["node", "depth", "edge", "via"], [(h.node, h.depth, h.edge_type, h.via) for h in hits]
-        ),
-        file=out,
-    )
-    print(
-        "\n$ auditline query transfers --classification personal --from EEA --to '!adequate'",
-        file=out,
-    )
+    rows = [(h.node, h.depth, h.edge_type, h.via) for h in hits]
+    print(render(["node", "depth", "edge", "via"], rows), file=out)
+    print(f"\n$ {_TRANSFERS}", file=out)
     columns, rows = provenance.transfers(
         classification="personal", source="EEA", destination="!adequate"
     )
@@ -54,8 +65,37 @@ def load_and_query(broker: InProcessBroker, out: IO[str]) -> bool:
     print(render(keep, [[r[columns.index(c)] for c in keep] for r in rows]), file=out)
     print("\n$ auditline query predictions --derived-from ds:customers", file=out)
     print(render(*provenance.predictions_derived_from("ds:customers")), file=out)
-    report = verify_log(store, keys={"demo": bytes.fromhex(DEMO_KEY_HEX)}, require_signature=True)
-    print(f"\n$ auditline verify\nverified {report.events} events in {report.streams} streams: "
-          f"{'intact' if report.ok else 'BROKEN'}", file=out)  # fmt: skip
-    store.close()
-    return report.ok and stored == len(located)
+    bundle = evidence(provenance, "churn:3", keys=read_keyring(keyring))
+    print("\n$ auditline evidence churn:3 --markdown   (its violations)", file=out)
+    violations = bundle["violations"]
+    columns = ["rule_id", "decision", "hop", "message"]
+    print(render(columns, [[v[c] for c in columns] for v in violations]), file=out)
+    report = verify_log(store, keys=read_keyring(keyring), require_signature=True)
+    verdict = "intact" if report.ok else "BROKEN"
+    print(f"\n$ auditline verify\nverified {report.events} events in {report.streams} streams "
+          f"against {report.anchors} anchors: {verdict}", file=out)  # fmt: skip
+    return report.ok
+
+
+_TRANSFERS = "auditline query transfers --classification personal --from EEA --to '!adequate'"
+FOLLOW_UPS = (
+    "auditline lineage upstream model:churn:3",
+    _TRANSFERS,
+    "auditline query predictions --derived-from ds:customers",
+    "auditline evidence churn:3 --markdown",
+    "auditline verify",
+    'auditline sql "SELECT kind, count() AS events FROM audit_log GROUP BY kind"',
+)
+
+
+def _follow_ups(settings: ClickHouseSettings, keyring: Path, out: IO[str]) -> None:
+    env = {
+        "AUDITLINE_CLICKHOUSE__DSN": settings.dsn,
+        "AUDITLINE_CLICKHOUSE__DATABASE": DEMO_DATABASE,
+        "AUDITLINE_KEYRING_PATH": str(keyring),
+        "AUDITLINE_PRODUCER__REQUIRE_SIGNING": "true",
+    }
+    print("\nTry it yourself on the demo's store and keys:", file=out)
+    print("  export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()), file=out)
+    for command in FOLLOW_UPS:
+        print(f"  {command}", file=out)

@@ -1,8 +1,14 @@
-"""``auditline evidence MODEL_VERSION``: everything an auditor needs about one model version.
+"""``auditline evidence MODEL:VERSION``: everything an auditor needs about one model version.
 
-Sources and their jurisdictions, the transfers that brought the data to training, the training
-runs, where the version serves, violations and drift alerts, and the verification of every
-producer stream those events belong to, as JSON, and rendered as Markdown for a report.
+Complete by construction: the lineage of the version (every upstream asset, copy and training
+run, the version's deployments and predictions) is turned into one SQL condition over the audit
+log, ``lineage_events``, and every other section is read through it. A decision belongs to the
+bundle when its subject event or any of its evidence events is a lineage event, whatever hop,
+rule or event status produced it (a TrainingRun ``started`` or a single prediction included).
+
+Sections: sources and their jurisdictions, transfers, training runs (every status), serving,
+violations, drift alerts, integrity alerts and the verification of every producer stream those
+events belong to. ``to_markdown`` renders it as a report (tables, no raw JSON).
 """
 
 from __future__ import annotations
@@ -10,35 +16,88 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from auditline.errors import ConfigError, NotFoundError
+from auditline.integrity.signing import Keys
+
 from .queries import Provenance
 from .verification import VerifyReport, verify_log
 
+_LISTED = ("AssetDeclared", "DataMovement", "TrainingRun", "ModelDeployed")
 
-def evidence(provenance: Provenance, model_version: str) -> dict[str, Any]:
-    node = provenance.model_node(model_version)
-    upstream = provenance.upstream(node, depth=50)
-    downstream = provenance.downstream(node, depth=2)
-    lineage_nodes = [node, *(h.node for h in upstream), *(h.node for h in downstream)]
-    records = provenance.events(provenance.node_events(lineage_nodes))
-    by_kind: dict[str, list[dict[str, Any]]] = {}
-    for row in records:
-        by_kind.setdefault(row["kind"], []).append(json.loads(row["payload"]))
+
+def lineage_condition(db: str) -> str:
+    """SQL over ``{db}.audit_log`` selecting the lineage's events (parameters: assets, runs,
+    name, version)."""
+    return (
+        f"SELECT event_id FROM {db}.audit_log WHERE "
+        "(kind = 'AssetDeclared' AND asset_id IN {assets:Array(String)}) "
+        "OR (kind = 'DataMovement' AND asset_id IN {assets:Array(String)} "
+        "    AND (JSONExtractString(payload, 'target_asset_id') = '' "
+        "         OR JSONExtractString(payload, 'target_asset_id') IN {assets:Array(String)})) "
+        "OR (kind = 'TrainingRun' AND (JSONExtractString(payload, 'run_id') IN {runs:Array(String)}"
+        "    OR (model_name = {name:String} AND model_version = {version:String}))) "
+        "OR (kind IN ('ModelDeployed', 'Prediction', 'PredictionBatch') "
+        "    AND model_name = {name:String} AND model_version = {version:String})"
+    )
+
+
+def evidence(
+    provenance: Provenance, model_version: str, keys: Keys | None = None
+) -> dict[str, Any]:
+    node = provenance.model_node(_checked(model_version))
     name, version = node.split(":", 2)[1:]
-    db = provenance.db
-    _, violations = provenance.store.rows(
-        f"SELECT rule_id, severity, decision, message, subject_event_id FROM {db}.violations FINAL "
-        "WHERE subject_event_id IN {ids:Array(String)}",
-        {"ids": [str(r["event_id"]) for r in records]},
+    upstream = provenance.upstream(node, depth=50)
+    nodes = [h.node for h in upstream]
+    params = {
+        "assets": [n for n in nodes if not n.startswith(("run:", "model:", "deployment:"))],
+        "runs": [n.removeprefix("run:") for n in nodes if n.startswith("run:")],
+        "name": name,
+        "version": version,
+    }
+    db, store = provenance.db, provenance.store
+    lineage = lineage_condition(db)
+    _, rows = store.rows(
+        f"SELECT kind, stream, payload FROM {db}.audit_log WHERE event_id IN ({lineage}) "
+        f"AND kind IN {_LISTED!r} ORDER BY event_time, stream, sequence",
+        params,
     )
-    _, drift = provenance.store.rows(
-        f"SELECT state, severity, feature, statistic, value, window_start, window_end "
-        f"FROM {db}.drift_alerts FINAL "
-        "WHERE model_name = {m:String} AND model_version = {v:String}",
-        {"m": name, "v": version},
+    if not rows and not upstream:
+        raise NotFoundError(
+            f"no model version {name}:{version} in {store.database}: "
+            'list versions with `auditline sql "SELECT DISTINCT model_name, model_version '
+            f"FROM {store.database}.audit_log WHERE kind = 'TrainingRun'\"`"
+        )
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for kind, _, payload in rows:
+        by_kind.setdefault(kind, []).append(json.loads(payload))
+    ids = f"SELECT toString(event_id) FROM ({lineage})"
+    violations = _dicts(*store.rows(
+        f"SELECT v.rule_id AS rule_id, v.decision AS decision, v.severity AS severity, "
+        f"v.facts['hop'] AS hop, v.message AS message, v.subject_event_id AS event, "
+        f"s.event_time AS event_time FROM {db}.violations AS v FINAL "
+        f"LEFT JOIN (SELECT toString(event_id) AS id, event_time FROM {db}.audit_log) AS s "
+        f"ON s.id = v.subject_event_id WHERE v.subject_event_id IN ({ids}) "
+        f"OR hasAny(v.evidence_event_ids, (SELECT groupArray(e) FROM ({ids}) AS t(e))) "
+        "ORDER BY event_time, rule_id",
+        params,
+    ))  # fmt: skip
+    drift = _dicts(*store.rows(
+        f"SELECT state, severity, feature, statistic, value, threshold, window_start, window_end "
+        f"FROM {db}.drift_alerts FINAL WHERE model_name = {{name:String}} "
+        "AND model_version = {version:String} ORDER BY window_start, feature",
+        params,
+    ))  # fmt: skip
+    _, stream_rows = store.rows(
+        f"SELECT DISTINCT stream FROM {db}.audit_log WHERE event_id IN ({lineage})", params
     )
-    streams = sorted({row["stream"] for row in records})
-    report = verify_log(provenance.store)
-    chain = [_stream_check(report, stream) for stream in streams]
+    streams = sorted(row[0] for row in stream_rows)
+    integrity = _dicts(*store.rows(
+        f"SELECT kind, severity, stream, observed_sequence AS sequence, detail, event_time "
+        f"FROM {db}.integrity_alerts FINAL WHERE stream IN {{streams:Array(String)}} "
+        "ORDER BY event_time",
+        {"streams": streams},
+    ))  # fmt: skip
+    report = verify_log(store, keys=keys)
     return {
         "model_version": node,
         "sources": [_asset(a) for a in by_kind.get("AssetDeclared", [])],
@@ -48,30 +107,24 @@ def evidence(provenance: Provenance, model_version: str) -> dict[str, Any]:
         "lineage": [
             {"node": h.node, "depth": h.depth, "edge": h.edge_type, "via": h.via} for h in upstream
         ],
-        "violations": [
-            dict(zip(("rule_id", "severity", "decision", "message", "event"), v, strict=True))
-            for v in violations
-        ],
-        "drift_alerts": [
-            dict(
-                zip(
-                    (
-                        "state",
-                        "severity",
-                        "feature",
-                        "statistic",
-                        "value",
-                        "window_start",
-                        "window_end",
-                    ),
-                    d,
-                    strict=True,
-                )
-            )
-            for d in drift
-        ],
-        "chain_verification": chain,
+        "violations": violations,
+        "drift_alerts": drift,
+        "integrity_alerts": integrity,
+        "chain_verification": [_stream_check(report, stream) for stream in streams],
     }
+
+
+def _checked(model_version: str) -> str:
+    name, _, version = model_version.removeprefix("model:").rpartition(":")
+    if not name or not version:
+        raise ConfigError(
+            f"{model_version} is not a model version: give NAME:VERSION, e.g. churn:3"
+        )
+    return model_version
+
+
+def _dicts(columns: list[str], rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
 def _stream_check(report: VerifyReport, stream: str) -> dict[str, Any]:
@@ -85,25 +138,32 @@ def _stream_check(report: VerifyReport, stream: str) -> dict[str, Any]:
     }
 
 
+def _place(location: dict[str, Any] | None) -> str:
+    if not location:
+        return ""
+    parts = [location.get("country"), location.get("provider"), location.get("region")]
+    return " ".join(str(p) for p in parts if p)
+
+
 def _asset(a: dict[str, Any]) -> dict[str, Any]:
-    keys = (
-        "asset_id",
-        "classification",
-        "origin_jurisdictions",
-        "subject_jurisdictions",
-        "residency",
-        "location",
-    )
-    return {k: a.get(k) for k in keys}
+    return {
+        "asset_id": a["asset_id"],
+        "classification": a.get("classification"),
+        "origin_jurisdictions": list(a.get("origin_jurisdictions") or []),
+        "subject_jurisdictions": list(a.get("subject_jurisdictions") or []),
+        "residency": list(a.get("residency") or []),
+        "location": _place(a.get("location")),
+    }
 
 
 def _transfer(m: dict[str, Any]) -> dict[str, Any]:
+    mechanism = m.get("mechanism") or {}
     return {
         "asset_id": m["asset_id"],
         "to": m.get("target_asset_id"),
-        "from": m["source"],
-        "dest": m["destination"],
-        "mechanism": m.get("mechanism"),
+        "from": _place(m["source"]),
+        "dest": _place(m["destination"]),
+        "mechanism": mechanism.get("kind"),
         "purpose": m.get("purpose"),
         "when": m["envelope"]["event_time"],
     }
@@ -113,8 +173,8 @@ def _training(t: dict[str, Any]) -> dict[str, Any]:
     return {
         "run_id": t["run_id"],
         "status": t["status"],
-        "inputs": t["inputs"],
-        "location": t["location"],
+        "inputs": list(t.get("inputs") or []),
+        "location": _place(t.get("location")),
         "model_version": t.get("model_version"),
         "when": t["envelope"]["event_time"],
     }
@@ -124,27 +184,43 @@ def _deployment(d: dict[str, Any]) -> dict[str, Any]:
     return {
         "deployment_id": d["deployment_id"],
         "status": d["status"],
-        "location": d["location"],
+        "location": _place(d.get("location")),
         "when": d["envelope"]["event_time"],
     }
 
 
 def to_markdown(bundle: dict[str, Any]) -> str:
-    lines = [f"# Evidence: {bundle['model_version']}", ""]
+    """The bundle as a Markdown report: a table per section, times in ISO with their zone."""
+    from auditline.output import markdown_table
+
+    ok = all(check["ok"] for check in bundle["chain_verification"])
+    lines = [
+        f"# Evidence: {bundle['model_version']}",
+        "",
+        f"- violations: {len(bundle['violations'])}",
+        f"- drift alerts: {len(bundle['drift_alerts'])}",
+        f"- integrity alerts: {len(bundle['integrity_alerts'])}",
+        f"- producer streams verified: {len(bundle['chain_verification'])}, "
+        + ("all intact" if ok else "NOT intact"),
+        "",
+    ]
     sections = [
         ("Sources", "sources"),
         ("Transfers", "transfers"),
-        ("Training", "training"),
+        ("Training runs", "training"),
         ("Serving", "serving"),
+        ("Lineage", "lineage"),
         ("Violations", "violations"),
         ("Drift alerts", "drift_alerts"),
+        ("Integrity alerts", "integrity_alerts"),
         ("Chain verification", "chain_verification"),
     ]
     for title, key in sections:
-        lines += [f"## {title}", ""]
         items = bundle[key]
+        lines += [f"## {title}", ""]
         if not items:
-            lines += ["(none)", ""]
+            lines += ["No entries.", ""]
             continue
-        lines += [f"- {json.dumps(item, default=str, sort_keys=True)}" for item in items] + [""]
+        columns = list(items[0])
+        lines += [markdown_table(columns, [[item[c] for c in columns] for item in items]), ""]
     return "\n".join(lines)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from auditline.errors import NotFoundError
 from auditline.jurisdictions import expand
 from auditline.policy.model import Policy, load_policy
 from auditline.settings import load_settings
@@ -189,6 +190,20 @@ class Provenance:
             {"n": names},
         )
         return [row[0] for row in rows]
+
+    def require_node(self, node: str) -> None:
+        """``NotFoundError`` unless ``node`` is declared or named by an edge."""
+        _, rows = self.store.rows(
+            f"SELECT 1 FROM {self.db}.lineage_nodes WHERE node_id = {{n:String}} "
+            f"UNION ALL SELECT 1 FROM {self.db}.lineage_edges_by_dst WHERE dst = {{n:String}} "
+            f"UNION ALL SELECT 1 FROM {self.db}.lineage_edges WHERE src = {{n:String}} LIMIT 1",
+            {"n": node},
+        )
+        if not rows:
+            raise NotFoundError(
+                f"no lineage node {node} in {self.store.database}: node ids are asset ids, "
+                "run:ID, model:NAME:VERSION or deployment:ID"
+            )
 
     def model_node(self, model_version: str) -> str:
         """``name:version`` or a node id → the model-version node id."""

@@ -29,6 +29,7 @@ from typing import Any
 
 import faust
 
+from auditline.alerts import integrity_body, violation_body
 from auditline.catalogue import Catalogue
 from auditline.codec import make_codec
 from auditline.drift.offline import load_drift_settings
@@ -54,7 +55,6 @@ from auditline.settings import AuditlineSettings
 from auditline.topics import ensure_topics, partition_count
 
 from . import consumer
-from .alerts import integrity_body, violation_body
 from .drift import DriftStates, References, partial_of, reference_of
 from .integrity import ChainJudge
 from .progress import Progress

@@ -53,10 +53,13 @@ def verify_event(
     if valid is False:
         finding(
             IntegrityKind.BAD_SIGNATURE,
-            f"signature does not verify with key {env.signature.key_id!r}",
+            f"signature does not verify with key {env.signature.key_id}",
         )
     elif valid is None:
-        finding(IntegrityKind.BAD_SIGNATURE, f"signed with unknown key {env.signature.key_id!r}")
+        finding(
+            IntegrityKind.BAD_SIGNATURE,
+            f"signed with unknown key {env.signature.key_id}: add its public key to the keyring",
+        )
     return found
 
 

@@ -172,8 +172,13 @@ class TransferRules:
             emit(
                 "EU-3RD",
                 "alert",
-                "SCCs rely on a transfer impact assessment whose review date "
-                f"({mech.tia_review_date}) has passed or is missing: review the TIA",
+                (
+                    f"SCCs rely on a transfer impact assessment whose review date "
+                    f"({mech.tia_review_date.isoformat()}) has passed: review the TIA"
+                    if mech.tia_review_date
+                    else "SCCs rely on a transfer impact assessment, and none is on record "
+                    "(no review date): carry one out and record its review date"
+                ),
             )
         if (
             t.constraints.classification == "special_category"

@@ -17,6 +17,7 @@ the missing ones are resent, in order: nothing is lost and nothing is stored twi
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -453,9 +454,14 @@ def _invalid(model: type[Event], exc: ValidationError) -> InvalidEventError:
     first = exc.errors()[0]
     path = ".".join(str(part) for part in first["loc"])
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return InvalidEventError(
-        f"{model.__name__}.{path}: {first['msg']} (got {first.get('input')!r}){more}", field=path
-    )
+    got = "" if first["type"] == "missing" else f" (got {_shown(first.get('input'))})"
+    return InvalidEventError(f"{model.__name__}.{path}: {first['msg']}{got}{more}", field=path)
+
+
+def _shown(value: Any) -> str:
+    """A rejected value for a person: JSON, shortened."""
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _slug(text: str) -> str:

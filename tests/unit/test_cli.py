@@ -7,16 +7,6 @@ import pytest
 from auditline.cli import main
 
 
-def test_demo_runs_end_to_end_on_the_embedded_default(
-    capsys: pytest.CaptureFixture[str], store_settings: object
-) -> None:
-    assert main(["demo"]) == 0
-    out = capsys.readouterr().out
-    assert "stored 7 events" in out
-    assert "verified 7 events in 5 streams: intact" in out
-    assert out.rstrip().endswith("round trip, hash chains and signatures: intact")
-
-
 def test_schemas_lists_the_catalogue_as_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["schemas", "--json", "--topic-prefix", "acme"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

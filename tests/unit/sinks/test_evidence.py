@@ -1,0 +1,129 @@
+"""`auditline evidence` is complete by construction (issue 11 item 2): for two models sharing a
+store, each bundle holds exactly the decisions the detectors made on its own lineage, every hop
+kind included (copy, training run `started`, serving, prediction), and none of the other's."""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from auditline.sinks.demo import _load
+from auditline.sinks.evidence import evidence, to_markdown
+from auditline.sinks.queries import Provenance
+from auditline.sinks.store import Store, connect
+
+from auditline.cli import main
+from auditline.demo import (
+    ACME_EU,
+    ACME_US,
+    FRANKFURT,
+    VIRGINIA,
+    DemoKeys,
+    emit_and_verify,
+    judge_and_alert,
+)
+from auditline.events import AssetDeclared, DataMovement, ModelDeployed, Prediction, TrainingRun
+from auditline.integrity.keyring import read_keyring
+from auditline.policy.decisions import Decision
+from auditline.producer import AuditProducer
+from auditline.producer.memory import InProcessBroker, InProcessTransport
+from auditline.settings import AuditlineSettings, ClickHouseSettings
+
+
+def emit_decoy(broker: InProcessBroker, keys: DemoKeys) -> None:
+    """A second model, other:1, on its own pinned dataset: its violations are not churn's."""
+    with tempfile.TemporaryDirectory() as spool:
+        settings = AuditlineSettings(
+            producer=keys.producer("decoy", "d1"), spool={"path": spool, "fsync": "never"}
+        )
+        with AuditProducer(settings, transport=InProcessTransport(broker)) as p:
+            p.emit(AssetDeclared, asset_id="ds:decoy", asset_kind="dataset", name="decoy",
+                   owner="t", classification="personal", location=FRANKFURT, residency=("DE",))  # fmt: skip
+            p.emit(TrainingRun, run_id="run-d", status="started", model_name="other",
+                   inputs=("ds:decoy",), code_version="x", location=VIRGINIA, purpose="p")  # fmt: skip
+            p.emit(TrainingRun, run_id="run-d", status="completed", model_name="other",
+                   model_version="1", inputs=("ds:decoy",), code_version="x", location=VIRGINIA,
+                   purpose="p")  # fmt: skip
+            p.emit(ModelDeployed, deployment_id="dep-d", model_name="other", model_version="1",
+                   status="deployed", location=VIRGINIA)  # fmt: skip
+            p.emit(Prediction, prediction_id="pd", model_name="other", model_version="1",
+                   location=VIRGINIA, subject_jurisdiction="DE", score=0.1, latency_ms=1.0)  # fmt: skip
+            p.emit(DataMovement, asset_id="ds:decoy", operation="copy", source=FRANKFURT,
+                   destination=VIRGINIA, records=1, bytes=1, purpose="p", exporter=ACME_EU,
+                   importer=ACME_US)  # fmt: skip
+
+
+@pytest.fixture
+def platform(
+    store_settings: ClickHouseSettings, tmp_path: Path
+) -> Iterator[tuple[Store, list[Decision], dict[str, str], DemoKeys]]:
+    keys = DemoKeys.make(tmp_path / "keys")
+    ok, broker = emit_and_verify(io.StringIO(), keys)
+    emit_decoy(broker, keys)
+    decisions = judge_and_alert(broker, keys, io.StringIO())
+    store = connect(store_settings)
+    stored, expected = _load(store, broker)
+    assert ok and stored == expected
+    _, rows = store.rows(
+        f"SELECT toString(event_id), producer_service FROM `{store.database}`.audit_log"
+    )
+    yield store, decisions, dict(rows), keys
+    store.close()
+
+
+def violations(bundle: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {(v["rule_id"], v["hop"], v["event"]) for v in bundle["violations"]}
+
+
+def test_each_bundle_has_exactly_its_lineage_decisions(
+    platform: tuple[Store, list[Decision], dict[str, str], DemoKeys],
+) -> None:
+    store, decisions, service_of, keys = platform
+    provenance = Provenance(store)
+    for model, service in (("churn:3", "demo-platform"), ("other:1", "decoy")):
+        expected = {
+            (d.rule_id, d.facts.get("hop", ""), d.subject_event_id)
+            for d in decisions
+            if service_of[d.subject_event_id] == service
+        }
+        bundle = evidence(provenance, model, keys=read_keyring(keys.keyring))
+        assert violations(bundle) == expected, model
+        assert all(check["ok"] for check in bundle["chain_verification"])
+    churn = evidence(provenance, "churn:3")
+    hops = {hop for _, hop, _ in violations(churn)}
+    assert hops == {"movement", "training", "serving", "prediction"}
+    started = next(t for t in churn["training"] if t["status"] == "started")
+    assert started["run_id"] == "run-42"  # every run status is in the bundle
+    assert len(churn["training"]) == 2
+
+
+def test_markdown_reads_as_a_report(
+    platform: tuple[Store, list[Decision], dict[str, str], DemoKeys],
+) -> None:
+    store, _, _, keys = platform
+    text = to_markdown(evidence(Provenance(store), "churn:3", keys=read_keyring(keys.keyring)))
+    assert text.startswith("# Evidence: model:churn:3\n")
+    assert "## Violations\n\n| rule_id | decision | severity | hop |" in text
+    assert "{" not in text and "None" not in text and "['" not in text  # no JSON, no reprs
+    assert "| ds:customers | personal | EEA | DE, FR | DE | DE aws eu-central-1 |" in text
+    assert "all intact" in text
+
+
+def test_unknown_and_malformed_versions_are_errors(
+    platform: tuple[Store, list[Decision], dict[str, str], DemoKeys],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["evidence", "nope:1"]) == 4
+    assert "no model version nope:1" in capsys.readouterr().err
+    assert main(["evidence", "readmit"]) == 2
+    assert "give NAME:VERSION" in capsys.readouterr().err
+    assert main(["evidence", "churn:3"]) == 0
+    bundle = json.loads(capsys.readouterr().out)
+    assert (
+        bundle["transfers"][0]["when"].endswith("Z") or "+00:00" in bundle["transfers"][0]["when"]
+    )
