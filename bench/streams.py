@@ -39,16 +39,16 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from auditline.catalogue import Catalogue
-from auditline.integrity.chain import canonical_from_body
 from auditline.codec import SingleObjectCodec
 from auditline.events import AssetDeclared, DataMovement, PolicyViolation
+from auditline.integrity.chain import canonical_from_body
+from auditline.integrity.verify import ChainVerifier
 from auditline.policy.engine import PolicyEngine
 from auditline.policy.model import load_policy
 from auditline.producer import AuditProducer
 from auditline.producer.memory import InProcessBroker, InProcessTransport
 from auditline.settings import AuditlineSettings
 from auditline.testing.kafka_broker import LocalKafka
-from auditline.integrity.verify import ChainVerifier
 
 N = 20_000
 RATE, SECONDS = 5_000, 8

@@ -11,10 +11,10 @@ from auditline.catalogue import Catalogue
 from auditline.codec import SingleObjectCodec
 from auditline.demo import demo_events
 from auditline.events import AssetDeclared, DataMovement, Event, Prediction
+from auditline.integrity.verify import ChainVerifier
 from auditline.producer import AuditProducer
 from auditline.producer.memory import InProcessBroker, InProcessTransport
 from auditline.settings import AuditlineSettings
-from auditline.integrity.verify import ChainVerifier
 from tests.kafka_helpers import read_topic
 
 Reader = Callable[[str, int], list[bytes]]

@@ -17,11 +17,11 @@ from auditline.catalogue import Catalogue
 from auditline.codec import SingleObjectCodec
 from auditline.demo import demo_events
 from auditline.events import Event, Prediction
+from auditline.integrity.verify import ChainVerifier
 from auditline.producer import AuditProducer
 from auditline.producer.kafka import KafkaTransport
 from auditline.settings import AuditlineSettings
 from auditline.testing.kafka_broker import LocalKafka
-from auditline.integrity.verify import ChainVerifier
 from tests.kafka_helpers import create_topics, read_topic
 
 pytestmark = pytest.mark.integration

@@ -8,11 +8,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditline.catalogue import Catalogue
-from auditline.integrity.chain import canonical_bytes, canonical_from_body, compute_hash, hash_matches
 from auditline.codec import ConfluentCodec, SingleObjectCodec
 from auditline.codec.confluent import registry_client
 from auditline.demo import demo_events
 from auditline.events import ZERO_HASH, Event
+from auditline.integrity.chain import (
+    canonical_bytes,
+    canonical_from_body,
+    compute_hash,
+    hash_matches,
+)
 from tests.strategies import any_event
 
 

@@ -14,7 +14,9 @@ def test_the_demo_and_its_printed_follow_ups(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUDITLINE_")}
     env |= {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data")}
     cli = [sys.executable, "-m", "auditline.cli"]
-    demo = subprocess.run([*cli, "demo"], env=env, capture_output=True, text=True, cwd=tmp_path)
+    demo = subprocess.run(
+        [*cli, "demo"], check=False, env=env, capture_output=True, text=True, cwd=tmp_path
+    )
     assert demo.returncode == 0, demo.stderr
     out = demo.stdout
     assert "stored 15 events" in out  # 8 events, 5 violations, 2 final checkpoints
@@ -29,7 +31,7 @@ def test_the_demo_and_its_printed_follow_ups(tmp_path: Path) -> None:
     outputs = {}
     for command in commands:
         done = subprocess.run(
-            [*cli, *shlex.split(command)[1:]], env=env, capture_output=True, text=True,
+            [*cli, *shlex.split(command)[1:]], check=False, env=env, capture_output=True, text=True,
             cwd=tmp_path,
         )  # fmt: skip
         assert done.returncode == 0, f"{command}: {done.stderr}"

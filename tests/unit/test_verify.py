@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from auditline.integrity.chain import seal
 from auditline.demo import demo_events
 from auditline.events import IntegrityKind
+from auditline.integrity.chain import seal
 from auditline.integrity.signing import HmacSigner
 from auditline.integrity.verify import ChainVerifier, StreamHead, verify_event
 

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 
 from auditline.catalogue import Catalogue
-from auditline.integrity.chain import compute_hash
 from auditline.codec import SingleObjectCodec
 from auditline.demo import FRANKFURT, VIRGINIA, demo_events
 from auditline.errors import InvalidEventError
 from auditline.events import AssetDeclared, DataMovement, Event, Prediction, TrainingRun
+from auditline.integrity.chain import compute_hash
+from auditline.integrity.verify import ChainVerifier
 from auditline.producer import AuditProducer, SpoolFullError
 from auditline.producer.memory import InProcessBroker
-from auditline.integrity.verify import ChainVerifier
 
 CODEC = SingleObjectCodec(Catalogue())
 KEYS = {"k1": bytes.fromhex("11" * 32)}

@@ -5,13 +5,13 @@ from __future__ import annotations
 from hypothesis import given, settings
 
 from auditline.catalogue import Catalogue
-from auditline.integrity.chain import compute_hash
 from auditline.codec import SingleObjectCodec
 from auditline.events import Event
-from auditline.producer import wire
-from auditline.producer.sealing import Link, Sealer
+from auditline.integrity.chain import compute_hash
 from auditline.integrity.signing import HmacSigner
 from auditline.integrity.verify import verify_event
+from auditline.producer import wire
+from auditline.producer.sealing import Link, Sealer
 from tests.strategies import any_event
 
 CODEC = SingleObjectCodec(Catalogue())

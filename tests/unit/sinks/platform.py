@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
-from auditline.integrity.chain import seal
 from auditline.demo import ACME_EU, ACME_US, FRANKFURT, VIRGINIA
 from auditline.events import (
     ZERO_HASH,
@@ -20,6 +19,7 @@ from auditline.events import (
     ProducerInfo,
     TrainingRun,
 )
+from auditline.integrity.chain import seal
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 PRODUCER = ProducerInfo(service="platform", instance="p1", location=FRANKFURT)

@@ -61,8 +61,8 @@ def test_a_consistently_rewritten_row_breaks_the_next_link(store: Store) -> None
     _, rows = store.rows(
         f"SELECT payload FROM {db(store)}.audit_log WHERE stream = 'platform/p1/assets' AND sequence = 1"
     )
-    from auditline.integrity.chain import seal
     from auditline.events import AssetDeclared
+    from auditline.integrity.chain import seal
 
     forged = seal(
         AssetDeclared.model_validate_json(rows[0][0]).model_copy(update={"owner": "mallory"})
