@@ -43,7 +43,7 @@ def parse_event(text: str, line: int, models: dict[str, type[Event]]) -> Event:
     kind = data.pop("kind")
     model = models.get(kind)
     if model is None:
-        raise BadInput(line, f"unknown kind {kind!r}; one of: {', '.join(sorted(models))}")
+        raise BadInput(line, f"unknown kind {kind}; one of: {', '.join(sorted(models))}")
     if "envelope" not in data:
         if "event_time" not in data:
             raise BadInput(line, "event_time is required when the envelope is left out")

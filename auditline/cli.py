@@ -6,6 +6,7 @@ import argparse
 import importlib
 import importlib.util
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -84,6 +85,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     except BadInput as exc:
         print(f"auditline check: {args.events}: {exc}", file=sys.stderr)
         return 2
+    except UnicodeDecodeError:
+        return _not_text("check", args.events)
     return 1 if found else 0
 
 
@@ -100,6 +103,8 @@ def _cmd_drift(args: argparse.Namespace) -> int:
     except BadInput as exc:
         print(f"auditline drift: {args.reference}: {exc}", file=sys.stderr)
         return 2
+    except UnicodeDecodeError:
+        return _not_text("drift", args.reference)
     config = load_drift_settings(args.config).for_model(reference.model_name)
     if args.window is not None:
         config = config.model_copy(update={"window_seconds": args.window})
@@ -112,6 +117,8 @@ def _cmd_drift(args: argparse.Namespace) -> int:
     except BadInput as exc:
         print(f"auditline drift: {args.predictions}: {exc}", file=sys.stderr)
         return 2
+    except UnicodeDecodeError:
+        return _not_text("drift", args.predictions)
     for model, count in skipped.items():
         print(f"auditline drift: skipped {count} events of {model}", file=sys.stderr)
     return 1 if detector.lifecycle.open_episodes() else 0
@@ -145,6 +152,14 @@ def _cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _not_text(command: str, path: str) -> int:
+    print(
+        f"auditline {command}: {path}: not UTF-8 text: give a file of JSON lines (docs/policy.md)",
+        file=sys.stderr,
+    )
+    return EXIT_USAGE
+
+
 def _open(path: str) -> Any:
     try:
         return open(path, encoding="utf-8")
@@ -157,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="auditline",
         description="Audit and lineage streaming for AI platforms.",
         epilog=EXIT_CODES_HELP,
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        default="warning",
+        help="what auditline and librdkafka log to standard error (default warning)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser("demo", help="run the end-to-end demo on the embedded default")
@@ -229,7 +250,7 @@ def _register_extra_commands(sub: Any) -> None:
     """Commands of installed extras; placeholders that name the extra for missing ones."""
     for module, needs, extra, commands in _EXTRA_COMMANDS:
         register = None
-        if importlib.util.find_spec(needs) is not None:
+        if _installed(needs):
             try:
                 register = importlib.import_module(module).register
             except ImportError:
@@ -242,6 +263,13 @@ def _register_extra_commands(sub: Any) -> None:
             missing.set_defaults(run=_needs_extra, extra=extra)
 
 
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # e.g. already imported without a spec
+        return sys.modules.get(module) is not None
+
+
 def _needs_extra(args: argparse.Namespace) -> int:
     print(
         f"auditline: {args.command} needs: pip install 'auditline[{args.extra}]'", file=sys.stderr
@@ -251,6 +279,9 @@ def _needs_extra(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="auditline: %(levelname)s %(name)s: %(message)s"
+    )
     try:
         return int(args.run(args))
     except NotFoundError as exc:

@@ -42,6 +42,7 @@ def expand(spec: str, policy: Policy) -> tuple[frozenset[str], bool]:
             countries.add(name)
         else:
             raise ValueError(
-                f"unknown jurisdiction {name!r}: use an ISO country code or one of {sorted(known)}"
+                f"unknown jurisdiction {name}: use an ISO country code or one of "
+                + ", ".join(sorted(known))
             )
     return frozenset(countries), negated

@@ -44,6 +44,12 @@ class KafkaSettings(_Section):
     ssl_ca_location: str | None = None
     ssl_certificate_location: str | None = None
     ssl_key_location: str | None = None
+    connect_timeout_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="How long `auditline sink`/`worker`/`verify --broker` wait for a broker to "
+        "answer before exiting with code 3.",
+    )
     extra: dict[str, str] = Field(
         default_factory=dict,
         description='Any other librdkafka property, e.g. {"client.rack": "eu1"}.',

@@ -9,18 +9,40 @@ import signal
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from auditline.errors import ConfigError
+from auditline.errors import ConfigError, NotFoundError
 from auditline.integrity.keyring import verification_keys
 from auditline.output import json_value, render
 from auditline.settings import AuditlineSettings, load_settings
+from auditline.topics import require_broker
 
 from .store import Store, connect
 
 
 def _store(settings: AuditlineSettings) -> Store:
     return connect(settings.clickhouse)
+
+
+def _audit_store(settings: AuditlineSettings) -> Store:
+    """The store an auditor's command reads: it must exist, never be created by the reading."""
+    dsn = settings.clickhouse.dsn
+    path = dsn.removeprefix("chdb:").removeprefix("//")
+    if dsn.startswith("chdb:") and not path.startswith(":memory:") and not Path(path).exists():
+        raise NotFoundError(
+            f"no embedded store at {path}: run `auditline sink` (or `auditline demo`) first, or "
+            "set AUDITLINE_CLICKHOUSE__DSN to where it is"
+        )
+    store = connect(settings.clickhouse)
+    _, found = store.rows("SELECT 1 FROM system.databases WHERE name = {d:String}",
+                          {"d": store.database})  # fmt: skip
+    if not found:
+        raise NotFoundError(
+            f"the store at {dsn} has no audit database {store.database}: run `auditline "
+            "migrate` or `auditline sink`, or set AUDITLINE_CLICKHOUSE__DATABASE"
+        )
+    return store
 
 
 def _time(value: str) -> datetime:
@@ -51,6 +73,7 @@ def cmd_sink(args: argparse.Namespace) -> int:
     from .writer import Sink
 
     settings = load_settings()
+    require_broker(settings.kafka.client_conf(), settings.kafka.connect_timeout_s)
     store = _store(settings)
     migrate(store, settings.clickhouse.cluster)
     sink = Sink(settings, store)
@@ -67,14 +90,15 @@ def cmd_sink(args: argparse.Namespace) -> int:
     finally:
         sink.close()
         store.close()  # the owner stops serving live queries; endpoint.json goes
-    print(f"sink stopped: {stats}", flush=True)
+    counts = ", ".join(f"{name} {value}" for name, value in vars(stats).items())
+    print(f"sink stopped: {counts}", flush=True)
     return 0
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:
     from .queries import Provenance
 
-    provenance = Provenance(_store(load_settings()))
+    provenance = Provenance(_audit_store(load_settings()))
     provenance.require_node(args.node)
     if args.direction == "path":
         if not args.target:
@@ -103,7 +127,7 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 def cmd_query(args: argparse.Namespace) -> int:
     from .queries import Provenance
 
-    provenance = Provenance(_store(load_settings()))
+    provenance = Provenance(_audit_store(load_settings()))
     if args.what == "predictions":
         if not args.derived_from:
             raise ConfigError("query predictions needs --derived-from DATASET")
@@ -129,7 +153,7 @@ def cmd_evidence(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     bundle = evidence(
-        Provenance(_store(settings)), args.model_version, keys=verification_keys(settings)
+        Provenance(_audit_store(settings)), args.model_version, keys=verification_keys(settings)
     )
     print(to_markdown(bundle) if args.markdown else json.dumps(json_value(bundle), indent=2))
     return 0
@@ -139,7 +163,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     """One read-only query (sinks/sqldoor.py); Ctrl-C cancels it and exits 130."""
     from .sqldoor import Bounds, run
 
-    store = _store(load_settings())
+    store = _audit_store(load_settings())
     bounds = Bounds(seconds=args.timeout, max_result_rows=args.max_rows)
     result: dict[str, Any] = {}
 
@@ -168,17 +192,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from .verification import verify_log
 
     settings = load_settings()
+    keys, attestation_key = verification_keys(settings), _attestation_key(settings)
     extra = _broker_anchors(settings) if args.broker else []
-    store = _store(settings)
+    store = _audit_store(settings)
     report = verify_log(
         store,
         producer=args.producer,
         since=args.since,
-        keys=verification_keys(settings),
+        keys=keys,
         require_signature=settings.producer.require_signing,
         extra_anchors=extra,
         settle=timedelta(seconds=args.settle),
-        attestation_key=_attestation_key(settings),
+        attestation_key=attestation_key,
     )
     _print_findings(args, report)
     verdict = "intact" if report.ok else f"{len(report.findings)} finding(s)"
@@ -195,7 +220,7 @@ def cmd_attest(args: argparse.Namespace) -> int:
     from .verification import attest, verify_log
 
     settings = load_settings()
-    store = _store(settings)
+    store = _audit_store(settings)
     report = verify_log(
         store,
         keys=verification_keys(settings),

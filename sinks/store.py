@@ -3,16 +3,28 @@
 ``chdb://PATH`` (relative or absolute; ``chdb://:memory:``) opens the in-process chDB engine,
 ``http(s)://user:password@host:port`` a ClickHouse server; both speak the same client API and
 SQL. This is the only module that imports clickhouse-connect; its errors become ``SinkError``.
+
+An embedded store on a path has one owner, the process that opened the engine (chDB locks the
+folder). The owner serves live queries to other processes (``owner.py``, ``endpoint.py``); there
+``connect()`` returns a store whose client is clickhouse-connect's HTTP client talking to the owner
+over loopback, read-only (``via_owner``), instead of failing on the engine's lock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import os
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
 from auditline.errors import ConfigError, SinkError
-from auditline.settings import ClickHouseSettings
+from auditline.settings import ClickHouseSettings, data_dir
+
+from .owner import Owner, advertised, lock_holder, owned_here, serve
+
+OWNER_START_S = 5.0  # how long a process holding the lock may take to advertise its endpoint
 
 
 def _import_client() -> Any:
@@ -29,11 +41,10 @@ def connect(settings: ClickHouseSettings) -> Store:
     """Open the store named by ``settings.dsn`` (the database need not exist yet)."""
     clickhouse_connect = _import_client()
     dsn = settings.dsn
+    if dsn.startswith("chdb:"):
+        path = dsn.removeprefix("chdb:").removeprefix("//") or ":memory:"
+        return _embedded(clickhouse_connect, path, settings.database)
     try:
-        if dsn.startswith("chdb:"):
-            path = dsn.removeprefix("chdb:").removeprefix("//") or ":memory:"
-            client = clickhouse_connect.get_client(interface="chdb", path=path)
-            return Store(client, settings.database, embedded=True)
         parsed = urlparse(dsn)
         client = clickhouse_connect.get_client(
             host=parsed.hostname, port=parsed.port, username=parsed.username or "default",
@@ -44,28 +55,132 @@ def connect(settings: ClickHouseSettings) -> Store:
     return Store(client, settings.database, embedded=False)
 
 
-class Store:
-    """Thin wrapper: parameterised queries and column inserts, errors translated once."""
+def _embedded(clickhouse_connect: Any, path: str, database: str) -> Store:
+    """The engine at ``path`` opened here, or, when another process owns it, that owner's reads."""
+    if path.startswith(":memory:"):
+        return Store(_open_engine(clickhouse_connect, path), database, embedded=True)
+    return _here_or_via_owner(clickhouse_connect, _engine_folder(path), database, retry=True)
 
-    def __init__(self, client: Any, database: str, *, embedded: bool) -> None:
+
+def _here_or_via_owner(clickhouse_connect: Any, path: str, database: str, *, retry: bool) -> Store:
+    owner = None if owned_here(path) else _owner(path)
+    if owner is not None:
+        return _via_owner(clickhouse_connect, path, owner, database)
+    try:
+        client = _open_engine(clickhouse_connect, path)
+    except SinkError:
+        if retry and lock_holder(path) is not None:  # another process took the lock first
+            return _here_or_via_owner(clickhouse_connect, path, database, retry=False)
+        raise
+    return Store(client, database, embedded=True, release=serve(path))
+
+
+def _engine_folder(path: str) -> str:
+    """The folder's real path; its parent must exist, unless it is auditline's own data folder."""
+    real = os.path.realpath(path)
+    if os.path.dirname(real) == os.path.realpath(data_dir()):
+        data_dir().mkdir(parents=True, exist_ok=True)  # the default DSN's home is ours to create
+    if not os.path.isdir(os.path.dirname(real)):
+        raise ConfigError(
+            f"the embedded store's folder {path} cannot be created: its parent "
+            f"{os.path.dirname(real)} does not exist; create it or fix AUDITLINE_CLICKHOUSE__DSN"
+        )
+    return real
+
+
+def _owner(path: str) -> Owner | None:
+    """The live owner of the store at ``path``; waits a little for one that is starting up."""
+    deadline = time.monotonic() + OWNER_START_S
+    while (owner := advertised(path)) is None:
+        holder = lock_holder(path)
+        if holder is None:
+            return None
+        if time.monotonic() > deadline:
+            who = f" (pid {holder})" if holder else ""
+            raise SinkError(
+                f"the embedded store at {path} is open in another process{who} that does not "
+                "answer live queries; stop that process, or run it with this auditline version "
+                "(an owner serves other processes' queries while it runs)"
+            )
+        time.sleep(0.2)
+    return owner
+
+
+def _open_engine(clickhouse_connect: Any, path: str) -> Any:
+    try:
+        return clickhouse_connect.get_client(interface="chdb", path=path)
+    except Exception as exc:
+        raise SinkError(f"cannot open the store at chdb://{path}: {_first_line(exc)}") from exc
+
+
+def _via_owner(clickhouse_connect: Any, path: str, owner: Owner, database: str) -> Store:
+    from clickhouse_connect.driver.httputil import get_pool_manager
+
+    pool = get_pool_manager()  # its own: no proxy from the environment for a loopback endpoint
+    try:
+        client = clickhouse_connect.get_client(
+            host="127.0.0.1", port=owner.port, access_token=owner.token, compress=False,
+            query_retries=0, autogenerate_session_id=False, pool_mgr=pool,
+        )  # fmt: skip
+    except Exception as exc:
+        raise SinkError(
+            f"cannot query the embedded store at {path} through its owner (pid {owner.pid}): "
+            f"{_first_line(exc)}"
+        ) from exc
+    # The owner applies a request's settings in the request's own session and pins readonly = 1
+    # after them; its system.settings, read at readonly = 1, calls every setting read-only.
+    client.server_settings = {
+        name: setting._replace(readonly=int(name == "readonly"))
+        for name, setting in client.server_settings.items()
+    }
+    return Store(client, database, embedded=True, owner_pid=owner.pid, release=pool.clear)
+
+
+class Store:
+    """Thin wrapper: parameterised queries and column inserts, errors translated once.
+
+    ``embedded``: the engine is chDB (server-only migrations are skipped). ``owner_pid``: set when
+    another process owns this embedded store and answers the queries; they are read-only then
+    (the owner runs them at ``readonly = 1``) and ``insert()`` is refused.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        database: str,
+        *,
+        embedded: bool,
+        owner_pid: int | None = None,
+        release: Callable[[], None] | None = None,
+    ) -> None:
         self.client = client
         self.database = database
         self.embedded = embedded
+        self.owner_pid = owner_pid
+        self._release = release
+
+    @property
+    def via_owner(self) -> bool:
+        return self.owner_pid is not None
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None, **settings: Any) -> Any:
         try:
-            return self.client.command(sql, parameters=parameters, settings=settings or None)
+            return self.client.command(
+                sql, parameters=parameters, settings=self._settings(settings)
+            )
         except Exception as exc:
-            raise SinkError(f"ClickHouse refused: {_first_line(exc)}") from exc
+            raise SinkError(f"{self._refuser} refused: {_first_line(exc)}") from exc
 
     def rows(
         self, sql: str, parameters: dict[str, Any] | None = None, **settings: Any
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Column names and rows of a query; ``{name:Type}`` placeholders bind ``parameters``."""
         try:
-            result = self.client.query(sql, parameters=parameters, settings=settings or None)
+            result = self.client.query(
+                sql, parameters=parameters, settings=self._settings(settings)
+            )
         except Exception as exc:
-            raise SinkError(f"ClickHouse refused: {_first_line(exc)}") from exc
+            raise SinkError(f"{self._refuser} refused: {_first_line(exc)}") from exc
         return list(result.column_names), [tuple(row) for row in result.result_rows]
 
     def stream(
@@ -74,26 +189,48 @@ class Store:
         """Rows of a query as they arrive, block by block: memory holds a block, not the result."""
         try:
             with self.client.query_rows_stream(
-                sql, parameters=parameters, settings=settings or None
+                sql, parameters=parameters, settings=self._settings(settings)
             ) as rows:
                 yield from (tuple(row) for row in rows)
         except Exception as exc:
-            raise SinkError(f"ClickHouse refused: {_first_line(exc)}") from exc
+            raise SinkError(f"{self._refuser} refused: {_first_line(exc)}") from exc
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
+        if self.via_owner:
+            raise SinkError(
+                f"cannot insert into {table}: the embedded store is owned by process "
+                f"{self.owner_pid}, which answers read-only queries; stop it to write from here"
+            )
         try:
             self.client.insert(f"{self.database}.{table}", rows, column_names=list(columns))
         except Exception as exc:
             raise SinkError(f"insert into {table} failed: {_first_line(exc)}") from exc
 
     def close(self) -> None:
+        release, self._release = self._release, None
+        if release is not None:
+            release()  # the owner stops serving before its engine closes
         self.client.close()
+
+    @property
+    def _refuser(self) -> str:
+        return f"the store's owner (pid {self.owner_pid})" if self.via_owner else "ClickHouse"
+
+    def _settings(self, settings: dict[str, Any]) -> dict[str, Any] | None:
+        if self.via_owner:  # the owner runs every query at readonly = 1 already
+            settings = {k: v for k, v in settings.items() if k != "readonly"}
+        return settings or None
 
 
 def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0][:500] if str(exc).strip() else type(exc).__name__
+    """The engine's message: for HTTP, the server's text without the client's wrapping."""
+    lines = str(exc).strip().splitlines()
+    if not lines:
+        return type(exc).__name__
+    line = lines[0].split("server response: ", 1)[-1]
+    return re.sub(r" \(for url [^)]*\)$", "", line)[:500]
 
 
 def _safe(dsn: str) -> str:

@@ -36,7 +36,7 @@ from auditline.catalogue import Catalogue
 from auditline.codec import Codec, make_codec
 from auditline.errors import DecodeError, SinkError
 from auditline.settings import AuditlineSettings
-from auditline.topics import ensure_topics
+from auditline.topics import ensure_topics, with_logger
 
 from .rows import COLUMNS, Located, rows_for
 from .store import Store
@@ -108,7 +108,7 @@ class Sink:
         ensure_topics(conf, [*self.catalogue.topics, self.catalogue.dead_letter_topic])
         self.consumer = Consumer(
             {
-                **conf,
+                **with_logger(conf),
                 "group.id": settings.sink.group_id,
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
@@ -124,7 +124,9 @@ class Sink:
         self.consumer.subscribe(
             list(self.catalogue.topics), on_assign=lambda consumer, parts: self.assigned.set()
         )
-        self.dead_letters = Producer({**conf, "acks": "all", "enable.idempotence": True})
+        self.dead_letters = Producer(
+            {**with_logger(conf), "acks": "all", "enable.idempotence": True}
+        )
         self.writer = StoreWriter(store)
         self.stats = SinkStats()
 

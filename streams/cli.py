@@ -7,13 +7,16 @@ import sys
 from typing import Any
 
 from auditline.settings import load_settings
+from auditline.topics import require_broker
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from .app import build_app
     from .runtime import tune_gc
 
-    app = build_app(load_settings())
+    settings = load_settings()
+    require_broker(settings.kafka.client_conf(), settings.kafka.connect_timeout_s)
+    app = build_app(settings)
     tune_gc()
     sys.argv = ["auditline worker", "worker", "-l", args.loglevel, "--without-web"]
     app.main()  # runs until SIGTERM / SIGINT

@@ -24,7 +24,7 @@ def broker_checkpoints(
 ) -> list[StreamCheckpoint]:
     """Every checkpoint the topic holds now (read to its end; no group offsets committed)."""
     conf = settings.kafka.client_conf()
-    require_broker(conf)
+    require_broker(conf, settings.kafka.connect_timeout_s)
     catalogue = Catalogue(settings.topic_prefix)
     codec = make_codec(settings, catalogue)
     topic = catalogue.for_model(StreamCheckpoint).topic

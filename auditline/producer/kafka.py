@@ -21,6 +21,7 @@ from auditline.producer.transport import (
     OutboundMessage,
     QueueFull,
 )
+from auditline.topics import with_logger
 
 PRODUCER_DEFAULTS = {
     "acks": "all",
@@ -36,7 +37,7 @@ PRODUCER_DEFAULTS = {
 class KafkaTransport:
     def __init__(self, client_conf: dict[str, Any], overrides: dict[str, Any] | None = None):
         self.client_conf = dict(client_conf)
-        conf = {**PRODUCER_DEFAULTS, **self.client_conf, **(overrides or {})}
+        conf = {**PRODUCER_DEFAULTS, **with_logger(self.client_conf), **(overrides or {})}
         try:
             self.producer = Producer(conf)
         except KafkaException as exc:
@@ -66,8 +67,9 @@ class KafkaTransport:
     def delivered(self, topic: str, stream: str, since_ms: int) -> set[int]:
         """Scan every partition of ``topic`` from ``since_ms`` to its end for ``stream``."""
         consumer = Consumer(
-            {**self.client_conf, "group.id": "auditline-recovery", "enable.auto.commit": False,
-             "enable.partition.eof": True, "auto.offset.reset": "earliest"}
+            {**with_logger(self.client_conf), "group.id": "auditline-recovery",
+             "enable.auto.commit": False, "enable.partition.eof": True,
+             "auto.offset.reset": "earliest"}
         )  # fmt: skip
         try:
             return _scan(consumer, topic, stream.encode(), since_ms)

@@ -67,7 +67,7 @@ def test_stdin_and_a_custom_policy(
     ("bad", "message"),
     [
         ("{not json", "line 2: not JSON"),
-        (json.dumps({"kind": "Nope"}), "line 2: unknown kind 'Nope'"),
+        (json.dumps({"kind": "Nope"}), "line 2: unknown kind Nope"),
         (json.dumps({**MOVE, "records": "many"}), "line 2: DataMovement.records"),
         (
             json.dumps({k: v for k, v in MOVE.items() if k != "event_time"}),

@@ -42,7 +42,7 @@ def test_emit_seals_signs_and_delivers(
     make_producer: Callable[..., AuditProducer], broker: InProcessBroker
 ) -> None:
     producer = make_producer()
-    receipts = [producer.emit(Prediction, **body(4)) for _ in range(50)]
+    receipts = [producer.emit(Prediction, **body(5)) for _ in range(50)]
     assert producer.flush(5)
     events = stored(broker, "predictions")
     assert [e.envelope.sequence for e in events] == list(range(50))
@@ -102,7 +102,7 @@ def test_outage_goes_through_the_spool_and_drains_in_order(
     producer = make_producer(queue_limit=10)
     broker.available = False
     for _ in range(500):
-        producer.emit(Prediction, **body(4))
+        producer.emit(Prediction, **body(5))
     assert producer.pending == 500
     assert producer.stats.sent_directly <= 10
     broker.available = True
@@ -121,7 +121,7 @@ def test_full_spool_raises_a_typed_error_and_loses_nothing_accepted(
     accepted = 0
     with pytest.raises(SpoolFullError):
         for _ in range(1000):
-            producer.emit(Prediction, **body(4))
+            producer.emit(Prediction, **body(5))
             accepted += 1
     assert 10 < accepted < 1000
     broker.available = True
@@ -134,11 +134,11 @@ def test_restart_resumes_sequence_and_chain(
 ) -> None:
     first = make_producer()
     for _ in range(10):
-        first.emit(Prediction, **body(4))
+        first.emit(Prediction, **body(5))
     assert first.close(5)
     second = make_producer()
     for _ in range(10):
-        second.emit(Prediction, **body(4))
+        second.emit(Prediction, **body(5))
     assert second.flush(5)
     events = stored(broker, "predictions")
     assert [e.envelope.sequence for e in events] == list(range(20))
@@ -150,11 +150,11 @@ def test_crash_with_spooled_events_resends_only_what_never_arrived(
 ) -> None:
     crashed = make_producer(queue_limit=1000)
     for _ in range(30):
-        crashed.emit(Prediction, **body(4))
+        crashed.emit(Prediction, **body(5))
     assert crashed.flush(5)
     broker.available = False
     for _ in range(30):
-        crashed.emit(Prediction, **body(4))
+        crashed.emit(Prediction, **body(5))
     # "crash": some messages reached the broker without their delivery report being acked
     in_flight = list(crashed.transport._queue)[:12]  # type: ignore[attr-defined]
     for message, _ in in_flight:
@@ -170,7 +170,7 @@ def test_crash_with_spooled_events_resends_only_what_never_arrived(
     # pending too: all 42 already on the topic are recognised and skipped, 18 are resent
     assert restarted.stats.skipped_already_delivered == 42
     assert restarted.stats.resent_after_recovery == 18
-    restarted.emit(Prediction, **body(4))
+    restarted.emit(Prediction, **body(5))
     assert restarted.flush(5)
     events = stored(broker, "predictions")
     assert [e.envelope.sequence for e in events] == list(range(61))
@@ -233,7 +233,7 @@ def test_emit_never_blocks_on_an_unreachable_transport(
     broker.available = False
     start = time.monotonic()
     for _ in range(200):
-        producer.emit(Prediction, **body(4))
+        producer.emit(Prediction, **body(5))
     assert time.monotonic() - start < 5
     assert not producer.flush(0.2)
 
@@ -244,7 +244,7 @@ def test_async_emit_from_an_event_loop(
     import asyncio
 
     async def service(producer: AuditProducer) -> list[int]:
-        receipts = [await producer.aemit(Prediction, **body(4)) for _ in range(20)]
+        receipts = [await producer.aemit(Prediction, **body(5)) for _ in range(20)]
         assert await producer.aflush(5)
         return [r.sequence for r in receipts]
 
