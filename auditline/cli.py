@@ -126,6 +126,7 @@ def _cmd_drift(args: argparse.Namespace) -> int:
 
 def _cmd_keys(args: argparse.Namespace) -> int:
     """A new Ed25519 key pair: the private key for the producer, the public key for the keyring."""
+    from dataclasses import replace
     from pathlib import Path
 
     from auditline.integrity.keyring import read_keyring, write_keyring
@@ -139,11 +140,12 @@ def _cmd_keys(args: argparse.Namespace) -> int:
     if args.key_id in keys:
         raise ConfigError(f"{keyring} already has key id {args.key_id}: rotate to a new key id")
     signer = Ed25519Signer.generate(args.key_id)
+    public = replace(signer.public_key, services=frozenset(args.service or ()))
     try:
         fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as out:
             out.write(signer.private_pem())
-        write_keyring(keyring, {**keys, args.key_id: signer.public_key})
+        write_keyring(keyring, {**keys, args.key_id: public})
     except OSError as exc:
         raise ConfigError(f"cannot write the key files: {exc.strerror}: {exc.filename}") from exc
     print(f"private key {private} (mode 0600): AUDITLINE_PRODUCER__SIGNING_KEY_FILE={private} "
@@ -232,6 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("--key-id", required=True, help="the id events will name, e.g. payments-2026")
     keys.add_argument("--keyring", default="keyring.json", help="keyring JSON to add the key to")
     keys.add_argument("--private-key", default=None, help="private key file (default KEY_ID.pem)")
+    keys.add_argument(
+        "--service",
+        action="append",
+        help="producer service the key may sign for (repeat; default: any)",
+    )
     keys.set_defaults(run=_cmd_keys)
     _register_extra_commands(sub)
     return parser
@@ -279,9 +286,7 @@ def _needs_extra(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="auditline: %(levelname)s %(name)s: %(message)s"
-    )
+    _configure_logging(args.log_level.upper())
     try:
         return int(args.run(args))
     except NotFoundError as exc:
@@ -293,6 +298,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("auditline: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _configure_logging(level: str) -> None:
+    """auditline's own loggers (librdkafka's included, ``auditline.kafka``) at ``level``; other
+    libraries' only from ERROR unless debug or info is asked for (their retries are not news:
+    the command's error line says what failed). A filter on the handler, as libraries set their
+    loggers' levels themselves (clickhouse-connect sets urllib3's)."""
+    own, others = logging.getLevelName(level), logging.ERROR
+    if level in ("DEBUG", "INFO"):
+        others = own
+
+    def shown(record: logging.LogRecord) -> bool:
+        floor = own if record.name.startswith("auditline") else others
+        return record.levelno >= floor
+
+    logging.basicConfig(format="auditline: %(levelname)s %(name)s: %(message)s", level=level)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(shown)
 
 
 def _fail(exc: AuditlineError, code: int) -> int:

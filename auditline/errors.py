@@ -62,3 +62,7 @@ class NotFoundError(AuditlineError):
 class UnavailableError(AuditlineError):
     """A broker, store or endpoint could not be reached in time: start it or fix its address
     (exit code 3)."""
+
+
+class StoreUnavailableError(SinkError, UnavailableError):
+    """The store (a server, or the process owning an embedded store) did not answer."""

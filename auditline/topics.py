@@ -35,9 +35,26 @@ def require_broker(conf: dict[str, str], timeout_s: float = 15.0) -> None:
 
 
 def ensure_topics(conf: dict[str, str], topics: Iterable[str]) -> None:
-    """Create missing topics with the broker's defaults (existing ones are left as they are)."""
+    """Create missing topics (existing ones are left as they are).
+
+    A topic added by an upgrade (e.g. ``checkpoints``) gets the partition count the existing
+    ones share, so the stream processors' co-partitioning check still holds; on a fresh cluster
+    every topic gets the broker's default.
+    """
+    wanted = list(topics)
     admin = AdminClient(with_logger(conf))
-    futures = admin.create_topics([NewTopic(topic) for topic in topics], request_timeout=30)
+    try:
+        existing = admin.list_topics(timeout=30).topics
+    except KafkaException as exc:
+        raise UnavailableError(
+            f"the broker at {conf.get('bootstrap.servers')} did not list its topics: {exc}"
+        ) from exc
+    counts = {len(existing[t].partitions) for t in wanted if t in existing}
+    partitions = max(counts) if counts else -1  # -1: the broker's num.partitions
+    missing = [NewTopic(t, num_partitions=partitions) for t in wanted if t not in existing]
+    if not missing:
+        return
+    futures = admin.create_topics(missing, request_timeout=30)
     for topic, future in futures.items():
         try:
             future.result(timeout=30)

@@ -150,11 +150,15 @@ def cmd_query(args: argparse.Namespace) -> int:
 def cmd_evidence(args: argparse.Namespace) -> int:
     from .evidence import evidence, to_markdown
     from .queries import Provenance
+    from .verification import VerifyOptions
 
     settings = load_settings()
-    bundle = evidence(
-        Provenance(_audit_store(settings)), args.model_version, keys=verification_keys(settings)
+    options = VerifyOptions(
+        verification_keys(settings),
+        settings.producer.require_signing,
+        _attestation_key(settings),
     )
+    bundle = evidence(Provenance(_audit_store(settings)), args.model_version, options)
     print(to_markdown(bundle) if args.markdown else json.dumps(json_value(bundle), indent=2))
     return 0
 
@@ -193,15 +197,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     keys, attestation_key = verification_keys(settings), _attestation_key(settings)
-    extra = _broker_anchors(settings) if args.broker else []
+    extra = _broker_checkpoints(settings) if args.broker else []
     store = _audit_store(settings)
     report = verify_log(
         store,
         producer=args.producer,
         since=args.since,
         keys=keys,
-        require_signature=settings.producer.require_signing,
-        extra_anchors=extra,
+        require_signature=settings.producer.require_signing or args.require_signature,
+        broker_checkpoints=extra,
         settle=timedelta(seconds=args.settle),
         attestation_key=attestation_key,
     )
@@ -239,11 +243,10 @@ def _print_findings(args: argparse.Namespace, report: Any) -> None:
         _out(args, ["stream", "sequence", "finding", "event_id", "detail"], rows)
 
 
-def _broker_anchors(settings: AuditlineSettings) -> list[Any]:
-    from auditline.integrity.anchors import checkpoint_anchors
+def _broker_checkpoints(settings: AuditlineSettings) -> list[Any]:
     from auditline.integrity.broker import broker_checkpoints
 
-    return [a for c in broker_checkpoints(settings) for a in checkpoint_anchors(c, "broker")]
+    return broker_checkpoints(settings)
 
 
 def _attestation_key(settings: AuditlineSettings) -> bytes | None:
@@ -345,6 +348,12 @@ def register(sub: Any) -> None:
         action="store_true",
         help="also read the checkpoints topic from Kafka (catches deletions in the store that "
         "took the stored checkpoints too)",
+    )
+    verify.add_argument(
+        "--require-signature",
+        action="store_true",
+        help="an unsigned event is a finding (also AUDITLINE_PRODUCER__REQUIRE_SIGNING); with a "
+        "keyring or key configured, checkpoints must be signed to count in any case",
     )
     verify.add_argument(
         "--settle",

@@ -19,7 +19,7 @@ from .migrate import migrate
 from .queries import Provenance
 from .rows import Located
 from .store import Store, connect
-from .verification import verify_log
+from .verification import VerifyOptions, verify_log
 from .writer import StoreWriter
 
 DEMO_DATABASE = "auditline_demo"
@@ -65,7 +65,7 @@ def _ask(store: Store, keyring: Path, out: IO[str]) -> bool:
     print(render(keep, [[r[columns.index(c)] for c in keep] for r in rows]), file=out)
     print("\n$ auditline query predictions --derived-from ds:customers", file=out)
     print(render(*provenance.predictions_derived_from("ds:customers")), file=out)
-    bundle = evidence(provenance, "churn:3", keys=read_keyring(keyring))
+    bundle = evidence(provenance, "churn:3", VerifyOptions(read_keyring(keyring), True))
     print("\n$ auditline evidence churn:3 --markdown   (its violations)", file=out)
     violations = bundle["violations"]
     columns = ["rule_id", "decision", "hop", "message"]

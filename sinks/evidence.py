@@ -2,9 +2,11 @@
 
 Complete by construction: the lineage of the version (every upstream asset, copy and training
 run, the version's deployments and predictions) is turned into one SQL condition over the audit
-log, ``lineage_events``, and every other section is read through it. A decision belongs to the
-bundle when its subject event or any of its evidence events is a lineage event, whatever hop,
-rule or event status produced it (a TrainingRun ``started`` or a single prediction included).
+log (``lineage_condition``), and every other section is read through it. A decision belongs to
+the bundle when the event it judged is a lineage event, whatever hop, rule or event status
+produced it (a TrainingRun ``started`` or a single prediction included). Not by its evidence
+alone: evidence accumulates along lineage, so another version trained on the same copy carries
+this version's copy event in its evidence without being about this version.
 
 Sections: sources and their jurisdictions, transfers, training runs (every status), serving,
 violations, drift alerts, integrity alerts and the verification of every producer stream those
@@ -17,10 +19,9 @@ import json
 from typing import Any
 
 from auditline.errors import ConfigError, NotFoundError
-from auditline.integrity.signing import Keys
 
 from .queries import Provenance
-from .verification import VerifyReport, verify_log
+from .verification import VerifyOptions, VerifyReport, verify_log
 
 _LISTED = ("AssetDeclared", "DataMovement", "TrainingRun", "ModelDeployed")
 
@@ -42,7 +43,7 @@ def lineage_condition(db: str) -> str:
 
 
 def evidence(
-    provenance: Provenance, model_version: str, keys: Keys | None = None
+    provenance: Provenance, model_version: str, verify: VerifyOptions | None = None
 ) -> dict[str, Any]:
     node = provenance.model_node(_checked(model_version))
     name, version = node.split(":", 2)[1:]
@@ -58,8 +59,8 @@ def evidence(
     lineage = lineage_condition(db)
     _, rows = store.rows(
         f"SELECT kind, stream, payload FROM {db}.audit_log WHERE event_id IN ({lineage}) "
-        f"AND kind IN {_LISTED!r} ORDER BY event_time, stream, sequence",
-        params,
+        "AND kind IN {listed:Array(String)} ORDER BY event_time, stream, sequence",
+        {**params, "listed": list(_LISTED)},
     )
     if not rows and not upstream:
         raise NotFoundError(
@@ -77,7 +78,6 @@ def evidence(
         f"s.event_time AS event_time FROM {db}.violations AS v FINAL "
         f"LEFT JOIN (SELECT toString(event_id) AS id, event_time FROM {db}.audit_log) AS s "
         f"ON s.id = v.subject_event_id WHERE v.subject_event_id IN ({ids}) "
-        f"OR hasAny(v.evidence_event_ids, (SELECT groupArray(e) FROM ({ids}) AS t(e))) "
         "ORDER BY event_time, rule_id",
         params,
     ))  # fmt: skip
@@ -97,7 +97,11 @@ def evidence(
         "ORDER BY event_time",
         {"streams": streams},
     ))  # fmt: skip
-    report = verify_log(store, keys=keys)
+    options = verify or VerifyOptions()
+    report = verify_log(
+        store, keys=options.keys, require_signature=options.require_signature,
+        attestation_key=options.attestation_key, settle=options.settle, streams=streams,
+    )  # fmt: skip
     return {
         "model_version": node,
         "sources": [_asset(a) for a in by_kind.get("AssetDeclared", [])],

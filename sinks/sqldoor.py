@@ -31,10 +31,16 @@ from .store import Store
 
 _ALLOWED_SYSTEM = frozenset({"system.one", "system.numbers", "system.zeros"})
 _ALLOWED_TABLE_FUNCTIONS = frozenset({"numbers", "zeros", "generate_series", "generateSeries"})
-_REFUSED_FUNCTIONS = frozenset({"file", "joinGet", "joinGetOrNull", "getSetting", "getMacro"})
+_REFUSED_FUNCTIONS = frozenset({
+    "file", "joinGet", "joinGetOrNull", "getSetting", "getSettingOrDefault", "getMacro",
+    "hasColumnInTable", "getServerSetting", "getMergeTreeSetting", "filesystemAvailable",
+    "filesystemCapacity", "filesystemUnreserved", "currentUser", "currentProfiles",
+    "currentRoles", "enabledRoles", "defaultRoles", "initialQueryID", "queryID",
+})  # fmt: skip
 _REFUSED_PREFIXES = ("dict",)  # dictGet*, dictHas ...: dictionaries may read any source
 _ONE_SELECT = "auditline sql runs one read-only SELECT over the audit database"
 _WRAPPER_DEPTH = 3  # EXPLAIN AST indentation of the wrapping SELECT's own clauses
+_CALL = re.compile(r"^\s*Function (\w+)")  # EXPLAIN AST: a call, table functions included
 _NAME = re.compile(r"\b(table_name|table_function_name|function_name): ([^,\s]+)")
 
 
@@ -92,12 +98,21 @@ def run(store: Store, query: str, bounds: Bounds) -> tuple[list[str], list[tuple
             "SELECT formatQuerySingleLine({q:String})", {"q": query}, **limits
         )
         wrapped = f"SELECT * FROM ({canonical[0][0]})"
-        _, syntax = store.rows(f"EXPLAIN AST {wrapped}", **limits)
+        _, syntax = store.rows(f"EXPLAIN AST {wrapped}", **limits)  # parses, runs nothing
+    except SinkError as exc:
+        raise ConfigError(f"{_ONE_SELECT}: {_engine_reason(exc)}") from exc
+    lines = [str(line) for (line,) in syntax]
+    if any(_is_inner_settings(line) for line in lines):
+        raise ConfigError(f"{_ONE_SELECT}: SETTINGS clauses are not allowed (see --timeout)")
+    # functions are refused on the parse, before the analyzer folds constants (which runs them)
+    called = [("function_name", m.group(1)) for line in lines if (m := _CALL.match(line))]
+    refused = refusals(called, store.database)
+    if refused:
+        raise ConfigError(f"{_ONE_SELECT}: " + "; ".join(refused))
+    try:
         _, tree = store.rows(f"EXPLAIN QUERY TREE {wrapped}", **limits)
     except SinkError as exc:
         raise ConfigError(f"{_ONE_SELECT}: {_engine_reason(exc)}") from exc
-    if any(_is_inner_settings(str(line)) for (line,) in syntax):
-        raise ConfigError(f"{_ONE_SELECT}: SETTINGS clauses are not allowed (see --timeout)")
     names = [m.groups() for (line,) in tree for m in _NAME.finditer(str(line))]
     refused = refusals(((k, v) for k, v in names), store.database)
     if refused:

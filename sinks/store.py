@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
-from auditline.errors import ConfigError, SinkError
+from auditline.errors import ConfigError, SinkError, StoreUnavailableError
 from auditline.settings import ClickHouseSettings, data_dir
 
 from .owner import Owner, advertised, lock_holder, owned_here, serve
@@ -51,7 +51,7 @@ def connect(settings: ClickHouseSettings) -> Store:
             password=parsed.password or "", secure=parsed.scheme in ("https", "clickhouses"),
         )  # fmt: skip
     except Exception as exc:
-        raise SinkError(f"cannot open the store at {_safe(dsn)}: {exc}") from exc
+        raise StoreUnavailableError(f"cannot open the store at {_safe(dsn)}: {exc}") from exc
     return Store(client, settings.database, embedded=False)
 
 
@@ -97,7 +97,7 @@ def _owner(path: str) -> Owner | None:
             return None
         if time.monotonic() > deadline:
             who = f" (pid {holder})" if holder else ""
-            raise SinkError(
+            raise StoreUnavailableError(
                 f"the embedded store at {path} is open in another process{who} that does not "
                 "answer live queries; stop that process, or run it with this auditline version "
                 "(an owner serves other processes' queries while it runs)"
@@ -123,7 +123,7 @@ def _via_owner(clickhouse_connect: Any, path: str, owner: Owner, database: str) 
             query_retries=0, autogenerate_session_id=False, pool_mgr=pool,
         )  # fmt: skip
     except Exception as exc:
-        raise SinkError(
+        raise StoreUnavailableError(
             f"cannot query the embedded store at {path} through its owner (pid {owner.pid}): "
             f"{_first_line(exc)}"
         ) from exc

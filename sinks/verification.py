@@ -56,6 +56,22 @@ class VerifyReport:
         return not self.findings
 
 
+@dataclass(frozen=True)
+class VerifyOptions:
+    """What one verification trusts and how long it lets anchors settle."""
+
+    keys: Keys = field(default_factory=dict)
+    require_signature: bool = False
+    attestation_key: bytes | None = None
+    settle: timedelta = DEFAULT_SETTLE
+
+    @property
+    def signed_checkpoints_only(self) -> bool:
+        """With any key configured, an unsigned checkpoint anchors nothing (else anyone with write
+        access could append one that hides a deletion)."""
+        return self.require_signature or bool(self.keys)
+
+
 def verify_log(
     store: Store,
     *,
@@ -63,52 +79,78 @@ def verify_log(
     since: datetime | None = None,
     keys: Keys | None = None,
     require_signature: bool = False,
-    extra_anchors: Iterable[Anchor] = (),
+    broker_checkpoints: Iterable[StreamCheckpoint] = (),
     now: datetime | None = None,
     settle: timedelta = DEFAULT_SETTLE,
     attestation_key: bytes | None = None,
+    streams: Iterable[str] | None = None,
 ) -> VerifyReport:
-    keys = keys or {}
-    if producer and not _producer_known(store, producer):
-        raise NotFoundError(f"no producer service named {producer} in {store.database}.audit_log")
-    checkpoints = _trusted_checkpoints(store, producer, keys, require_signature)
-    anchors = [a for c in checkpoints for a in checkpoint_anchors(c, "store")]
-    anchors += _attestations(store, attestation_key)
-    anchors += list(extra_anchors)
+    """Chains, signatures and anchors of the stored log (``streams``: only these)."""
+    options = VerifyOptions(keys or {}, require_signature, attestation_key, settle)
+    only = set(streams) if streams is not None else None
+    trusted = _trusted(store, producer, options)
+    anchors = _anchors(store, trusted, options, broker_checkpoints)
     if producer:
         anchors = [a for a in anchors if a.stream.split("/", 1)[0] == producer]
-    anchored = {(a.stream, a.sequence) for a in anchors}
+        if not anchors and not _producer_known(store, producer):
+            raise NotFoundError(
+                f"no producer service named {producer} in {store.database}.audit_log "
+                "or in any checkpoint or attestation"
+            )
+    if only is not None:
+        anchors = [a for a in anchors if a.stream in only]
     report = VerifyReport(anchors=len(anchors))
-    verifier = ChainVerifier({}, keys, require_signature=require_signature)
-    stored_hashes = _walk_chains(store, report, producer, since, verifier, anchored)
+    verifier = ChainVerifier({}, options.keys, require_signature=require_signature)
+    anchored = {(a.stream, a.sequence) for a in anchors}
+    stored_hashes = _walk_chains(store, report, (producer, since, only), verifier, anchored)
+    ends = _stored_ends(store, producer)
+    cadences = newest_cadences(c for c, _ in trusted)
     report.findings += judge(
         anchors,
-        _stored_ends(store, producer),
+        ends if only is None else {k: v for k, v in ends.items() if k in only},
         stored_hashes,
-        newest_cadences(checkpoints).values(),
+        [c for c in cadences.values() if only is None or c.stream in only],
         now=now or datetime.now(UTC),
         settle=settle,
     )
     return report
 
 
-def _walk_chains(  # noqa: PLR0917
+def _anchors(
+    store: Store,
+    trusted: list[tuple[StreamCheckpoint, datetime]],
+    options: VerifyOptions,
+    broker_checkpoints: Iterable[StreamCheckpoint],
+) -> list[Anchor]:
+    anchors = [a for c, seen in trusted for a in checkpoint_anchors(c, "store", seen)]
+    anchors += [
+        a
+        for c in broker_checkpoints
+        if _trustworthy(c, options)
+        for a in checkpoint_anchors(c, "broker")
+    ]
+    return anchors + _attestations(store, options.attestation_key)
+
+
+def _walk_chains(
     store: Store,
     report: VerifyReport,
-    producer: str | None,
-    since: datetime | None,
+    where: tuple[str | None, datetime | None, set[str] | None],
     verifier: ChainVerifier,
     anchored: set[tuple[str, int]],
 ) -> dict[tuple[str, int], str]:
     """Every stored row through the chain verifier; the stored hashes at anchored places."""
+    producer, since, only = where
     models = {entry.model.__name__: entry.model for entry in Catalogue()}
     rows = store.stream(  # streamed: memory holds one block and the stream heads, not the log
         f"SELECT stream, sequence, event_id, kind, hash, prev_hash, payload "
         f"FROM `{store.database}`.audit_log "
         "WHERE ({producer:String} = '' OR producer_service = {producer:String}) "
+        "AND ({all:Bool} OR stream IN {streams:Array(String)}) "
         "AND event_time >= {since:DateTime64(3, 'UTC')} ORDER BY stream, sequence, event_time",
-        {"producer": producer or "", "since": since or _EPOCH},
-    )
+        {"producer": producer or "", "since": since or _EPOCH, "all": only is None,
+         "streams": sorted(only or ())},
+    )  # fmt: skip
     state = verifier.state
     stored: dict[tuple[str, int], str] = {}
     for stream, sequence, event_id, kind, hash_column, prev_column, payload in rows:
@@ -169,24 +211,33 @@ def _producer_known(store: Store, producer: str) -> bool:
     return bool(rows)
 
 
-def _trusted_checkpoints(
-    store: Store, producer: str | None, keys: Keys, require_signature: bool
-) -> list[StreamCheckpoint]:
-    """Stored checkpoints whose own hash and signature hold (a forged one anchors nothing)."""
+def _trusted(
+    store: Store, producer: str | None, options: VerifyOptions
+) -> list[tuple[StreamCheckpoint, datetime]]:
+    """Stored checkpoints (with when they were stored) whose own hash and signature hold: a
+    forged one anchors nothing."""
     rows = store.stream(
-        f"SELECT payload FROM `{store.database}`.audit_log WHERE kind = 'StreamCheckpoint' "
+        f"SELECT payload, ingested_at FROM `{store.database}`.audit_log "
+        "WHERE kind = 'StreamCheckpoint' "
         "AND ({producer:String} = '' OR producer_service = {producer:String})",
         {"producer": producer or ""},
     )
     trusted = []
-    for (payload,) in rows:
+    for payload, ingested_at in rows:
         try:
             checkpoint = StreamCheckpoint.model_validate_json(payload)
         except ValidationError:
             continue  # reported as tampered by the chain walk
-        if not verify_event(checkpoint, keys, require_signature=require_signature):
-            trusted.append(checkpoint)
+        if _trustworthy(checkpoint, options):
+            seen = ingested_at if ingested_at.tzinfo else ingested_at.replace(tzinfo=UTC)
+            trusted.append((checkpoint, seen))
     return trusted
+
+
+def _trustworthy(checkpoint: StreamCheckpoint, options: VerifyOptions) -> bool:
+    return not verify_event(
+        checkpoint, options.keys, require_signature=options.signed_checkpoints_only
+    )
 
 
 def _stored_ends(store: Store, producer: str | None) -> dict[str, StoredEnd]:

@@ -35,6 +35,11 @@ class Anchor:
     hash: str
     source: str  # e.g. "checkpoint 3f2c… (store)", "attestation 2026-12-01T10:00:00+00:00"
     at: datetime
+    seen: datetime | None = None  # when it reached where it was read (settling); default ``at``
+
+    @property
+    def settled_since(self) -> datetime:
+        return self.seen or self.at
 
 
 @dataclass(frozen=True)
@@ -55,13 +60,16 @@ class StoredEnd:
     hash: str
 
 
-def checkpoint_anchors(checkpoint: StreamCheckpoint, origin: str) -> list[Anchor]:
-    """The heads a checkpoint attests, and the checkpoint itself in its own stream."""
+def checkpoint_anchors(
+    checkpoint: StreamCheckpoint, origin: str, seen: datetime | None = None
+) -> list[Anchor]:
+    """The heads a checkpoint attests, and the checkpoint itself in its own stream; ``seen``:
+    when it was stored (a checkpoint replayed from a spool is new to the store though old)."""
     env = checkpoint.envelope
     source = f"checkpoint {env.event_id} ({origin})"
-    own = Anchor(env.stream, env.sequence, env.hash, source, env.event_time)
+    own = Anchor(env.stream, env.sequence, env.hash, source, env.event_time, seen)
     return [own] + [
-        Anchor(head.stream, head.sequence, head.hash, source, env.event_time)
+        Anchor(head.stream, head.sequence, head.hash, source, env.event_time, seen)
         for head in checkpoint.heads
     ]
 
@@ -107,7 +115,8 @@ def judge(
         if stored is not None and stored != anchor.hash:
             found.append(_finding(IntegrityKind.TAMPERED, anchor, _differs(anchor)))
         best = reached.get(anchor.stream)
-        if anchor.at <= now - settle and (best is None or anchor.sequence > best.sequence):
+        settled = anchor.settled_since <= now - settle
+        if settled and (best is None or anchor.sequence > best.sequence):
             reached[anchor.stream] = anchor
     for stream, anchor in sorted(reached.items()):
         end = ends.get(stream)

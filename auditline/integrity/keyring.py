@@ -2,7 +2,11 @@
 
 The keyring is JSON, written by ``auditline keys generate`` and safe to hand to auditors::
 
-    {"keys": {"payments-2026": {"algorithm": "ed25519", "public_key": "<64 hex>"}}}
+    {"keys": {"payments-2026": {"algorithm": "ed25519", "public_key": "<64 hex>",
+                                "services": ["payments"]}}}
+
+``services`` (optional) names the producer services a key may sign for; an event of another
+service signed with it is a bad signature.
 
 Rotation: a producer switches to a new key id; the old id stays in the keyring, so events signed
 before the switch keep verifying. Removing a key id makes its events "signed with unknown key".
@@ -38,8 +42,11 @@ def read_keyring(path: Path) -> dict[str, PublicKey]:
 def _public_key(path: Path, key_id: str, entry: Any) -> PublicKey:
     if not isinstance(entry, dict) or entry.get("algorithm") != _ED25519:
         raise ConfigError(f'keyring {path}: key {key_id} needs "algorithm": "ed25519"')
+    services = entry.get("services", [])
+    if not isinstance(services, list) or not all(isinstance(s, str) for s in services):
+        raise ConfigError(f"keyring {path}: key {key_id}: services must be a list of names")
     try:
-        return PublicKey(bytes.fromhex(str(entry.get("public_key", ""))))
+        return PublicKey(bytes.fromhex(str(entry.get("public_key", ""))), frozenset(services))
     except ValueError as exc:
         raise ConfigError(
             f"keyring {path}: key {key_id}: public_key must be 64 hex digits"
@@ -49,7 +56,11 @@ def _public_key(path: Path, key_id: str, entry: Any) -> PublicKey:
 def keyring_document(keys: dict[str, PublicKey]) -> dict[str, Any]:
     return {
         "keys": {
-            key_id: {"algorithm": _ED25519, "public_key": key.raw.hex()}
+            key_id: {
+                "algorithm": _ED25519,
+                "public_key": key.raw.hex(),
+                **({"services": sorted(key.services)} if key.services else {}),
+            }
             for key_id, key in sorted(keys.items())
         }
     }

@@ -46,9 +46,17 @@ class Signer(Protocol):
 
 @dataclass(frozen=True)
 class PublicKey:
-    """An Ed25519 public key (32 raw bytes): verifies, never signs."""
+    """An Ed25519 public key (32 raw bytes): verifies, never signs.
+
+    ``services``: the producer services it may sign for (empty: any), so one producer's key
+    cannot vouch for another producer's history.
+    """
 
     raw: bytes
+    services: frozenset[str] = frozenset()
+
+    def may_sign_for(self, service: str) -> bool:
+        return not self.services or service in self.services
 
     def __post_init__(self) -> None:
         if len(self.raw) != ED25519_KEY_BYTES:

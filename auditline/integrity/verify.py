@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from auditline.events import ZERO_HASH, Event, IntegrityKind
 from auditline.integrity.chain import compute_hash
-from auditline.integrity.signing import Keys, signature_valid
+from auditline.integrity.signing import Keys, PublicKey, signature_valid
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,13 @@ def verify_event(
     if env.signature is None:
         if require_signature:
             finding(IntegrityKind.UNSIGNED, "event carries no signature")
+        return found
+    key = (keys or {}).get(env.signature.key_id)
+    if isinstance(key, PublicKey) and not key.may_sign_for(env.producer.service):
+        finding(
+            IntegrityKind.BAD_SIGNATURE,
+            f"key {env.signature.key_id} may not sign for service {env.producer.service}",
+        )
         return found
     valid = signature_valid(env.signature, bytes.fromhex(env.hash), keys or {})
     if valid is False:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -32,7 +33,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from auditline.catalogue import Catalogue
 from auditline.codec import Codec, make_codec
-from auditline.errors import ConfigError, InvalidEventError
+from auditline.errors import ConfigError, EmitError, InvalidEventError
 from auditline.events import Envelope, Event, Location, ProducerInfo, StreamCheckpoint
 from auditline.events.types import ZERO_HASH, UtcTime
 from auditline.integrity.signing import Ed25519Signer, HmacSigner, Signer
@@ -44,6 +45,7 @@ from auditline.producer.transport import OutboundMessage, QueueFull, Transport, 
 from auditline.producer.wire import UuidSource, avro_string
 from auditline.settings import AuditlineSettings, load_settings
 
+log = logging.getLogger(__name__)
 RECOVERY_MARGIN_MS = 60_000  # clock skew allowance when scanning the topic after a restart
 _EVENT_TIME = TypeAdapter(UtcTime)
 CHECKPOINT_ROOM_BYTES = 1 << 20  # the pump skips a checkpoint rather than wait for spool room
@@ -202,9 +204,11 @@ class AuditProducer(LineageHelpers):
         verify``); a producer that has emitted nothing has nothing to checkpoint (None).
         """
         own = self.stream_of(StreamCheckpoint)
+        with self._emit_lock:  # heads change under emit
+            current = sorted(self.spool.heads.items())
         heads = [
             {"stream": stream, "sequence": head.next_sequence - 1, "hash": head.last_hash}
-            for stream, head in sorted(self.spool.heads.items())
+            for stream, head in current
             if stream != own and head.next_sequence > 0
         ]
         self._next_checkpoint = time.monotonic() + self._checkpoint_interval
@@ -399,7 +403,10 @@ class AuditProducer(LineageHelpers):
         same service and instance. A final checkpoint is emitted first.
         """
         if not self._stop.is_set():
-            self.checkpoint(final=True)
+            try:
+                self.checkpoint(final=True)
+            except EmitError as exc:  # e.g. a full spool: close anyway; verify reports silence
+                log.warning("no final checkpoint: %s", exc)
         done = self.flush(timeout)
         self._stop.set()
         self._pump.join(5)

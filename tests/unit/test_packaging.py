@@ -127,7 +127,8 @@ class User:
             timeout=120,
             check=False,
         )
-        assert NEEDS_EXTRA not in done.stdout + done.stderr, (argv, done.stderr)
+        if argv[1:] != ("--help",):  # the overview names the extras a command would need
+            assert NEEDS_EXTRA not in done.stdout + done.stderr, (argv, done.stderr)
         return done
 
 

@@ -8,6 +8,7 @@ import io
 import json
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from auditline.sinks.demo import _load
 from auditline.sinks.evidence import evidence, to_markdown
 from auditline.sinks.queries import Provenance
 from auditline.sinks.store import Store, connect
+from auditline.sinks.verification import VerifyOptions
 
 from auditline.cli import main
 from auditline.demo import (
@@ -34,6 +36,8 @@ from auditline.producer import AuditProducer
 from auditline.producer.memory import InProcessBroker, InProcessTransport
 from auditline.settings import AuditlineSettings, ClickHouseSettings
 
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # after the demo story: judged in time order
+
 
 def emit_decoy(broker: InProcessBroker, keys: DemoKeys) -> None:
     """A second model, other:1, on its own pinned dataset: its violations are not churn's."""
@@ -42,20 +46,37 @@ def emit_decoy(broker: InProcessBroker, keys: DemoKeys) -> None:
             producer=keys.producer("decoy", "d1"), spool={"path": spool, "fsync": "never"}
         )
         with AuditProducer(settings, transport=InProcessTransport(broker)) as p:
-            p.emit(AssetDeclared, asset_id="ds:decoy", asset_kind="dataset", name="decoy",
+            p.emit(AssetDeclared, event_time=T0, asset_id="ds:decoy", asset_kind="dataset", name="decoy",
                    owner="t", classification="personal", location=FRANKFURT, residency=("DE",))  # fmt: skip
-            p.emit(TrainingRun, run_id="run-d", status="started", model_name="other",
+            p.emit(TrainingRun, event_time=T0 + timedelta(minutes=1), run_id="run-d", status="started", model_name="other",
                    inputs=("ds:decoy",), code_version="x", location=VIRGINIA, purpose="p")  # fmt: skip
-            p.emit(TrainingRun, run_id="run-d", status="completed", model_name="other",
+            p.emit(TrainingRun, event_time=T0 + timedelta(minutes=2), run_id="run-d", status="completed", model_name="other",
                    model_version="1", inputs=("ds:decoy",), code_version="x", location=VIRGINIA,
                    purpose="p")  # fmt: skip
-            p.emit(ModelDeployed, deployment_id="dep-d", model_name="other", model_version="1",
+            p.emit(ModelDeployed, event_time=T0 + timedelta(minutes=3), deployment_id="dep-d", model_name="other", model_version="1",
                    status="deployed", location=VIRGINIA)  # fmt: skip
-            p.emit(Prediction, prediction_id="pd", model_name="other", model_version="1",
+            p.emit(Prediction, event_time=T0 + timedelta(minutes=4), prediction_id="pd", model_name="other", model_version="1",
                    location=VIRGINIA, subject_jurisdiction="DE", score=0.1, latency_ms=1.0)  # fmt: skip
-            p.emit(DataMovement, asset_id="ds:decoy", operation="copy", source=FRANKFURT,
+            p.emit(DataMovement, event_time=T0 + timedelta(minutes=5), asset_id="ds:decoy", operation="copy", source=FRANKFURT,
                    destination=VIRGINIA, records=1, bytes=1, purpose="p", exporter=ACME_EU,
                    importer=ACME_US)  # fmt: skip
+
+
+def emit_sharer(broker: InProcessBroker, keys: DemoKeys) -> None:
+    """shared:1, trained on churn's US copy too: its decisions carry churn's copy event in their
+    evidence, and still are not churn's."""
+    with tempfile.TemporaryDirectory() as spool:
+        settings = AuditlineSettings(
+            producer=keys.producer("sharer", "s1"), spool={"path": spool, "fsync": "never"}
+        )
+        with AuditProducer(settings, transport=InProcessTransport(broker)) as p:
+            p.emit(TrainingRun, event_time=T0, run_id="run-s", status="completed",
+                   model_name="shared",
+                   model_version="1", inputs=("ds:customers-us",), code_version="x",
+                   location=VIRGINIA, purpose="churn-analytics")  # fmt: skip
+            p.emit(ModelDeployed, event_time=T0 + timedelta(minutes=1), deployment_id="dep-s",
+                   model_name="shared", model_version="1",
+                   status="deployed", location=VIRGINIA)  # fmt: skip
 
 
 @pytest.fixture
@@ -65,6 +86,7 @@ def platform(
     keys = DemoKeys.make(tmp_path / "keys")
     ok, broker = emit_and_verify(io.StringIO(), keys)
     emit_decoy(broker, keys)
+    emit_sharer(broker, keys)
     decisions = judge_and_alert(broker, keys, io.StringIO())
     store = connect(store_settings)
     stored, expected = _load(store, broker)
@@ -85,13 +107,27 @@ def test_each_bundle_has_exactly_its_lineage_decisions(
 ) -> None:
     store, decisions, service_of, keys = platform
     provenance = Provenance(store)
-    for model, service in (("churn:3", "demo-platform"), ("other:1", "decoy")):
+
+    def owned(d: Decision, model: str) -> bool:
+        service = service_of[d.subject_event_id]
+        if model == "shared:1":  # its own events, and churn's copy it was trained on
+            return service == "sharer" or (service, d.facts.get("hop")) == (
+                "demo-platform",
+                "movement",
+            )
+        return service == {"churn:3": "demo-platform", "other:1": "decoy"}[model]
+
+    shared_hops = {
+        d.facts.get("hop") for d in decisions if service_of[d.subject_event_id] == "sharer"
+    }
+    assert shared_hops == {"training", "serving"}  # the case the evidence clause got wrong
+    for model in ("churn:3", "other:1", "shared:1"):
         expected = {
             (d.rule_id, d.facts.get("hop", ""), d.subject_event_id)
             for d in decisions
-            if service_of[d.subject_event_id] == service
+            if owned(d, model)
         }
-        bundle = evidence(provenance, model, keys=read_keyring(keys.keyring))
+        bundle = evidence(provenance, model, VerifyOptions(read_keyring(keys.keyring), True))
         assert violations(bundle) == expected, model
         assert all(check["ok"] for check in bundle["chain_verification"])
     churn = evidence(provenance, "churn:3")
@@ -106,7 +142,8 @@ def test_markdown_reads_as_a_report(
     platform: tuple[Store, list[Decision], dict[str, str], DemoKeys],
 ) -> None:
     store, _, _, keys = platform
-    text = to_markdown(evidence(Provenance(store), "churn:3", keys=read_keyring(keys.keyring)))
+    options = VerifyOptions(read_keyring(keys.keyring), True)
+    text = to_markdown(evidence(Provenance(store), "churn:3", options))
     assert text.startswith("# Evidence: model:churn:3\n")
     assert "## Violations\n\n| rule_id | decision | severity | hop |" in text
     assert "{" not in text and "None" not in text and "['" not in text  # no JSON, no reprs

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 from auditline.sinks.migrate import migrate
@@ -25,13 +27,18 @@ from auditline.catalogue import Catalogue
 from auditline.cli import main
 from auditline.codec import SingleObjectCodec
 from auditline.demo import ACME_EU, ACME_US
-from auditline.events import AssetDeclared, DataMovement, ModelDeployed, Signature
-from auditline.integrity.anchors import checkpoint_anchors
-from auditline.integrity.chain import compute_hash
+from auditline.events import (
+    AssetDeclared,
+    DataMovement,
+    ModelDeployed,
+    Signature,
+    StreamCheckpoint,
+)
+from auditline.integrity.chain import compute_hash, seal
 from auditline.integrity.keyring import read_keyring, write_keyring
 from auditline.integrity.signing import Ed25519Signer, signature_valid
 from auditline.producer import AuditProducer
-from auditline.producer.memory import InProcessBroker, InProcessTransport
+from auditline.producer.memory import InProcessBroker, InProcessTransport, StoredMessage
 from auditline.settings import AuditlineSettings, ClickHouseSettings
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)  # event times; checkpoints carry the wall clock
@@ -109,7 +116,7 @@ def findings(store: Store, keyring: Path, **options: object) -> list[tuple[str, 
     report = verify_log(
         store,
         keys=read_keyring(keyring),
-        require_signature=True,
+        require_signature=options.pop("require_signature", True),  # type: ignore[arg-type]
         now=options.pop("now", LATER),  # type: ignore[arg-type]
         **options,  # type: ignore[arg-type]
     )
@@ -163,12 +170,8 @@ def test_delete_the_tail_and_the_checkpoints_after_it(
     assert findings(store, keyring, now=SOON) == []  # within the cadence
     assert findings(store, keyring) == [("silent", CHECKPOINTS, 0)]
     codec = SingleObjectCodec(Catalogue())
-    from_broker = [
-        anchor
-        for m in broker.topics["auditline.checkpoints"]
-        for anchor in checkpoint_anchors(codec.decode(m.value), "broker")  # type: ignore[arg-type]
-    ]
-    assert findings(store, keyring, extra_anchors=from_broker) == [
+    from_broker = [codec.decode(m.value) for m in broker.topics["auditline.checkpoints"]]
+    assert findings(store, keyring, broker_checkpoints=from_broker) == [
         ("silent", CHECKPOINTS, 0),
         ("truncated", ASSETS, 4),
         ("truncated", CHECKPOINTS, 1),
@@ -294,3 +297,78 @@ def test_a_verifier_with_public_keys_cannot_sign(keys: tuple[Path, Path]) -> Non
     assert signature_valid(hmac_forgery, digest, public) is False
     rotated = Signature(algorithm="ed25519", key_id="svc-2027", value=bytes(64))
     assert signature_valid(rotated, digest, public) is None  # unknown key id: reported as such
+
+
+def forged_final_checkpoint(store: Store, heads: list[dict[str, object]]) -> StreamCheckpoint:
+    """What a forger with write access but no key appends: a correctly chained, unsigned final
+    checkpoint naming the shortened heads."""
+    _, rows = store.rows(
+        f"SELECT payload FROM `{store.database}`.audit_log WHERE stream = {{s:String}} "
+        "ORDER BY sequence DESC LIMIT 1",
+        {"s": CHECKPOINTS},
+    )
+    last = StreamCheckpoint.model_validate_json(rows[0][0])
+    envelope = last.envelope.model_copy(update={
+        "event_id": uuid4(), "sequence": last.envelope.sequence + 1,
+        "prev_hash": last.envelope.hash, "signature": None,
+    })  # fmt: skip
+    forged = StreamCheckpoint(envelope=envelope, heads=heads, interval_ms=600_000, final=True)
+    return seal(forged)
+
+
+def test_an_unsigned_checkpoint_cannot_hide_a_deletion(
+    platform: tuple[Store, InProcessBroker, Path],
+) -> None:
+    """Review finding: with a keyring configured, a forged unsigned checkpoint anchors nothing,
+    even when the auditor did not ask for signatures on every event."""
+    store, _, keyring = platform
+    run(store, "DELETE FROM LOG WHERE stream = {s:String} AND sequence = 4", s=ASSETS)
+    run(store, "DELETE FROM LOG WHERE stream = {s:String} AND sequence = 1", s=CHECKPOINTS)
+    run(store, "DELETE FROM LOG WHERE stream = {s:String}", s=DEPLOYS)
+    _, rows = store.rows(
+        f"SELECT stream, max(sequence), argMax(hash, sequence) FROM `{store.database}`.audit_log "
+        "WHERE stream IN ({a:String}, {m:String}) GROUP BY stream",
+        {"a": ASSETS, "m": MOVES},
+    )
+    heads = [{"stream": st, "sequence": n, "hash": h} for st, n, h in rows]
+    forged = forged_final_checkpoint(store, heads)
+    load(store, _broker_with(forged))
+    found = findings(store, keyring, require_signature=False)
+    assert ("silent", CHECKPOINTS, 1) in found  # the forged one is stored, but trusted it is not
+    with_broker = findings(store, keyring, require_signature=False,
+                           broker_checkpoints=[forged])  # fmt: skip
+    assert with_broker == found  # an unsigned checkpoint from the broker anchors nothing either
+
+
+def _broker_with(event: StreamCheckpoint) -> InProcessBroker:
+    broker = InProcessBroker()
+    codec = SingleObjectCodec(Catalogue())
+    broker.topics["auditline.checkpoints"] = [
+        StoredMessage(0, b"", codec.encode(event), event.envelope.stream, 0, 0)
+    ]
+    return broker
+
+
+def test_a_key_signs_only_for_its_services(
+    platform: tuple[Store, InProcessBroker, Path], tmp_path: Path
+) -> None:
+    store, _, keyring = platform
+    (key,) = read_keyring(keyring).values()
+    other = tmp_path / "other.json"
+    write_keyring(other, {"svc-2026": replace(key, services=frozenset({"payments"}))})
+    assert read_keyring(other)["svc-2026"].services == {"payments"}
+    found = findings(store, other)
+    assert {kind for kind, _, _ in found} == {"bad_signature"} and len(found) == 12
+    report = verify_log(store, keys=read_keyring(other), now=LATER)
+    assert "may not sign for service svc" in report.findings[0].detail
+
+
+def test_a_deleted_producer_is_vanished_not_unknown(
+    platform: tuple[Store, InProcessBroker, Path],
+) -> None:
+    store, broker, keyring = platform
+    codec = SingleObjectCodec(Catalogue())
+    from_broker = [codec.decode(m.value) for m in broker.topics["auditline.checkpoints"]]
+    run(store, "DELETE FROM LOG WHERE producer_service = 'svc'")
+    found = findings(store, keyring, producer="svc", broker_checkpoints=from_broker)
+    assert {kind for kind, _, _ in found} == {"vanished"} and len(found) == 4
