@@ -16,11 +16,13 @@ events belong to. ``to_markdown`` renders it as a report (tables, no raw JSON).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from auditline.errors import ConfigError, NotFoundError
 
 from .queries import Provenance
+from .store import Store
 from .verification import VerifyOptions, VerifyReport, verify_log
 
 _LISTED = ("AssetDeclared", "DataMovement", "TrainingRun", "ModelDeployed")
@@ -42,6 +44,67 @@ def lineage_condition(db: str) -> str:
     )
 
 
+@dataclass(frozen=True)
+class _Lineage:
+    """One model version's lineage as SQL: every section of the bundle reads through it."""
+
+    store: Store
+    params: dict[str, Any]
+
+    @property
+    def db(self) -> str:
+        return f"`{self.store.database}`"
+
+    @property
+    def events(self) -> str:
+        return lineage_condition(self.db)
+
+    def rows(self, sql: str, **more: Any) -> list[dict[str, Any]]:
+        return _dicts(*self.store.rows(sql, {**self.params, **more}))
+
+    def by_kind(self) -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = {}
+        for row in self.rows(
+            f"SELECT kind, payload FROM {self.db}.audit_log WHERE event_id IN ({self.events}) "
+            "AND kind IN {listed:Array(String)} ORDER BY event_time, stream, sequence",
+            listed=list(_LISTED),
+        ):
+            found.setdefault(row["kind"], []).append(json.loads(row["payload"]))
+        return found
+
+    def violations(self) -> list[dict[str, Any]]:
+        db = self.db
+        return self.rows(
+            "SELECT v.rule_id AS rule_id, v.decision AS decision, v.severity AS severity, "
+            "v.facts['hop'] AS hop, v.message AS message, v.subject_event_id AS event, "
+            f"s.event_time AS event_time FROM {db}.violations AS v FINAL "
+            f"LEFT JOIN (SELECT toString(event_id) AS id, event_time FROM {db}.audit_log) AS s "
+            "ON s.id = v.subject_event_id WHERE v.subject_event_id IN "
+            f"(SELECT toString(event_id) FROM ({self.events})) ORDER BY event_time, rule_id"
+        )
+
+    def drift(self) -> list[dict[str, Any]]:
+        return self.rows(
+            "SELECT state, severity, feature, statistic, value, threshold, window_start, "
+            f"window_end FROM {self.db}.drift_alerts FINAL WHERE model_name = {{name:String}} "
+            "AND model_version = {version:String} ORDER BY window_start, feature"
+        )
+
+    def streams(self) -> list[str]:
+        rows = self.rows(
+            f"SELECT DISTINCT stream FROM {self.db}.audit_log WHERE event_id IN ({self.events})"
+        )
+        return sorted(row["stream"] for row in rows)
+
+    def integrity(self, streams: list[str]) -> list[dict[str, Any]]:
+        return self.rows(
+            "SELECT kind, severity, stream, observed_sequence AS sequence, detail, event_time "
+            f"FROM {self.db}.integrity_alerts FINAL WHERE stream IN {{streams:Array(String)}} "
+            "ORDER BY event_time",
+            streams=streams,
+        )
+
+
 def evidence(
     provenance: Provenance, model_version: str, verify: VerifyOptions | None = None
 ) -> dict[str, Any]:
@@ -49,57 +112,23 @@ def evidence(
     name, version = node.split(":", 2)[1:]
     upstream = provenance.upstream(node, depth=50)
     nodes = [h.node for h in upstream]
-    params = {
+    lineage = _Lineage(provenance.store, {
         "assets": [n for n in nodes if not n.startswith(("run:", "model:", "deployment:"))],
         "runs": [n.removeprefix("run:") for n in nodes if n.startswith("run:")],
-        "name": name,
-        "version": version,
-    }
-    db, store = provenance.db, provenance.store
-    lineage = lineage_condition(db)
-    _, rows = store.rows(
-        f"SELECT kind, stream, payload FROM {db}.audit_log WHERE event_id IN ({lineage}) "
-        "AND kind IN {listed:Array(String)} ORDER BY event_time, stream, sequence",
-        {**params, "listed": list(_LISTED)},
-    )
-    if not rows and not upstream:
+        "name": name, "version": version,
+    })  # fmt: skip
+    by_kind = lineage.by_kind()
+    if not by_kind and not upstream:
+        database = provenance.store.database
         raise NotFoundError(
-            f"no model version {name}:{version} in {store.database}: "
+            f"no model version {name}:{version} in {database}: "
             'list versions with `auditline sql "SELECT DISTINCT model_name, model_version '
-            f"FROM {store.database}.audit_log WHERE kind = 'TrainingRun'\"`"
+            f"FROM {database}.audit_log WHERE kind = 'TrainingRun'\"`"
         )
-    by_kind: dict[str, list[dict[str, Any]]] = {}
-    for kind, _, payload in rows:
-        by_kind.setdefault(kind, []).append(json.loads(payload))
-    ids = f"SELECT toString(event_id) FROM ({lineage})"
-    violations = _dicts(*store.rows(
-        f"SELECT v.rule_id AS rule_id, v.decision AS decision, v.severity AS severity, "
-        f"v.facts['hop'] AS hop, v.message AS message, v.subject_event_id AS event, "
-        f"s.event_time AS event_time FROM {db}.violations AS v FINAL "
-        f"LEFT JOIN (SELECT toString(event_id) AS id, event_time FROM {db}.audit_log) AS s "
-        f"ON s.id = v.subject_event_id WHERE v.subject_event_id IN ({ids}) "
-        "ORDER BY event_time, rule_id",
-        params,
-    ))  # fmt: skip
-    drift = _dicts(*store.rows(
-        f"SELECT state, severity, feature, statistic, value, threshold, window_start, window_end "
-        f"FROM {db}.drift_alerts FINAL WHERE model_name = {{name:String}} "
-        "AND model_version = {version:String} ORDER BY window_start, feature",
-        params,
-    ))  # fmt: skip
-    _, stream_rows = store.rows(
-        f"SELECT DISTINCT stream FROM {db}.audit_log WHERE event_id IN ({lineage})", params
-    )
-    streams = sorted(row[0] for row in stream_rows)
-    integrity = _dicts(*store.rows(
-        f"SELECT kind, severity, stream, observed_sequence AS sequence, detail, event_time "
-        f"FROM {db}.integrity_alerts FINAL WHERE stream IN {{streams:Array(String)}} "
-        "ORDER BY event_time",
-        {"streams": streams},
-    ))  # fmt: skip
+    streams = lineage.streams()
     options = verify or VerifyOptions()
     report = verify_log(
-        store, keys=options.keys, require_signature=options.require_signature,
+        provenance.store, keys=options.keys, require_signature=options.require_signature,
         attestation_key=options.attestation_key, settle=options.settle, streams=streams,
     )  # fmt: skip
     return {
@@ -111,9 +140,9 @@ def evidence(
         "lineage": [
             {"node": h.node, "depth": h.depth, "edge": h.edge_type, "via": h.via} for h in upstream
         ],
-        "violations": violations,
-        "drift_alerts": drift,
-        "integrity_alerts": integrity,
+        "violations": lineage.violations(),
+        "drift_alerts": lineage.drift(),
+        "integrity_alerts": lineage.integrity(streams),
         "chain_verification": [_stream_check(report, stream) for stream in streams],
     }
 

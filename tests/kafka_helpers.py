@@ -1,7 +1,8 @@
-"""Reading topics back from the real broker in tests."""
+"""Reading topics back from the real broker in tests, and the CLI environment pointing at it."""
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -59,3 +60,14 @@ def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 60) -
     finally:
         consumer.close()
     return out
+
+
+def cli_env(bootstrap: str, prefix: str, dsn: str, database: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUDITLINE_")}
+    env.update({
+        "AUDITLINE_KAFKA__BOOTSTRAP_SERVERS": bootstrap, "AUDITLINE_TOPIC_PREFIX": prefix,
+        "AUDITLINE_CLICKHOUSE__DSN": dsn, "AUDITLINE_CLICKHOUSE__DATABASE": database,
+        "AUDITLINE_SINK__BATCH_MAX_EVENTS": "300", "AUDITLINE_SINK__BATCH_MAX_WAIT_MS": "200",
+        "AUDITLINE_SINK__GROUP_ID": f"sink-{prefix}",
+    })  # fmt: skip
+    return env

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from auditline.demo import _bodies
 from auditline.events import Prediction
 from auditline.producer import AuditProducer
 from auditline.settings import AuditlineSettings
+from tests.kafka_helpers import cli_env
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,14 +25,9 @@ COUNT = "SELECT count() AS n FROM audit.audit_log"
 
 
 def _env(bootstrap: str, prefix: str, engine: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUDITLINE_")}
-    env.update({
-        "AUDITLINE_KAFKA__BOOTSTRAP_SERVERS": bootstrap, "AUDITLINE_TOPIC_PREFIX": prefix,
-        "AUDITLINE_CLICKHOUSE__DSN": f"chdb://{engine}", "AUDITLINE_CLICKHOUSE__DATABASE": "audit",
-        "AUDITLINE_SINK__BATCH_MAX_EVENTS": "100", "AUDITLINE_SINK__BATCH_MAX_WAIT_MS": "200",
-        "AUDITLINE_SINK__GROUP_ID": f"sink-{prefix}",
-    })  # fmt: skip
-    return env
+    return cli_env(bootstrap, prefix, f"chdb://{engine}", "audit") | {
+        "AUDITLINE_SINK__BATCH_MAX_EVENTS": "100"
+    }
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

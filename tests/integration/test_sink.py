@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -23,7 +22,7 @@ from auditline.demo import _bodies
 from auditline.events import Prediction
 from auditline.producer import AuditProducer
 from auditline.settings import AuditlineSettings, ClickHouseSettings, SinkSettings
-from tests.kafka_helpers import read_topic
+from tests.kafka_helpers import cli_env, read_topic
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,17 +34,6 @@ def producer_settings(bootstrap: str, prefix: str, spool: Path) -> AuditlineSett
         kafka={"bootstrap_servers": bootstrap}, topic_prefix=prefix,
         producer={"service": "svc", "instance": "i1"}, spool={"path": str(spool), "fsync": "never"},
     )  # fmt: skip
-
-
-def cli_env(bootstrap: str, prefix: str, dsn: str, database: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUDITLINE_")}
-    env.update({
-        "AUDITLINE_KAFKA__BOOTSTRAP_SERVERS": bootstrap, "AUDITLINE_TOPIC_PREFIX": prefix,
-        "AUDITLINE_CLICKHOUSE__DSN": dsn, "AUDITLINE_CLICKHOUSE__DATABASE": database,
-        "AUDITLINE_SINK__BATCH_MAX_EVENTS": "300", "AUDITLINE_SINK__BATCH_MAX_WAIT_MS": "200",
-        "AUDITLINE_SINK__GROUP_ID": f"sink-{prefix}",
-    })  # fmt: skip
-    return env
 
 
 def sink_process(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
