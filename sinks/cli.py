@@ -197,7 +197,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     keys, attestation_key = verification_keys(settings), _attestation_key(settings)
-    extra = _broker_checkpoints(settings) if args.broker else []
+    extra = _broker_anchors(settings) if args.broker else None
     store = _audit_store(settings)
     report = verify_log(
         store,
@@ -205,7 +205,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         since=args.since,
         keys=keys,
         require_signature=settings.producer.require_signing or args.require_signature,
-        broker_checkpoints=extra,
+        broker_checkpoints=extra.checkpoints if extra else (),
+        extra_anchors=extra.heads if extra else (),
         settle=timedelta(seconds=args.settle),
         attestation_key=attestation_key,
     )
@@ -243,10 +244,10 @@ def _print_findings(args: argparse.Namespace, report: Any) -> None:
         _out(args, ["stream", "sequence", "finding", "event_id", "detail"], rows)
 
 
-def _broker_checkpoints(settings: AuditlineSettings) -> list[Any]:
-    from auditline.integrity.broker import broker_checkpoints
+def _broker_anchors(settings: AuditlineSettings) -> Any:
+    from auditline.integrity.broker import broker_anchors
 
-    return broker_checkpoints(settings)
+    return broker_anchors(settings)
 
 
 def _attestation_key(settings: AuditlineSettings) -> bytes | None:
@@ -346,8 +347,8 @@ def register(sub: Any) -> None:
     verify.add_argument(
         "--broker",
         action="store_true",
-        help="also read the checkpoints topic from Kafka (catches deletions in the store that "
-        "took the stored checkpoints too)",
+        help="also read the checkpoints topic and the stream processors' stream heads from Kafka "
+        "(catch deletions in the store that took the stored checkpoints, or a whole producer)",
     )
     verify.add_argument(
         "--require-signature",

@@ -80,6 +80,7 @@ def verify_log(
     keys: Keys | None = None,
     require_signature: bool = False,
     broker_checkpoints: Iterable[StreamCheckpoint] = (),
+    extra_anchors: Iterable[Anchor] = (),
     now: datetime | None = None,
     settle: timedelta = DEFAULT_SETTLE,
     attestation_key: bytes | None = None,
@@ -89,7 +90,7 @@ def verify_log(
     options = VerifyOptions(keys or {}, require_signature, attestation_key, settle)
     only = set(streams) if streams is not None else None
     trusted = _trusted(store, producer, options)
-    anchors = _anchors(store, trusted, options, broker_checkpoints)
+    anchors = _anchors(store, trusted, options, broker_checkpoints) + list(extra_anchors)
     if producer:
         anchors = [a for a in anchors if a.stream.split("/", 1)[0] == producer]
         if not anchors and not _producer_known(store, producer):

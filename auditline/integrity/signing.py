@@ -17,6 +17,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -64,10 +65,16 @@ class PublicKey:
 
     def verifies(self, digest: bytes, value: bytes) -> bool:
         try:
-            Ed25519PublicKey.from_public_bytes(self.raw).verify(value, digest)
+            _loaded(self.raw).verify(value, digest)
         except InvalidSignature:
             return False
         return True
+
+
+@lru_cache(maxsize=1024)
+def _loaded(raw: bytes) -> Ed25519PublicKey:
+    """The key object of raw public bytes, loaded once (verification is the hot path)."""
+    return Ed25519PublicKey.from_public_bytes(raw)
 
 
 VerifyKey = bytes | PublicKey
