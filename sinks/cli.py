@@ -148,7 +148,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_evidence(args: argparse.Namespace) -> int:
-    from .evidence import evidence, to_markdown
+    from .evidence import evidence, to_html, to_markdown
     from .queries import Provenance
     from .verification import VerifyOptions
 
@@ -159,7 +159,12 @@ def cmd_evidence(args: argparse.Namespace) -> int:
         _attestation_key(settings),
     )
     bundle = evidence(Provenance(_audit_store(settings)), args.model_version, options)
-    print(to_markdown(bundle) if args.markdown else json.dumps(json_value(bundle), indent=2))
+    if args.html:
+        print(to_html(bundle))
+    elif args.markdown:
+        print(to_markdown(bundle))
+    else:
+        print(json.dumps(json_value(bundle), indent=2))
     return 0
 
 
@@ -312,7 +317,11 @@ def register(sub: Any) -> None:
 
     ev = sub.add_parser("evidence", help="evidence bundle of a model version (JSON or Markdown)")
     ev.add_argument("model_version", help="name:version or model:<name>:<version>")
-    ev.add_argument("--markdown", action="store_true", help="a readable report instead of JSON")
+    shape = ev.add_mutually_exclusive_group()
+    shape.add_argument("--markdown", action="store_true", help="a readable report instead of JSON")
+    shape.add_argument(
+        "--html", action="store_true", help="the report as one HTML page (print it to PDF)"
+    )
     ev.set_defaults(run=cmd_evidence)
 
     sql = sub.add_parser(

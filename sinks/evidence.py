@@ -15,7 +15,9 @@ events belong to. ``to_markdown`` renders it as a report (tables, no raw JSON).
 
 from __future__ import annotations
 
+import html
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -222,13 +224,16 @@ def _deployment(d: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def to_markdown(bundle: dict[str, Any]) -> str:
-    """The bundle as a Markdown report: a table per section, times in ISO with their zone."""
-    from auditline.output import markdown_table
+def to_markdown(bundle: dict[str, Any], escape: Callable[[str], str] = str) -> str:
+    """The bundle as a Markdown report: a table per section, times in ISO with their zone.
+
+    ``escape``: applied to every value taken from the store (``html.escape`` for HTML output:
+    stored ids are producers' text, never markup)."""
+    from auditline.output import cell, markdown_table
 
     ok = all(check["ok"] for check in bundle["chain_verification"])
     lines = [
-        f"# Evidence: {bundle['model_version']}",
+        f"# Evidence: {escape(bundle['model_version'])}",
         "",
         f"- violations: {len(bundle['violations'])}",
         f"- drift alerts: {len(bundle['drift_alerts'])}",
@@ -255,5 +260,27 @@ def to_markdown(bundle: dict[str, Any]) -> str:
             lines += ["No entries.", ""]
             continue
         columns = list(items[0])
-        lines += [markdown_table(columns, [[item[c] for c in columns] for item in items]), ""]
+        rows = [[escape(cell(item[c])) for c in columns] for item in items]
+        lines += [markdown_table(columns, rows), ""]
     return "\n".join(lines)
+
+
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:2em;max-width:80em}"
+    "table{border-collapse:collapse;margin:0 0 1.5em}"
+    "th,td{border:1px solid #bbb;padding:.25em .5em;text-align:left;vertical-align:top}"
+    "th{background:#eee}"
+)
+
+
+def to_html(bundle: dict[str, Any]) -> str:
+    """The Markdown report as one self-contained HTML page (print it to PDF from a browser)."""
+    import markdown
+
+    text = to_markdown(bundle, escape=html.escape)
+    body = markdown.markdown(text, extensions=["tables"], output_format="html")
+    title = html.escape(f"Evidence: {bundle['model_version']}")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f"<style>{_STYLE}</style></head><body>\n{body}\n</body></html>"
+    )

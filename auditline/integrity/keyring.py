@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from auditline.errors import ConfigError
-from auditline.integrity.signing import Keys, PublicKey, VerifyKey
+from auditline.integrity.signing import (
+    Ed25519Signer,
+    HmacSigner,
+    Keys,
+    PublicKey,
+    Signer,
+    VerifyKey,
+)
 from auditline.settings import AuditlineSettings
 
 _ED25519 = "ed25519"
@@ -84,3 +91,22 @@ def verification_keys(settings: AuditlineSettings) -> Keys:
                 "AUDITLINE_PRODUCER__SIGNING_KEY must be hex (e.g. `openssl rand -hex 32`)"
             ) from exc
     return keys
+
+
+def signer_for(settings: AuditlineSettings) -> Signer | None:
+    """The producer's signer: Ed25519 from a key file, HMAC from a hex key, or none."""
+    config = settings.producer
+    if config.signing_key is not None and config.signing_key_file is not None:
+        raise ConfigError(
+            "set AUDITLINE_PRODUCER__SIGNING_KEY (HMAC) or __SIGNING_KEY_FILE (Ed25519), not both"
+        )
+    if config.signing_key_file is not None:
+        return Ed25519Signer.from_file(config.signing_key_id, config.signing_key_file)
+    if config.signing_key is None:
+        if config.require_signing:
+            raise ConfigError(
+                "AUDITLINE_PRODUCER__REQUIRE_SIGNING is set but no SIGNING_KEY_FILE (Ed25519) "
+                "or SIGNING_KEY (HMAC) is configured"
+            )
+        return None
+    return HmacSigner.from_hex(config.signing_key_id, config.signing_key.get_secret_value())

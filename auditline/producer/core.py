@@ -17,7 +17,6 @@ the missing ones are resent, in order: nothing is lost and nothing is stored twi
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 import time
@@ -29,25 +28,25 @@ from types import TracebackType
 from typing import Any
 from uuid import UUID
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from auditline.catalogue import Catalogue
 from auditline.codec import Codec, make_codec
-from auditline.errors import ConfigError, EmitError, InvalidEventError
+from auditline.errors import EmitError, InvalidEventError
 from auditline.events import Envelope, Event, Location, ProducerInfo, StreamCheckpoint
-from auditline.events.types import ZERO_HASH, UtcTime
-from auditline.integrity.signing import Ed25519Signer, HmacSigner, Signer
+from auditline.events.types import ZERO_HASH
+from auditline.integrity.keyring import signer_for
 from auditline.producer.helpers import LineageHelpers
 from auditline.producer.records import SpoolRecord
 from auditline.producer.sealing import Link, Sealer
 from auditline.producer.spool import Head, Spool
 from auditline.producer.transport import OutboundMessage, QueueFull, Transport, make_transport
+from auditline.producer.validation import event_time_of, invalid_event
 from auditline.producer.wire import UuidSource, avro_string
 from auditline.settings import AuditlineSettings, load_settings
 
 log = logging.getLogger(__name__)
 RECOVERY_MARGIN_MS = 60_000  # clock skew allowance when scanning the topic after a restart
-_EVENT_TIME = TypeAdapter(UtcTime)
 CHECKPOINT_ROOM_BYTES = 1 << 20  # the pump skips a checkpoint rather than wait for spool room
 PUMP_INTERVAL_S = 0.01  # the pump serves reports and backlog this often when emit does not
 
@@ -95,7 +94,7 @@ class AuditProducer(LineageHelpers):
                 country=config.country, provider=config.provider, region=config.region
             ),
         )
-        self.sealer = Sealer(self.identity, self.codec.header, _signer(self.settings))
+        self.sealer = Sealer(self.identity, self.codec.header, signer_for(self.settings))
         self._new_id = UuidSource()
         self._placeholder = Envelope.model_construct(
             event_id=self._new_id(), event_time=datetime.now(UTC), producer=self.identity,
@@ -153,7 +152,7 @@ class AuditProducer(LineageHelpers):
         entry = self.catalogue.for_model(model)
         stream = self.stream_of(model)
         key, stream_avro = stream.encode(), avro_string(stream)
-        when = _event_time(event_time)
+        when = event_time_of(event_time)
         with self._emit_lock:
             head = self.spool.heads.get(stream, Head())
             records, receipts = [], []
@@ -162,7 +161,7 @@ class AuditProducer(LineageHelpers):
             for body in bodies:
                 own_time = body.get("event_time")
                 link = Link(
-                    self._new_id(), _event_time(own_time) if own_time else when, stream_avro,
+                    self._new_id(), event_time_of(own_time) if own_time else when, stream_avro,
                     head.next_sequence, head.last_hash, trace_id, tenant,
                 )  # fmt: skip
                 sealed = self.sealer.seal(self._validate(model, body), link)
@@ -251,7 +250,7 @@ class AuditProducer(LineageHelpers):
         try:
             return model.model_validate({"envelope": self._placeholder, **fields})
         except ValidationError as exc:
-            raise _invalid(model, exc) from exc
+            raise invalid_event(model, exc) from exc
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -424,51 +423,6 @@ class AuditProducer(LineageHelpers):
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def _event_time(value: datetime | None) -> datetime:
-    if value is None:
-        now = datetime.now(UTC)
-        return now.replace(microsecond=now.microsecond // 1000 * 1000)
-    try:
-        return _EVENT_TIME.validate_python(value)
-    except ValidationError as exc:
-        message = exc.errors()[0]["msg"]
-        raise InvalidEventError(
-            f"envelope.event_time: {message} (got {value!r})", field="envelope.event_time"
-        ) from exc
-
-
-def _signer(settings: AuditlineSettings) -> Signer | None:
-    config = settings.producer
-    if config.signing_key is not None and config.signing_key_file is not None:
-        raise ConfigError(
-            "set AUDITLINE_PRODUCER__SIGNING_KEY (HMAC) or __SIGNING_KEY_FILE (Ed25519), not both"
-        )
-    if config.signing_key_file is not None:
-        return Ed25519Signer.from_file(config.signing_key_id, config.signing_key_file)
-    if config.signing_key is None:
-        if config.require_signing:
-            raise ConfigError(
-                "AUDITLINE_PRODUCER__REQUIRE_SIGNING is set but no SIGNING_KEY_FILE (Ed25519) "
-                "or SIGNING_KEY (HMAC) is configured"
-            )
-        return None
-    return HmacSigner.from_hex(config.signing_key_id, config.signing_key.get_secret_value())
-
-
-def _invalid(model: type[Event], exc: ValidationError) -> InvalidEventError:
-    first = exc.errors()[0]
-    path = ".".join(str(part) for part in first["loc"])
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    got = "" if first["type"] == "missing" else f" (got {_shown(first.get('input'))})"
-    return InvalidEventError(f"{model.__name__}.{path}: {first['msg']}{got}{more}", field=path)
-
-
-def _shown(value: Any) -> str:
-    """A rejected value for a person: JSON, shortened."""
-    text = json.dumps(value, default=str)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _slug(text: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from auditline.sinks.demo import _load
-from auditline.sinks.evidence import evidence, to_markdown
+from auditline.sinks.evidence import evidence, to_html, to_markdown
 from auditline.sinks.queries import Provenance
 from auditline.sinks.store import Store, connect
 from auditline.sinks.verification import VerifyOptions
@@ -164,3 +164,15 @@ def test_unknown_and_malformed_versions_are_errors(
     assert (
         bundle["transfers"][0]["when"].endswith("Z") or "+00:00" in bundle["transfers"][0]["when"]
     )
+
+
+def test_html_is_one_page_and_stored_text_is_never_markup(
+    platform: tuple[Store, list[Decision], dict[str, str], DemoKeys],
+) -> None:
+    store, _, _, keys = platform
+    bundle = evidence(Provenance(store), "churn:3", VerifyOptions(read_keyring(keys.keyring), True))
+    bundle["sources"][0]["asset_id"] = "<script>alert(1)</script> | x"
+    page = to_html(bundle)
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert page.count("<table>") == 7  # sections with entries: all but drift and integrity
