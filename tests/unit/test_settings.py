@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from auditline.codec import ConfluentCodec, SingleObjectCodec, make_codec
 from auditline.errors import ConfigError
+from auditline.events import AssetDeclared
+from auditline.producer import AuditProducer
+from auditline.producer.memory import InProcessBroker, InProcessTransport
 from auditline.settings import load_settings, unknown_env_keys
 
 
@@ -65,3 +71,28 @@ def test_unknown_constructor_keys_fail() -> None:
 def test_registry_url_selects_confluent_framing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUDITLINE_SCHEMA_REGISTRY__URL", "mock://settings")
     assert isinstance(make_codec(load_settings()), ConfluentCodec)
+
+
+def test_defaults_do_not_depend_on_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11 item 5: the same service started from another directory keeps its spool (and so
+    its sequence and chain); the embedded store is found wherever a command runs."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    for name in [n for n in os.environ if n.startswith("AUDITLINE_")]:
+        monkeypatch.delenv(name)
+    seen = []
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        monkeypatch.chdir(tmp_path / folder)
+        settings = load_settings(producer={"service": "svc", "instance": "i1",
+                                           "transport": "memory"})  # fmt: skip
+        with AuditProducer(settings, transport=InProcessTransport(InProcessBroker())) as p:
+            seen.append(p.emit(AssetDeclared, **ASSET).sequence)
+        assert settings.spool.path == tmp_path / "data" / "auditline" / "spool"
+        assert settings.clickhouse.dsn == f"chdb://{tmp_path / 'data' / 'auditline' / 'clickhouse'}"
+    assert seen == [0, 1]  # the second start continued the stream
+
+
+ASSET = {"asset_id": "ds", "asset_kind": "dataset", "name": "ds", "owner": "t",
+         "classification": "personal", "location": {"country": "DE"}}  # fmt: skip
