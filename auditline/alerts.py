@@ -13,6 +13,8 @@ _SEVERITY = {
     IntegrityKind.GAP: "high", IntegrityKind.DUPLICATE: "low", IntegrityKind.REORDER: "medium",
     IntegrityKind.BROKEN_CHAIN: "critical", IntegrityKind.BAD_SIGNATURE: "critical",
     IntegrityKind.UNSIGNED: "medium", IntegrityKind.TAMPERED: "critical",
+    IntegrityKind.TRUNCATED: "critical", IntegrityKind.VANISHED: "critical",
+    IntegrityKind.SILENT: "high",
 }  # fmt: skip
 
 
