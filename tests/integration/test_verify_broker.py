@@ -9,14 +9,26 @@ import sys
 from pathlib import Path
 
 import pytest
-from auditline.sinks.store import connect
 
 from auditline.demo import DemoKeys, _bodies
 from auditline.producer import AuditProducer
-from auditline.settings import AuditlineSettings, ClickHouseSettings
+from auditline.settings import AuditlineSettings
 from tests.kafka_helpers import cli_env
 
 pytestmark = pytest.mark.integration
+DELETE_NEWEST = """
+import sys
+from auditline.settings import ClickHouseSettings
+from auditline.sinks.store import connect
+store = connect(ClickHouseSettings(dsn=f"chdb://{sys.argv[1]}", database="audit"))
+for stream in ("svc/i1/predictions", "svc/i1/checkpoints"):  # newest event, newest checkpoint
+    store.command(
+        "DELETE FROM audit.audit_log WHERE stream = {s:String} AND sequence = "
+        "(SELECT max(sequence) FROM audit.audit_log WHERE stream = {s:String})",
+        {"s": stream}, mutations_sync=2,
+    )
+store.close()
+"""
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -48,14 +60,11 @@ def test_a_deleted_tail_is_found_against_the_broker(
     assert sink.returncode == 0, sink.stdout + sink.stderr
     assert cli(env, "verify", "--broker", "--settle", "0").returncode == 0
 
-    store = connect(ClickHouseSettings(dsn=f"chdb://{engine}", database="audit"))
-    for stream in ("svc/i1/predictions", "svc/i1/checkpoints"):  # newest event, newest checkpoint
-        store.command(
-            "DELETE FROM audit.audit_log WHERE stream = {s:String} AND sequence = "
-            "(SELECT max(sequence) FROM audit.audit_log WHERE stream = {s:String})",
-            {"s": stream}, mutations_sync=2,
-        )  # fmt: skip
-    store.close()
+    deleting = subprocess.run(  # a process of its own: chDB opens one engine per process
+        [sys.executable, "-c", DELETE_NEWEST, str(engine)], capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert deleting.returncode == 0, deleting.stderr
 
     alone = cli(env, "verify", "--settle", "0")
     assert alone.returncode == 0, alone.stderr  # the store alone looks intact (one checkpoint)
