@@ -240,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="producer service the key may sign for (repeat; default: any)",
     )
     keys.set_defaults(run=_cmd_keys)
+    from auditline.alerting.cli import register as register_alerts
+
+    register_alerts(sub)
     _register_extra_commands(sub)
     return parser
 

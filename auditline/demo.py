@@ -202,7 +202,7 @@ def emit_and_verify(out: IO[str], keys: DemoKeys) -> tuple[bool, InProcessBroker
 def judge_and_alert(broker: InProcessBroker, keys: DemoKeys, out: IO[str]) -> list[Decision]:
     """The detector stage, as the worker does it: the default policy pack over the emitted events
     (embedded runner), each decision published as a signed PolicyViolation next to them."""
-    from auditline.alerts import violation_body
+    from auditline.alerting.bodies import violation_body
     from auditline.policy.engine import PolicyEngine
     from auditline.policy.model import load_policy
     from auditline.producer import AuditProducer

@@ -29,7 +29,7 @@ from typing import Any
 
 import faust
 
-from auditline.alerts import integrity_body, violation_body
+from auditline.alerting.bodies import integrity_body, violation_body
 from auditline.catalogue import Catalogue
 from auditline.codec import make_codec
 from auditline.drift.offline import load_drift_settings

@@ -8,10 +8,10 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from auditline.errors import PolicyError
+from auditline.yamlfile import load_model
 
 Scope = Literal["whole", "commercial", "private_sector", "dpf_certified"]
 RULE_IDS = (
@@ -80,38 +80,4 @@ def default_policy_path() -> Path:
 def load_policy(path: str | Path | None = None) -> Policy:
     """The policy at ``path`` (the shipped default pack when None)."""
     path = Path(path) if path is not None else default_policy_path()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PolicyError(f"{path}: cannot read the policy file ({exc.strerror})") from exc
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise PolicyError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
-    try:
-        return Policy.model_validate(data)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        line = _line_of(root, error["loc"])
-        where = ".".join(str(p) for p in error["loc"])
-        raise PolicyError(f"{path}:{line}: {where}: {error['msg']}") from exc
-
-
-def _line_of(node: Any, loc: tuple[Any, ...]) -> int:
-    """The 1-based line of the YAML node at ``loc`` (or of its nearest existing parent)."""
-    line = 1 if node is None else node.start_mark.line + 1
-    for part in loc:
-        child = None
-        if isinstance(node, yaml.MappingNode):
-            child = next((v for k, v in node.value if k.value == part), None)
-        elif (
-            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
-        ):
-            child = node.value[part]
-        if child is None:
-            break
-        node, line = child, child.start_mark.line + 1
-    return line
+    return load_model(path, Policy, PolicyError, "policy file")

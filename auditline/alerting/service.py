@@ -1,0 +1,69 @@
+"""``auditline alerts serve``: every webhook and SSE subscription of a file, in one process.
+
+Each webhook subscription is an asyncio task with its own consumer group (a receiver that is
+down only holds back its own subscription); SSE streams and ``/healthz`` are served by one
+aiohttp application. SIGTERM/SIGINT stop it: deliveries in flight are not committed, so they are
+sent again on the next start (receivers deduplicate on ``Idempotency-Key``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import aiohttp
+from aiohttp import web
+
+from auditline.alerting.sse import add_routes
+from auditline.alerting.subscriptions import SubscriptionsFile
+from auditline.alerting.webhook import WebhookDelivery
+from auditline.settings import AuditlineSettings
+
+log = logging.getLogger(__name__)
+
+
+async def serve(
+    settings: AuditlineSettings, subscriptions: SubscriptionsFile, host: str, port: int
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    app = web.Application()
+    add_routes(app, settings, subscriptions)
+    app.router.add_get("/healthz", _health)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    async with aiohttp.ClientSession() as session:
+        hooks = [
+            WebhookDelivery(s, settings, session) for s in subscriptions.subscriptions if s.webhook
+        ]
+        tasks = [asyncio.create_task(h.run(stop), name=h.subscription.name) for h in hooks]
+        sse = [s.name for s in subscriptions.subscriptions if s.sse]
+        print(
+            f"alerts: ready on http://{host}:{port}: {len(hooks)} webhook subscription(s)"
+            f"{', SSE ' + ', '.join(sse) if sse else ''}; topics {settings.topic_prefix}.alerts.*",
+            flush=True,
+        )
+        await _until_stopped(stop, tasks)
+    await runner.cleanup()
+
+
+async def _until_stopped(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+    """Serve until the stop signal; a subscription that fails is logged, the others go on."""
+    for task in tasks:
+        task.add_done_callback(_log_failure)
+    await stop.wait()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("subscription %s stopped: %s", task.get_name(), task.exception())
+
+
+async def _health(_: web.Request) -> web.Response:
+    return web.Response(text="ok\n")

@@ -1,0 +1,136 @@
+"""Alerts from the alert topics, decoded, with their Kafka positions (confluent-kafka).
+
+Two ways to read: a **subscription** consumes as its own consumer group and commits an alert's
+offset only once the caller has handled it (``commit``: at-least-once delivery, a restart
+resumes after the last handled alert); a **reader** is assigned explicit start positions and
+commits nothing (``alerts tail``, SSE clients resuming from ``Last-Event-ID``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    Consumer,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
+
+from auditline.alerting.view import AlertView, Position
+from auditline.catalogue import Catalogue
+from auditline.codec import make_codec
+from auditline.errors import DecodeError, UnavailableError
+from auditline.events import DriftAlert, IntegrityAlert, PolicyViolation
+from auditline.settings import AuditlineSettings
+from auditline.topics import ensure_topics, require_broker, with_logger
+
+log = logging.getLogger(__name__)
+START = {"beginning": OFFSET_BEGINNING, "end": OFFSET_END}
+
+
+def alert_topics(catalogue: Catalogue) -> list[str]:
+    return [catalogue.for_model(m).topic for m in (PolicyViolation, DriftAlert, IntegrityAlert)]
+
+
+class AlertSource:
+    def __init__(self, settings: AuditlineSettings, consumer: Consumer) -> None:
+        self.catalogue = Catalogue(settings.topic_prefix)
+        self.codec = make_codec(settings, self.catalogue)
+        self.consumer = consumer
+        self.topics = alert_topics(self.catalogue)
+
+    @classmethod
+    def subscription(
+        cls, settings: AuditlineSettings, group: str, start: str = "latest"
+    ) -> AlertSource:
+        """Its own consumer group; a new group starts at ``start`` (latest: from now on)."""
+        source = cls(settings, _consumer(settings, group, {"auto.offset.reset": start}))
+        source.consumer.subscribe(source.topics)
+        return source
+
+    @classmethod
+    def reader(
+        cls,
+        settings: AuditlineSettings,
+        start: str = "end",
+        since_ms: int | None = None,
+        positions: Mapping[tuple[str, int], int] | None = None,
+    ) -> AlertSource:
+        """Assigned, no group commits: from the ``start`` (beginning | end), from ``since_ms``,
+        or from explicit ``positions`` (next offset per topic partition; others from start)."""
+        source = cls(settings, _consumer(settings, "auditline-alerts-reader", {}))
+        parts = source.partitions()
+        if since_ms is not None:
+            found = source.consumer.offsets_for_times(
+                [TopicPartition(t, p, since_ms) for t, p in parts], timeout=10
+            )
+            assigned = [TopicPartition(tp.topic, tp.partition, tp.offset) for tp in found]
+        else:
+            chosen = dict(positions or {})
+            assigned = [TopicPartition(t, p, chosen.get((t, p), START[start])) for t, p in parts]
+        source.consumer.assign(assigned)
+        return source
+
+    def partitions(self) -> list[tuple[str, int]]:
+        metadata = self.consumer.list_topics(timeout=10).topics
+        return [
+            (topic, partition)
+            for topic in self.topics
+            if topic in metadata
+            for partition in sorted(metadata[topic].partitions)
+        ]
+
+    def poll(self, timeout: float = 0.5, max_records: int = 500) -> list[AlertView]:
+        """The next alerts (possibly none); records that are not alerts are skipped."""
+        try:
+            messages = self.consumer.consume(max_records, timeout)
+        except KafkaException as exc:
+            raise UnavailableError(f"reading the alert topics failed: {exc}") from exc
+        return [view for m in messages if (view := self._view(m)) is not None]
+
+    def _view(self, message: Message) -> AlertView | None:
+        if message.error() is not None:
+            return None
+        position = Position(message.topic() or "", message.partition() or 0, message.offset() or 0)
+        try:
+            event = self.codec.decode(message.value() or b"")
+        except DecodeError as exc:
+            log.warning("skipped an undecodable record at %s: %s", position, exc)
+            return None
+        return AlertView.of(event, position)
+
+    def commit(self, alerts: Iterable[AlertView]) -> None:
+        """Commit past ``alerts`` (handled): synchronous, so a crash after it never repeats them."""
+        nexts: dict[tuple[str, int], int] = {}
+        for alert in alerts:
+            if alert.position is not None:
+                key = (alert.position.topic, alert.position.partition)
+                nexts[key] = max(nexts.get(key, 0), alert.position.offset + 1)
+        if nexts:
+            offsets = [TopicPartition(t, p, o) for (t, p), o in nexts.items()]
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def _consumer(settings: AuditlineSettings, group: str, extra: dict[str, str]) -> Consumer:
+    conf = settings.kafka.client_conf()
+    require_broker(conf, settings.kafka.connect_timeout_s)
+    ensure_topics(conf, alert_topics(Catalogue(settings.topic_prefix)))
+    return Consumer(
+        {
+            **with_logger(conf),
+            "group.id": group,
+            "enable.auto.commit": False,
+            "enable.partition.eof": False,
+            "topic.metadata.refresh.interval.ms": 5000,
+            # a webhook retrying with backoff polls rarely; past this the group would drop it
+            "max.poll.interval.ms": 900_000,
+            **extra,
+        }
+    )

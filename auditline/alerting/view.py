@@ -1,0 +1,130 @@
+"""One alert as subscribers see it, whatever its kind: the fields filters match and payloads carry.
+
+``AlertView.of(event)`` reads a PolicyViolation, DriftAlert or IntegrityAlert; ``to_json()`` is
+the documented webhook/SSE/``tail --json`` body (docs/alerts.md). Pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditline.events import DriftAlert, Event, IntegrityAlert, PolicyViolation
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+KINDS = ("violation", "drift", "integrity")
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where the alert sits in Kafka (resume points, idempotent delivery)."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class AlertView:
+    alert_id: str
+    kind: str  # violation | drift | integrity
+    severity: str
+    rule: str  # rule id, drift statistic, or integrity finding kind
+    title: str  # what happened, one line
+    where: str  # where it happened, one line
+    time: str  # ISO 8601 with zone: when the alert was raised
+    state: str = ""  # drift: opened | closed; violations: the decision
+    jurisdictions: frozenset[str] = frozenset()
+    models: frozenset[str] = frozenset()  # "name:version"
+    assets: frozenset[str] = frozenset()
+    services: frozenset[str] = frozenset()  # producer services the alert is about
+    evidence: tuple[str, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict)
+    position: Position | None = None
+
+    @classmethod
+    def of(cls, event: Event, position: Position | None = None) -> AlertView | None:
+        """The view of an alert event; None for any other event."""
+        if isinstance(event, PolicyViolation):
+            return _violation(event, position)
+        if isinstance(event, DriftAlert):
+            return _drift(event, position)
+        if isinstance(event, IntegrityAlert):
+            return _integrity(event, position)
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        """The alert body every delivery carries (docs/alerts.md, "Payload")."""
+        return {
+            "alert_id": self.alert_id,
+            "kind": self.kind,
+            "severity": self.severity,
+            "rule": self.rule,
+            "state": self.state,
+            "title": self.title,
+            "where": self.where,
+            "time": self.time,
+            "jurisdictions": sorted(self.jurisdictions),
+            "models": sorted(self.models),
+            "assets": sorted(self.assets),
+            "services": sorted(self.services),
+            "evidence_event_ids": list(self.evidence),
+            "details": self.details,
+        }
+
+
+def _nodes(via: str) -> tuple[frozenset[str], frozenset[str]]:
+    """Models and assets named in a violation's lineage chain ("a <- b <- model:m:1")."""
+    nodes = [n.strip() for n in via.split("<-") if n.strip()]
+    models = {n.removeprefix("model:") for n in nodes if n.startswith("model:")}
+    assets = {n for n in nodes if not n.startswith(("model:", "run:", "deployment:"))}
+    return frozenset(models), frozenset(assets)
+
+
+def _violation(e: PolicyViolation, position: Position | None) -> AlertView:
+    facts = e.facts
+    models, assets = _nodes(facts.get("via", ""))
+    countries = {facts[k] for k in ("from", "to") if facts.get(k)}
+    hop = facts.get("hop", "")
+    route = f"{facts.get('from', '?')} -> {facts.get('to', '?')}" if countries else ""
+    return AlertView(
+        alert_id=e.violation_id, kind="violation", severity=str(e.severity), rule=e.rule_id,
+        title=e.message, where=" ".join(p for p in (hop, route, facts.get("via", "")) if p),
+        time=e.envelope.event_time.isoformat(), state=str(e.decision),
+        jurisdictions=frozenset(countries), models=models, assets=assets,
+        services=frozenset(filter(None, [facts.get("service", "")])),
+        evidence=(e.subject_event_id, *e.evidence_event_ids),
+        details={"facts": dict(facts), "obligations": list(e.obligations),
+                 "policy_version": e.policy_version, "rule_version": e.rule_version},
+        position=position,
+    )  # fmt: skip
+
+
+def _drift(e: DriftAlert, position: Position | None) -> AlertView:
+    subject = e.feature or "predictions"
+    return AlertView(
+        alert_id=e.alert_id, kind="drift", severity=str(e.severity), rule=e.statistic,
+        title=f"drift {e.state} on {subject}: {e.statistic} {e.value:.4g} (threshold "
+              f"{e.threshold:.4g})",
+        where=f"model {e.model_name}:{e.model_version}, window "
+              f"{e.window_start.isoformat()} to {e.window_end.isoformat()}",
+        time=e.envelope.event_time.isoformat(), state=str(e.state),
+        models=frozenset({f"{e.model_name}:{e.model_version}"}),
+        evidence=(e.training_run_id,),
+        details={"feature": e.feature, "value": e.value, "threshold": e.threshold,
+                 "window_count": e.window_count, "reference_count": e.reference_count},
+        position=position,
+    )  # fmt: skip
+
+
+def _integrity(e: IntegrityAlert, position: Position | None) -> AlertView:
+    service = e.stream.split("/", 1)[0]
+    return AlertView(
+        alert_id=e.alert_id, kind="integrity", severity=str(e.severity), rule=str(e.kind),
+        title=f"{e.kind}: {e.detail}", where=f"stream {e.stream} at sequence {e.observed_sequence}",
+        time=e.envelope.event_time.isoformat(), services=frozenset({service}),
+        evidence=(e.subject_event_id, *e.evidence_event_ids),
+        details={"stream": e.stream, "expected_sequence": e.expected_sequence,
+                 "observed_sequence": e.observed_sequence},
+        position=position,
+    )  # fmt: skip

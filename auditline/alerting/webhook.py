@@ -1,0 +1,171 @@
+"""Webhook delivery of one subscription: at least once, in order per partition, never blocking
+another subscription.
+
+Loop: poll alerts (the subscription's own consumer group), POST each one that passes the
+filters, then commit the batch. A POST is retried on connection errors, timeouts, 408, 429 and
+5xx with exponential backoff and jitter (``backoff_s`` doubling up to ``max_backoff_s``); after
+``retries`` it goes to ``<prefix>.alerts.deadletter`` with the reason, and the subscription goes
+on. Other 4xx answers are not retried (the receiver refuses this body): dead letter at once.
+**Commit point**: offsets are committed only after every alert of the batch got a 2xx or was
+dead-lettered (the dead letter flushed first), so a crash or a stop repeats alerts, never loses
+one; receivers deduplicate on ``Idempotency-Key``. A per-subscription rate cap spaces requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+
+import aiohttp
+from confluent_kafka import Producer
+
+from auditline.alerting import payloads
+from auditline.alerting.source import AlertSource
+from auditline.alerting.subscriptions import Subscription, Webhook
+from auditline.alerting.view import AlertView
+from auditline.settings import AuditlineSettings
+from auditline.topics import ensure_topics, with_logger
+
+log = logging.getLogger(__name__)
+RETRYABLE = frozenset({408, 425, 429})
+
+
+@dataclass
+class WebhookStats:
+    delivered: int = 0
+    retries: int = 0
+    dead_lettered: int = 0
+    skipped: int = 0  # did not pass the filters
+    last_error: str = ""
+
+
+@dataclass
+class Pacer:
+    """At most ``per_second`` requests a second (a token every 1/rate seconds)."""
+
+    per_second: float
+    _next: float = field(default=0.0)
+
+    async def wait(self) -> None:
+        now = time.monotonic()
+        if self._next > now:
+            await asyncio.sleep(self._next - now)
+        self._next = max(now, self._next) + 1.0 / self.per_second
+
+
+class WebhookDelivery:
+    def __init__(
+        self,
+        subscription: Subscription,
+        settings: AuditlineSettings,
+        session: aiohttp.ClientSession,
+    ) -> None:
+        assert subscription.webhook is not None
+        self.subscription = subscription
+        self.hook: Webhook = subscription.webhook
+        self.settings = settings
+        self.session = session
+        self.secret = self.hook.secret()
+        self.pacer = Pacer(self.hook.max_per_second)
+        self.stats = WebhookStats()
+        self.dead_letter_topic = f"{settings.topic_prefix}.alerts.deadletter"
+        self.source = f"auditline/{settings.topic_prefix}"
+        self._producer: Producer | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        group = self.subscription.group(self.settings.topic_prefix)
+        alerts = await asyncio.to_thread(
+            AlertSource.subscription, self.settings, group, self.subscription.start
+        )
+        try:
+            while not stop.is_set():
+                batch = await asyncio.to_thread(alerts.poll, 0.5, 100)
+                if not await self._handle(batch, stop):
+                    return  # stopped mid-batch: nothing after the last commit is committed
+                await asyncio.to_thread(alerts.commit, batch)
+        finally:
+            await asyncio.to_thread(alerts.close)
+            if self._producer is not None:
+                self._producer.flush(10)
+
+    async def _handle(self, batch: list[AlertView], stop: asyncio.Event) -> bool:
+        for alert in batch:
+            if not self.subscription.filters.matches(alert):
+                self.stats.skipped += 1
+                continue
+            if not await self.deliver(alert, stop):
+                return False
+        if self.stats.dead_lettered and self._producer is not None:
+            await asyncio.to_thread(self._producer.flush, 30)  # before the commit point
+        return True
+
+    async def deliver(self, alert: AlertView, stop: asyncio.Event | None = None) -> bool:
+        """POST until a 2xx or the retries run out (then dead letter); False only if stopped."""
+        data, content_type = payloads.body(
+            alert, self.hook.format, self.subscription.name, self.source
+        )
+        for attempt in range(self.hook.retries + 1):
+            await self.pacer.wait()
+            status, reason = await self._post(alert, data, content_type)
+            if status is not None and 200 <= status < 300:
+                self.stats.delivered += 1
+                return True
+            self.stats.last_error = reason
+            final = status is not None and 400 <= status < 500 and status not in RETRYABLE
+            if final or attempt == self.hook.retries:
+                break
+            self.stats.retries += 1
+            delay = min(self.hook.max_backoff_s, self.hook.backoff_s * 2**attempt)
+            if await _stopped(stop, delay * random.uniform(0.5, 1.0)):
+                return False
+        self._dead_letter(alert, data, self.stats.last_error)
+        return True
+
+    async def _post(
+        self, alert: AlertView, data: bytes, content_type: str
+    ) -> tuple[int | None, str]:
+        heads = payloads.headers(alert, data, self.secret, self.subscription.name, time.time())
+        heads["Content-Type"] = content_type
+        try:
+            async with self.session.post(
+                self.hook.url, data=data, headers=heads,
+                timeout=aiohttp.ClientTimeout(total=self.hook.timeout_s),
+            ) as response:  # fmt: skip
+                await response.read()
+                return response.status, f"HTTP {response.status}"
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+    def _dead_letter(self, alert: AlertView, data: bytes, reason: str) -> None:
+        if self._producer is None:
+            conf = self.settings.kafka.client_conf()
+            ensure_topics(conf, [self.dead_letter_topic])
+            self._producer = Producer(
+                {**with_logger(conf), "acks": "all", "enable.idempotence": True}
+            )
+        log.warning(
+            "subscription %s: alert %s dead-lettered after %s", self.subscription.name,
+            alert.alert_id, reason,
+        )  # fmt: skip
+        self._producer.produce(
+            self.dead_letter_topic, data, alert.alert_id.encode(),
+            headers={"reason": reason, "subscription": self.subscription.name,
+                     "url": self.hook.url, "alert": json.dumps(alert.to_json())},
+        )  # fmt: skip
+        self.stats.dead_lettered += 1
+
+
+async def _stopped(stop: asyncio.Event | None, delay: float) -> bool:
+    """Sleep ``delay`` unless ``stop`` is set first; True when stopped."""
+    if stop is None:
+        await asyncio.sleep(delay)
+        return False
+    try:
+        await asyncio.wait_for(stop.wait(), delay)
+    except TimeoutError:
+        return False
+    return True
