@@ -9,18 +9,23 @@ sent again on the next start (receivers deduplicate on ``Idempotency-Key``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 
 import aiohttp
 from aiohttp import web
 
+from auditline.alerting.metrics import AlertMetrics
 from auditline.alerting.sse import add_routes
 from auditline.alerting.subscriptions import SubscriptionsFile
 from auditline.alerting.webhook import WebhookDelivery
+from auditline.errors import UnavailableError
 from auditline.settings import AuditlineSettings
+from auditline.topics import require_broker
 
 log = logging.getLogger(__name__)
+PROBE_S = 5.0
 
 
 async def serve(
@@ -30,18 +35,25 @@ async def serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    metrics = AlertMetrics()
+    health = Health(settings, metrics)
     app = web.Application()
-    add_routes(app, settings, subscriptions)
+    add_routes(app, settings, subscriptions, metrics)
     app.router.add_get("/healthz", _health)
+    app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", health.scrape)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
     async with aiohttp.ClientSession() as session:
         hooks = [
-            WebhookDelivery(s, settings, session) for s in subscriptions.subscriptions if s.webhook
+            WebhookDelivery(s, settings, session, metrics)
+            for s in subscriptions.subscriptions
+            if s.webhook
         ]
         tasks = [asyncio.create_task(h.run(stop), name=h.subscription.name) for h in hooks]
+        probe = asyncio.create_task(health.probe(stop))
         sse = [s.name for s in subscriptions.subscriptions if s.sse]
         print(
             f"alerts: ready on http://{host}:{port}: {len(hooks)} webhook subscription(s)"
@@ -49,6 +61,7 @@ async def serve(
             flush=True,
         )
         await _until_stopped(stop, tasks)
+        await probe
     await runner.cleanup()
 
 
@@ -67,3 +80,33 @@ def _log_failure(task: asyncio.Task[None]) -> None:
 
 async def _health(_: web.Request) -> web.Response:
     return web.Response(text="ok\n")
+
+
+class Health:
+    """``/readyz``: the broker answered the last probe (every ``PROBE_S``); ``/metrics``."""
+
+    def __init__(self, settings: AuditlineSettings, metrics: AlertMetrics) -> None:
+        self.conf = settings.kafka.client_conf()
+        self.metrics = metrics
+        self.ready = False
+        self.reason = "starting"
+
+    async def probe(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(require_broker, self.conf, PROBE_S)
+            except UnavailableError as exc:
+                self.ready, self.reason = False, str(exc)
+            else:
+                self.ready, self.reason = True, "ok"
+            self.metrics.ready.set(1 if self.ready else 0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), PROBE_S)
+
+    async def readyz(self, _: web.Request) -> web.Response:
+        return web.Response(status=200 if self.ready else 503, text=f"{self.reason}\n")
+
+    async def scrape(self, _: web.Request) -> web.Response:
+        return web.Response(
+            body=self.metrics.exposition(), headers={"Content-Type": self.metrics.content_type}
+        )

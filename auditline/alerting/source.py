@@ -114,6 +114,16 @@ class AlertSource:
             offsets = [TopicPartition(t, p, o) for (t, p), o in nexts.items()]
             self.consumer.commit(offsets=offsets, asynchronous=False)
 
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Records after this reader's position, per assigned partition (cached watermarks: no
+        request to the broker)."""
+        found = {}
+        for tp in self.consumer.position(self.consumer.assignment()):
+            _, high = self.consumer.get_watermark_offsets(tp, cached=True)
+            if high >= 0 and tp.offset >= 0:
+                found[(tp.topic, tp.partition)] = max(0, high - tp.offset)
+        return found
+
     def close(self) -> None:
         self.consumer.close()
 

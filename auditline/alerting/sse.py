@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from aiohttp import web
 from confluent_kafka import TopicPartition
 
+from auditline.alerting.metrics import AlertMetrics
 from auditline.alerting.source import AlertSource
 from auditline.alerting.subscriptions import SubscriptionsFile
 from auditline.alerting.view import AlertView
@@ -46,7 +47,10 @@ def decode_cursor(text: str, topics: list[str]) -> Cursor:
 
 
 def add_routes(
-    app: web.Application, settings: AuditlineSettings, subscriptions: SubscriptionsFile
+    app: web.Application,
+    settings: AuditlineSettings,
+    subscriptions: SubscriptionsFile,
+    metrics: AlertMetrics,
 ) -> None:
     async def events(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
@@ -59,9 +63,12 @@ def add_routes(
             source, cursor = await asyncio.to_thread(_open, settings, last, start)
         except ConfigError as exc:
             raise web.HTTPBadRequest(text=f"{exc}\n") from exc
+        clients = metrics.sse_clients.labels(name)
+        clients.inc()
         try:
             return await _stream(request, source, cursor, found[0].filters.matches)
         finally:
+            clients.dec()
             await asyncio.to_thread(source.close)
 
     app.router.add_get("/subscriptions/{name}/events", events)

@@ -19,11 +19,13 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import aiohttp
 from confluent_kafka import Producer
 
 from auditline.alerting import payloads
+from auditline.alerting.metrics import AlertMetrics
 from auditline.alerting.source import AlertSource
 from auditline.alerting.subscriptions import Subscription, Webhook
 from auditline.alerting.view import AlertView
@@ -63,8 +65,10 @@ class WebhookDelivery:
         subscription: Subscription,
         settings: AuditlineSettings,
         session: aiohttp.ClientSession,
+        metrics: AlertMetrics | None = None,
     ) -> None:
         assert subscription.webhook is not None
+        self.metrics = metrics or AlertMetrics()
         self.subscription = subscription
         self.hook: Webhook = subscription.webhook
         self.settings = settings
@@ -87,16 +91,25 @@ class WebhookDelivery:
                 if not await self._handle(batch, stop):
                     return  # stopped mid-batch: nothing after the last commit is committed
                 await asyncio.to_thread(alerts.commit, batch)
+                self._observe_lag(alerts)
         finally:
             await asyncio.to_thread(alerts.close)
             if self._producer is not None:
                 self._producer.flush(10)
 
+    def _observe_lag(self, alerts: AlertSource) -> None:
+        name = self.subscription.name
+        for (topic, partition), lag in alerts.lag().items():
+            self.metrics.consumer_lag.labels(name, topic, str(partition)).set(lag)
+
     async def _handle(self, batch: list[AlertView], stop: asyncio.Event) -> bool:
+        name = self.subscription.name
         for alert in batch:
+            self.metrics.consumed.labels(name, alert.kind).inc()
             if not self.subscription.filters.matches(alert):
                 self.stats.skipped += 1
                 continue
+            self.metrics.matched.labels(name, alert.rule, alert.severity).inc()
             if not await self.deliver(alert, stop):
                 return False
         if self.stats.dead_lettered and self._producer is not None:
@@ -113,6 +126,7 @@ class WebhookDelivery:
             status, reason = await self._post(alert, data, content_type)
             if status is not None and 200 <= status < 300:
                 self.stats.delivered += 1
+                self._delivered(alert)
                 return True
             self.stats.last_error = reason
             final = status is not None and 400 <= status < 500 and status not in RETRYABLE
@@ -125,20 +139,35 @@ class WebhookDelivery:
         self._dead_letter(alert, data, self.stats.last_error)
         return True
 
+    def _delivered(self, alert: AlertView) -> None:
+        name = self.subscription.name
+        self.metrics.deliveries.labels(name, "delivered").inc()
+        try:
+            raised = datetime.fromisoformat(alert.time).timestamp()
+        except ValueError:
+            return
+        self.metrics.delivery_lag.labels(name).observe(max(0.0, time.time() - raised))
+
     async def _post(
         self, alert: AlertView, data: bytes, content_type: str
     ) -> tuple[int | None, str]:
         heads = payloads.headers(alert, data, self.secret, self.subscription.name, time.time())
         heads["Content-Type"] = content_type
+        name, started = self.subscription.name, time.monotonic()
         try:
             async with self.session.post(
                 self.hook.url, data=data, headers=heads,
                 timeout=aiohttp.ClientTimeout(total=self.hook.timeout_s),
             ) as response:  # fmt: skip
                 await response.read()
-                return response.status, f"HTTP {response.status}"
+                status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:
+            self.metrics.attempts.labels(name, "error").inc()
             return None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        finally:
+            self.metrics.request_seconds.labels(name).observe(time.monotonic() - started)
+        self.metrics.attempts.labels(name, f"{status // 100}xx").inc()
+        return status, f"HTTP {status}"
 
     def _dead_letter(self, alert: AlertView, data: bytes, reason: str) -> None:
         if self._producer is None:
@@ -157,6 +186,7 @@ class WebhookDelivery:
                      "url": self.hook.url, "alert": json.dumps(alert.to_json())},
         )  # fmt: skip
         self.stats.dead_lettered += 1
+        self.metrics.deliveries.labels(self.subscription.name, "dead_lettered").inc()
 
 
 async def _stopped(stop: asyncio.Event | None, delay: float) -> bool:

@@ -23,11 +23,13 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
 
 from auditline.alerting.payloads import verify_signature
 from auditline.events import PolicyViolation
 from auditline.producer import AuditProducer
 from auditline.settings import AuditlineSettings
+from auditline.testing.kafka_broker import LocalKafka
 from tests.unit.alerting.samples import violation_body
 
 pytestmark = pytest.mark.integration
@@ -141,14 +143,15 @@ def test_webhook_survives_a_failing_receiver_and_delivers_each_matching_alert(
     emit(setup["bootstrap"], setup["prefix"], setup["tmp"] / "spool", range(0, 20))
     service = serve(setup["env"], subs, port)
     try:
-        time.sleep(2)  # 503s for a while
-        receiver.down()  # then refused connections
+        until(lambda: receiver.failed >= 3, 30, lambda: "no request reached the receiver")
+        receiver.down()  # after some 503s, refused connections
         emit(setup["bootstrap"], setup["prefix"], setup["tmp"] / "spool2", range(20, 40))
         time.sleep(2)
         receiver.mode = "ok"
         receiver.up()
         expected = [f"v-{n}" for n in range(0, 40, 2)]
         until(lambda: set(receiver.ids()) >= set(expected), 60, lambda: f"got {receiver.ids()}")
+        families = scrape(port)
     finally:
         service.send_signal(signal.SIGTERM)
         output, _ = service.communicate(timeout=30)
@@ -160,8 +163,63 @@ def test_webhook_survives_a_failing_receiver_and_delivers_each_matching_alert(
         assert verify_signature(SECRET.encode(), headers["Auditline-Signature"], body)
         assert not verify_signature(b"wrong", headers["Auditline-Signature"], body)
         assert json.loads(body)["alert"]["alert_id"] == headers["Idempotency-Key"]
+    delivered = sample(families, "auditline_webhook_deliveries_total", outcome="delivered")
+    assert delivered >= 20
+    assert sample(families, "auditline_webhook_attempts_total", result="5xx") >= 1
+    assert sample(families, "auditline_alerts_matched_total", rule="RES-PIN") >= 20
+    assert sample(families, "auditline_alert_delivery_lag_seconds_count") >= 20
     say(f"webhook: {len(ids)} requests for {len(firsts)} alerts; exit {service.returncode}")
     assert service.returncode == 0, output
+
+
+def get(port: int, path: str) -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", path)
+    response = conn.getresponse()
+    return response.status, response.read().decode()
+
+
+def scrape(port: int) -> list[Any]:
+    """The metrics endpoint, parsed with the Prometheus client's own parser (valid or raises)."""
+    status, text = get(port, "/metrics")
+    assert status == 200
+    return list(text_string_to_metric_families(text))
+
+
+def sample(families: list[Any], name: str, **labels: str) -> float:
+    return sum(
+        s.value
+        for family in families
+        for s in family.samples
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+def test_readyz_follows_the_broker(tmp_path: Path) -> None:
+    broker = LocalKafka()
+    broker.start()
+    port = free_port()
+    subs = tmp_path / "subs.yaml"
+    subs.write_text("subscriptions:\n  - {name: console, sse: {}}\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUDITLINE_")} | {
+        "AUDITLINE_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
+        "AUDITLINE_KAFKA__CONNECT_TIMEOUT_S": "5",
+    }
+    service = None
+    try:
+        service = serve(env, subs, port)
+        until(lambda: get(port, "/readyz")[0] == 200, 30, lambda: get(port, "/readyz")[1])
+        assert get(port, "/healthz") == (200, "ok\n")
+        broker.stop()
+        until(lambda: get(port, "/readyz")[0] == 503, 30, lambda: "still ready")
+        assert "no Kafka broker answered" in get(port, "/readyz")[1]
+        assert sample(scrape(port), "auditline_ready") == 0
+        assert get(port, "/healthz")[0] == 200  # alive, not ready
+    finally:
+        if service is not None:
+            service.send_signal(signal.SIGTERM)
+            service.communicate(timeout=30)
+        broker.close()
 
 
 def read_events(port: int, headers: dict[str, str], count: int) -> list[tuple[str, str]]:
