@@ -85,9 +85,15 @@ class AlertSource:
         ]
 
     def poll(self, timeout: float = 0.5, max_records: int = 500) -> list[AlertView]:
-        """The next alerts (possibly none); records that are not alerts are skipped."""
+        """The next alerts (possibly none); records that are not alerts are skipped. Returns as
+        soon as one record is there (``consume`` alone would wait for a full batch or the
+        timeout), with whatever else is already fetched."""
         try:
-            messages = self.consumer.consume(max_records, timeout)
+            messages = self.consumer.consume(max_records, 0)
+            if not messages:
+                first = self.consumer.poll(timeout)
+                if first is not None:
+                    messages = [first, *self.consumer.consume(max_records - 1, 0)]
         except KafkaException as exc:
             raise UnavailableError(f"reading the alert topics failed: {exc}") from exc
         return [view for m in messages if (view := self._view(m)) is not None]
