@@ -168,6 +168,15 @@ class SinkSettings(_Section):
     )
 
 
+class MetricsSettings(_Section):
+    """Prometheus ``/metrics`` with ``/healthz`` and ``/readyz`` of long-running processes."""
+
+    host: str = "127.0.0.1"
+    port: int | None = Field(
+        default=None, ge=0, le=65535, description="Serve when set (`auditline sink`)."
+    )
+
+
 class AuditlineSettings(BaseSettings):
     """Everything auditline reads from its environment."""
 
@@ -184,6 +193,7 @@ class AuditlineSettings(BaseSettings):
     producer: ProducerSettings = Field(default_factory=ProducerSettings)
     spool: SpoolSettings = Field(default_factory=SpoolSettings)
     sink: SinkSettings = Field(default_factory=SinkSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     keyring_path: Path | None = Field(
         default=None,
         description="Public keys (JSON, `auditline keys generate`) that verify Ed25519 "

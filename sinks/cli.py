@@ -69,6 +69,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_sink(args: argparse.Namespace) -> int:
+    from .metrics import SinkMetrics
     from .migrate import migrate
     from .writer import Sink
 
@@ -76,23 +77,39 @@ def cmd_sink(args: argparse.Namespace) -> int:
     require_broker(settings.kafka.client_conf(), settings.kafka.connect_timeout_s)
     store = _store(settings)
     migrate(store, settings.clickhouse.cluster)
-    sink = Sink(settings, store)
+    metrics = SinkMetrics() if settings.metrics.port is not None else None
+    sink = Sink(settings, store, metrics=metrics)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    stop_health = _serve_health(settings, sink, metrics)
     print(
-        f"sink: {settings.kafka.bootstrap_servers} -> {settings.clickhouse.dsn} "
-        f"({settings.clickhouse.database})",
+        f"sink: ready: {settings.kafka.bootstrap_servers} ({settings.topic_prefix}.*) -> "
+        f"{settings.clickhouse.dsn} ({settings.clickhouse.database})"
+        + (f"; metrics on port {stop_health.port}" if stop_health else ""),
         flush=True,
     )
     try:
         stats = sink.run(stop, idle_exit_s=args.idle_exit)
     finally:
+        if stop_health is not None:
+            stop_health()
         sink.close()
         store.close()  # the owner stops serving live queries; endpoint.json goes
     counts = ", ".join(f"{name} {value}" for name, value in vars(stats).items())
     print(f"sink stopped: {counts}", flush=True)
     return 0
+
+
+def _serve_health(settings: AuditlineSettings, sink: Any, metrics: Any) -> Any:
+    if metrics is None or settings.metrics.port is None:
+        return None
+    from auditline.observability import serve_health
+
+    from .metrics import SinkReadiness
+
+    ready = SinkReadiness(sink, settings.sink.batch_max_events)
+    return serve_health(settings.metrics.host, settings.metrics.port, metrics.registry, ready)
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:

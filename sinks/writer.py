@@ -38,6 +38,7 @@ from auditline.errors import DecodeError, SinkError
 from auditline.settings import AuditlineSettings
 from auditline.topics import ensure_topics, with_logger
 
+from .metrics import SinkMetrics
 from .rows import COLUMNS, Located, rows_for
 from .store import Store
 
@@ -98,10 +99,16 @@ class SinkStats:
 
 class Sink:
     def __init__(
-        self, settings: AuditlineSettings, store: Store, codec: Codec | None = None
+        self,
+        settings: AuditlineSettings,
+        store: Store,
+        codec: Codec | None = None,
+        metrics: SinkMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
+        self.metrics = metrics
+        self.lag: dict[tuple[str, int], int] = {}
         self.catalogue = Catalogue(settings.topic_prefix)
         self.codec = codec or make_codec(settings, self.catalogue)
         conf = settings.kafka.client_conf()
@@ -149,11 +156,41 @@ class Sink:
         messages = self.consumer.consume(sink.batch_max_events, sink.batch_max_wait_ms / 1000)
         messages = [m for m in messages if not _ignorable(m)]
         if not messages:
+            self._observe_lag()
             return 0
+        started = time.perf_counter()
+        before = (self.stats.stored, self.stats.skipped_present, self.stats.dead_lettered)
         self.process(messages)
         self.consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
         self.stats.batches += 1
+        if self.metrics is not None:
+            self._observe(messages, before, time.perf_counter() - started)
         return len(messages)
+
+    def _observe(self, messages: list[Message], before: tuple[int, int, int], took: float) -> None:
+        assert self.metrics is not None
+        for message in messages:
+            self.metrics.consumed.labels(message.topic() or "").inc()
+        stored, skipped, dead = before
+        self.metrics.stored.inc(self.stats.stored - stored)
+        self.metrics.skipped.inc(self.stats.skipped_present - skipped)
+        self.metrics.dead_letters.inc(self.stats.dead_lettered - dead)
+        self.metrics.batch_seconds.observe(took)
+        self._observe_lag()
+
+    def _observe_lag(self) -> None:
+        """Per-partition lag from cached watermarks (no request to the broker)."""
+        assignment = self.consumer.assignment()
+        if not assignment:
+            return
+        for tp in self.consumer.position(assignment):
+            _, high = self.consumer.get_watermark_offsets(tp, cached=True)
+            if high >= 0 and tp.offset >= 0:
+                self.lag[(tp.topic, tp.partition)] = max(0, high - tp.offset)
+                if self.metrics is not None:
+                    self.metrics.lag.labels(tp.topic, str(tp.partition)).set(
+                        self.lag[(tp.topic, tp.partition)]
+                    )
 
     def process(self, messages: list[Message]) -> None:
         located: list[Located] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -71,3 +72,10 @@ def cli_env(bootstrap: str, prefix: str, dsn: str, database: str) -> dict[str, s
         "AUDITLINE_SINK__GROUP_ID": f"sink-{prefix}",
     })  # fmt: skip
     return env
+
+
+def free_port() -> int:
+    """A loopback port free now (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

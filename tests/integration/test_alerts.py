@@ -12,7 +12,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -30,17 +29,12 @@ from auditline.events import PolicyViolation
 from auditline.producer import AuditProducer
 from auditline.settings import AuditlineSettings
 from auditline.testing.kafka_broker import LocalKafka
+from tests.kafka_helpers import free_port
 from tests.unit.alerting.samples import violation_body
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "hook-secret-for-the-test"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def emit(bootstrap: str, prefix: str, spool: Path, numbers: range) -> None:
@@ -136,7 +130,10 @@ def test_webhook_survives_a_failing_receiver_and_delivers_each_matching_alert(
         "  - name: pager\n    start: earliest\n"
         "    filters: {kinds: [violation], min_severity: high, jurisdictions: [US]}\n"
         f"    webhook: {{url: 'http://127.0.0.1:{receiver.port}/hook', secret_env: HOOK_SECRET,\n"
-        "              retries: 60, backoff_s: 0.1, max_backoff_s: 0.5, timeout_s: 2}\n",
+        "              retries: 60, backoff_s: 0.1, max_backoff_s: 0.5, timeout_s: 2}\n"
+        "  - name: nobody-home\n    start: earliest\n"  # never answers: must block no one
+        f"    webhook: {{url: 'http://127.0.0.1:{free_port()}/hook', retries: 1000,\n"
+        "              backoff_s: 0.1, max_backoff_s: 0.2}\n",
         encoding="utf-8",
     )
     receiver.mode = "fail"
