@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from auditline.alerting.payloads import redacted
 from auditline.alerting.subscriptions import Filters, load_subscriptions, parse_duration
+from auditline.alerting.view import AlertView
 from auditline.errors import ConfigError, UnavailableError
 from auditline.settings import load_settings
 
@@ -66,39 +69,27 @@ def cmd_test(args: argparse.Namespace) -> int:
     subscription = load_subscriptions(Path(args.subscriptions)).named(args.subscription)
     if subscription.webhook is None:
         raise ConfigError(f"{subscription.name} is not a webhook subscription: nothing to send")
-    test = subscription.model_copy(
-        update={"webhook": subscription.webhook.model_copy(update={"retries": 0})}
-    )
 
-    async def send() -> str:
+    async def send() -> tuple[bool, str]:
         async with aiohttp.ClientSession() as session:
-            delivery = WebhookDelivery(test, load_settings(), session)
-            data, kind = _sample_request(delivery)
-            status, reason = await delivery._post(_sample(), data, kind)
-            return "" if status is not None and 200 <= status < 300 else reason
+            return await WebhookDelivery(subscription, load_settings(), session).send_once(
+                sample_alert()
+            )
 
-    failure = asyncio.run(send())
-    if failure:
-        raise UnavailableError(f"{subscription.webhook.url} did not take the sample: {failure}")
-    print(f"{subscription.name}: sample alert delivered to {subscription.webhook.url}")
+    ok, reason = asyncio.run(send())
+    where = redacted(subscription.webhook.url)
+    if not ok:
+        raise UnavailableError(f"{where} did not take the sample alert: {reason}")
+    print(f"{subscription.name}: sample alert delivered to {where}")
     return 0
 
 
-def _sample() -> Any:
-    from auditline.alerting.view import AlertView
-
+def sample_alert() -> AlertView:
     return AlertView(
         alert_id=f"test-{int(time.time())}", kind="violation", severity="info", rule="TEST",
         title="a sample alert from auditline alerts test", where="nowhere",
-        time=time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()), state="alert",
+        time=datetime.now(UTC).isoformat(timespec="seconds"), state="alert",
     )  # fmt: skip
-
-
-def _sample_request(delivery: Any) -> tuple[bytes, str]:
-    from auditline.alerting import payloads
-
-    hook = delivery.hook
-    return payloads.body(_sample(), hook.format, delivery.subscription.name, delivery.source)
 
 
 def register(sub: Any) -> None:

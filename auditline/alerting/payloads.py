@@ -1,9 +1,10 @@
 """What a webhook receives: the body in its format, and the headers that make it verifiable.
 
 Every request carries ``Idempotency-Key: <alert id>`` (a retried or re-read alert has the same
-one: receivers deduplicate on it) and, with a secret, ``Auditline-Signature: t=<unix seconds>,
-v1=<hex HMAC-SHA256 over "<t>." + body>`` so that a receiver can check who sent it and refuse a
-replay (``verify_signature``, the code docs/alerts.md gives receivers). Pure.
+one) and, with a secret, ``Auditline-Signature: t=<unix seconds>, v1=<hex HMAC-SHA256 over
+"<t>." + body>`` so that a receiver can check who sent it and refuse a replay
+(``verify_signature``, the code docs/alerts.md gives receivers). The header is not signed; the
+alert id inside the signed body (json, cloudevents) is what to deduplicate on. Pure.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import hmac
 import json
 import time
+from urllib.parse import urlsplit
 
 from auditline.alerting.view import AlertView
 
@@ -48,6 +50,12 @@ def headers(
     return found
 
 
+def redacted(url: str) -> str:
+    """scheme://host[:port]: webhook URLs often carry their credential in the path."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
+
+
 def sign(secret: bytes, payload: bytes, timestamp: int) -> str:
     mac = hmac.new(secret, f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={mac}"
@@ -67,4 +75,4 @@ def verify_signature(
     if abs((time.time() if now is None else now) - timestamp) > tolerance_s:
         return False  # stale or from the future: a replay
     expected = hmac.new(secret, f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, parts.get("v1", ""))
+    return hmac.compare_digest(expected.encode(), parts.get("v1", "").encode())

@@ -52,6 +52,11 @@ async def serve(
             for s in subscriptions.subscriptions
             if s.webhook
         ]
+        for hook in hooks:
+            if hook.secret is None:
+                log.warning("subscription %s: webhook requests are not signed (no secret_env)",
+                            hook.subscription.name)  # fmt: skip
+        health.hooks = hooks
         tasks = [asyncio.create_task(h.run(stop), name=h.subscription.name) for h in hooks]
         probe = asyncio.create_task(health.probe(stop))
         sse = [s.name for s in subscriptions.subscriptions if s.sse]
@@ -90,6 +95,7 @@ class Health:
         self.metrics = metrics
         self.ready = False
         self.reason = "starting"
+        self.hooks: list[WebhookDelivery] = []
 
     async def probe(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -104,6 +110,10 @@ class Health:
                 await asyncio.wait_for(stop.wait(), PROBE_S)
 
     async def readyz(self, _: web.Request) -> web.Response:
+        """Ready: the broker answers and every webhook subscription is consuming."""
+        waiting = [h.subscription.name for h in self.hooks if not h.healthy]
+        if self.ready and waiting:
+            return web.Response(status=503, text=f"not consuming: {', '.join(waiting)}\n")
         return web.Response(status=200 if self.ready else 503, text=f"{self.reason}\n")
 
     async def scrape(self, _: web.Request) -> web.Response:

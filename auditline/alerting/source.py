@@ -23,7 +23,7 @@ from confluent_kafka import (
 from auditline.alerting.view import AlertView, Position
 from auditline.catalogue import Catalogue
 from auditline.codec import make_codec
-from auditline.errors import DecodeError, UnavailableError
+from auditline.errors import DecodeError, UnavailableError, UnknownSchemaError
 from auditline.events import DriftAlert, IntegrityAlert, PolicyViolation
 from auditline.settings import AuditlineSettings
 from auditline.topics import ensure_topics, require_broker, with_logger
@@ -62,7 +62,9 @@ class AlertSource:
     ) -> AlertSource:
         """Assigned, no group commits: from the ``start`` (beginning | end), from ``since_ms``,
         or from explicit ``positions`` (next offset per topic partition; others from start)."""
-        source = cls(settings, _consumer(settings, "auditline-alerts-reader", {}))
+        # a position removed by retention resumes at the oldest alert kept, never at the end
+        reset = {"auto.offset.reset": "earliest"}
+        source = cls(settings, _consumer(settings, "auditline-alerts-reader", reset))
         parts = source.partitions()
         if since_ms is not None:
             found = source.consumer.offsets_for_times(
@@ -71,7 +73,9 @@ class AlertSource:
             assigned = [TopicPartition(tp.topic, tp.partition, tp.offset) for tp in found]
         else:
             chosen = dict(positions or {})
-            assigned = [TopicPartition(t, p, chosen.get((t, p), START[start])) for t, p in parts]
+            # resuming: a partition the cursor does not name is new since, so read all of it
+            default = OFFSET_BEGINNING if positions else START[start]
+            assigned = [TopicPartition(t, p, chosen.get((t, p), default)) for t, p in parts]
         source.consumer.assign(assigned)
         return source
 
@@ -104,13 +108,16 @@ class AlertSource:
         position = Position(message.topic() or "", message.partition() or 0, message.offset() or 0)
         try:
             event = self.codec.decode(message.value() or b"")
-        except DecodeError as exc:
+        except UnknownSchemaError as exc:  # e.g. the registry away: stop, never skip past it
+            raise UnavailableError(f"cannot decode the alert at {position}: {exc}") from exc
+        except DecodeError as exc:  # bad bytes: the sink dead-letters them
             log.warning("skipped an undecodable record at %s: %s", position, exc)
             return None
         return AlertView.of(event, position)
 
-    def commit(self, alerts: Iterable[AlertView]) -> None:
-        """Commit past ``alerts`` (handled): synchronous, so a crash after it never repeats them."""
+    def commit(self, alerts: Iterable[AlertView], *, wait: bool = True) -> None:
+        """Commit past ``alerts`` (handled). ``wait``: synchronously, so a crash after it never
+        repeats them; else queued (librdkafka sends commits in order; a crash may repeat them)."""
         nexts: dict[tuple[str, int], int] = {}
         for alert in alerts:
             if alert.position is not None:
@@ -118,7 +125,13 @@ class AlertSource:
                 nexts[key] = max(nexts.get(key, 0), alert.position.offset + 1)
         if nexts:
             offsets = [TopicPartition(t, p, o) for (t, p), o in nexts.items()]
-            self.consumer.commit(offsets=offsets, asynchronous=False)
+            try:
+                if wait:
+                    self.consumer.commit(offsets=offsets, asynchronous=False)
+                else:
+                    self.consumer.commit(offsets=offsets, asynchronous=True)
+            except KafkaException as exc:
+                raise UnavailableError(f"committing alert offsets failed: {exc}") from exc
 
     def lag(self) -> dict[tuple[str, int], int]:
         """Records after this reader's position, per assigned partition (cached watermarks: no

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable, Mapping
 
 from aiohttp import web
@@ -40,6 +41,8 @@ def decode_cursor(text: str, topics: list[str]) -> Cursor:
     try:
         for item in filter(None, text.split(",")):
             index, partition, offset = (int(x) for x in item.split("."))
+            if min(index, partition, offset) < 0:
+                raise ValueError("negative")
             cursor[(topics[index], partition)] = offset
     except (ValueError, IndexError) as exc:
         raise ConfigError(f"Last-Event-ID {text} is not an auditline cursor") from exc
@@ -107,7 +110,7 @@ async def _stream(
     )  # fmt: skip
     await response.prepare(request)
     await response.write(b": auditline alerts\n\n")
-    idle = 0.0
+    last_write = time.monotonic()
     while True:
         batch: list[AlertView] = await asyncio.to_thread(source.poll, 0.5, 200)
         for alert in batch:
@@ -117,8 +120,7 @@ async def _stream(
                 data = json.dumps(alert.to_json(), separators=(",", ":"))
                 event_id = encode_cursor(cursor, source.topics)
                 await response.write(f"id: {event_id}\nevent: alert\ndata: {data}\n\n".encode())
-                idle = 0.0
-        idle += 0.5 if not batch else 0.0
-        if idle >= KEEPALIVE_S:
+                last_write = time.monotonic()
+        if time.monotonic() - last_write >= KEEPALIVE_S:  # also finds a client that has gone
             await response.write(b": keepalive\n\n")
-            idle = 0.0
+            last_write = time.monotonic()

@@ -2,19 +2,20 @@
 another subscription.
 
 Loop: poll alerts (the subscription's own consumer group), POST each one that passes the
-filters, then commit the batch. A POST is retried on connection errors, timeouts, 408, 429 and
-5xx with exponential backoff and jitter (``backoff_s`` doubling up to ``max_backoff_s``); after
+filters. A POST is retried on connection errors, timeouts, 408, 425, 429 and 5xx with
+exponential backoff and jitter (``backoff_s`` doubling up to ``max_backoff_s``); after
 ``retries`` it goes to ``<prefix>.alerts.deadletter`` with the reason, and the subscription goes
-on. Other 4xx answers are not retried (the receiver refuses this body): dead letter at once.
-**Commit point**: offsets are committed only after every alert of the batch got a 2xx or was
-dead-lettered (the dead letter flushed first), so a crash or a stop repeats alerts, never loses
-one; receivers deduplicate on ``Idempotency-Key``. A per-subscription rate cap spaces requests.
+on. Other 4xx and 3xx answers are final (redirects are not followed: a redirected POST arrives
+as a GET without its body): dead letter at once. **Commit point**: an alert's offset is committed
+right after it got a 2xx or its dead letter was acknowledged by the broker, so a crash or a stop
+repeats at most the alert in flight, never loses one; receivers deduplicate on the alert id.
+A consumer failure (a rebalance during a commit, the broker away) restarts the subscription from
+its last commit. A per-subscription rate cap spaces requests.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
@@ -22,18 +23,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import aiohttp
-from confluent_kafka import Producer
+from confluent_kafka import KafkaException, Producer
 
 from auditline.alerting import payloads
 from auditline.alerting.metrics import AlertMetrics
 from auditline.alerting.source import AlertSource
 from auditline.alerting.subscriptions import Subscription, Webhook
 from auditline.alerting.view import AlertView
+from auditline.errors import UnavailableError
 from auditline.settings import AuditlineSettings
 from auditline.topics import ensure_topics, with_logger
 
 log = logging.getLogger(__name__)
 RETRYABLE = frozenset({408, 425, 429})
+RESTART_S = 5.0
 
 
 @dataclass
@@ -79,42 +82,56 @@ class WebhookDelivery:
         self.dead_letter_topic = f"{settings.topic_prefix}.alerts.deadletter"
         self.source = f"auditline/{settings.topic_prefix}"
         self._producer: Producer | None = None
+        self.healthy = False  # consuming (readiness)
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until stopped; a failure of the consumer (a rebalance during a commit, the
+        broker away) restarts it from the last commit after a pause, never silently ends it."""
+        while not stop.is_set():
+            try:
+                await self._consume(stop)
+            except (UnavailableError, KafkaException) as exc:
+                self.stats.last_error = str(exc)
+                self.healthy = False
+                log.warning("subscription %s: %s; restarting in %s s", self.subscription.name,
+                            exc, RESTART_S)  # fmt: skip
+                await _stopped(stop, RESTART_S)
+        if self._producer is not None:
+            await asyncio.to_thread(self._producer.flush, 10)
+
+    async def _consume(self, stop: asyncio.Event) -> None:
         group = self.subscription.group(self.settings.topic_prefix)
         alerts = await asyncio.to_thread(
             AlertSource.subscription, self.settings, group, self.subscription.start
         )
+        self.healthy = True
         try:
             while not stop.is_set():
                 batch = await asyncio.to_thread(alerts.poll, 0.5, 100)
-                if not await self._handle(batch, stop):
-                    return  # stopped mid-batch: nothing after the last commit is committed
-                await asyncio.to_thread(alerts.commit, batch)
+                for alert in batch:
+                    if not await self._handle(alert, stop):
+                        return  # stopped: nothing after the last commit is committed
+                    alerts.commit([alert], wait=False)  # the commit point (queued, in order)
+                if batch:
+                    await asyncio.to_thread(alerts.commit, batch[-1:])  # and settled per batch
                 self._observe_lag(alerts)
         finally:
             await asyncio.to_thread(alerts.close)
-            if self._producer is not None:
-                self._producer.flush(10)
 
     def _observe_lag(self, alerts: AlertSource) -> None:
         name = self.subscription.name
         for (topic, partition), lag in alerts.lag().items():
             self.metrics.consumer_lag.labels(name, topic, str(partition)).set(lag)
 
-    async def _handle(self, batch: list[AlertView], stop: asyncio.Event) -> bool:
+    async def _handle(self, alert: AlertView, stop: asyncio.Event) -> bool:
+        """Deliver (or dead-letter) one alert; False only when stopped first."""
         name = self.subscription.name
-        for alert in batch:
-            self.metrics.consumed.labels(name, alert.kind).inc()
-            if not self.subscription.filters.matches(alert):
-                self.stats.skipped += 1
-                continue
-            self.metrics.matched.labels(name, alert.rule, alert.severity).inc()
-            if not await self.deliver(alert, stop):
-                return False
-        if self.stats.dead_lettered and self._producer is not None:
-            await asyncio.to_thread(self._producer.flush, 30)  # before the commit point
-        return True
+        self.metrics.consumed.labels(name, alert.kind).inc()
+        if not self.subscription.filters.matches(alert):
+            self.stats.skipped += 1
+            return True
+        self.metrics.matched.labels(name, alert.rule, alert.severity).inc()
+        return await self.deliver(alert, stop)
 
     async def deliver(self, alert: AlertView, stop: asyncio.Event | None = None) -> bool:
         """POST until a 2xx or the retries run out (then dead letter); False only if stopped."""
@@ -129,15 +146,23 @@ class WebhookDelivery:
                 self._delivered(alert)
                 return True
             self.stats.last_error = reason
-            final = status is not None and 400 <= status < 500 and status not in RETRYABLE
+            final = status is not None and 300 <= status < 500 and status not in RETRYABLE
             if final or attempt == self.hook.retries:
                 break
             self.stats.retries += 1
             delay = min(self.hook.max_backoff_s, self.hook.backoff_s * 2**attempt)
             if await _stopped(stop, delay * random.uniform(0.5, 1.0)):
                 return False
-        self._dead_letter(alert, data, self.stats.last_error)
+        await self._dead_letter(alert, data, self.stats.last_error)
         return True
+
+    async def send_once(self, alert: AlertView) -> tuple[bool, str]:
+        """One POST of ``alert`` (``auditline alerts test``): (a 2xx, the reason if not)."""
+        data, content_type = payloads.body(
+            alert, self.hook.format, self.subscription.name, self.source
+        )
+        status, reason = await self._post(alert, data, content_type)
+        return status is not None and 200 <= status < 300, reason
 
     def _delivered(self, alert: AlertView) -> None:
         name = self.subscription.name
@@ -156,7 +181,7 @@ class WebhookDelivery:
         name, started = self.subscription.name, time.monotonic()
         try:
             async with self.session.post(
-                self.hook.url, data=data, headers=heads,
+                self.hook.url, data=data, headers=heads, allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=self.hook.timeout_s),
             ) as response:  # fmt: skip
                 await response.read()
@@ -167,26 +192,38 @@ class WebhookDelivery:
         finally:
             self.metrics.request_seconds.labels(name).observe(time.monotonic() - started)
         self.metrics.attempts.labels(name, f"{status // 100}xx").inc()
+        if 300 <= status < 400:  # a redirected POST would arrive as a GET without its body
+            return status, f"HTTP {status}: the receiver redirects; set the url to the final one"
         return status, f"HTTP {status}"
 
-    def _dead_letter(self, alert: AlertView, data: bytes, reason: str) -> None:
+    async def _dead_letter(self, alert: AlertView, data: bytes, reason: str) -> None:
+        """Produce to the dead-letter topic and wait for the broker's acknowledgement: only then
+        may the alert's offset be committed (else ``UnavailableError``, nothing committed)."""
+        log.warning("subscription %s: alert %s dead-lettered after %s", self.subscription.name,
+                    alert.alert_id, reason)  # fmt: skip
+        failures = await asyncio.to_thread(self._produce_dead_letter, alert, data, reason)
+        if failures:
+            raise UnavailableError(f"the dead letter of {alert.alert_id} was refused: {failures}")
+        self.stats.dead_lettered += 1
+        self.metrics.deliveries.labels(self.subscription.name, "dead_lettered").inc()
+
+    def _produce_dead_letter(self, alert: AlertView, data: bytes, reason: str) -> str:
         if self._producer is None:
             conf = self.settings.kafka.client_conf()
             ensure_topics(conf, [self.dead_letter_topic])
             self._producer = Producer(
                 {**with_logger(conf), "acks": "all", "enable.idempotence": True}
             )
-        log.warning(
-            "subscription %s: alert %s dead-lettered after %s", self.subscription.name,
-            alert.alert_id, reason,
-        )  # fmt: skip
+        errors: list[str] = []
         self._producer.produce(
             self.dead_letter_topic, data, alert.alert_id.encode(),
             headers={"reason": reason, "subscription": self.subscription.name,
-                     "url": self.hook.url, "alert": json.dumps(alert.to_json())},
+                     "url": payloads.redacted(self.hook.url), "alert_id": alert.alert_id},
+            on_delivery=lambda err, _: errors.append(str(err)) if err is not None else None,
         )  # fmt: skip
-        self.stats.dead_lettered += 1
-        self.metrics.deliveries.labels(self.subscription.name, "dead_lettered").inc()
+        if self._producer.flush(30):
+            return "not acknowledged within 30 s"
+        return "; ".join(errors)
 
 
 async def _stopped(stop: asyncio.Event | None, delay: float) -> bool:

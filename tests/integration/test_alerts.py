@@ -29,7 +29,7 @@ from auditline.events import PolicyViolation
 from auditline.producer import AuditProducer
 from auditline.settings import AuditlineSettings
 from auditline.testing.kafka_broker import LocalKafka
-from tests.kafka_helpers import free_port
+from tests.kafka_helpers import free_port, read_topic
 from tests.unit.alerting.samples import violation_body
 
 pytestmark = pytest.mark.integration
@@ -66,6 +66,10 @@ class Receiver:
         if self.mode == "fail":
             self.failed += 1
             return web.Response(status=503)
+        if self.mode == "redirect":
+            raise web.HTTPFound("/elsewhere")
+        if self.mode == "reject":
+            return web.Response(status=400)
         self.requests.append((dict(request.headers), body))
         return web.Response(status=204)
 
@@ -75,7 +79,7 @@ class Receiver:
     def up(self) -> None:
         async def start() -> None:
             app = web.Application()
-            app.router.add_post("/hook", self._handle)
+            app.router.add_post("/{path:.*}", self._handle)
             self.runner = web.AppRunner(app)
             await self.runner.setup()
             self.site = web.TCPSite(self.runner, "127.0.0.1", self.port, reuse_address=True)
@@ -97,8 +101,12 @@ def serve(env: dict[str, str], subs: Path, port: int) -> subprocess.Popen[str]:
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     assert process.stdout is not None
-    line = process.stdout.readline()
-    assert "ready" in line, line + process.stdout.read()
+    seen = []
+    while not any("alerts: ready" in line for line in seen):  # warnings may come first
+        line = process.stdout.readline()
+        assert line, "".join(seen) + "(serve exited before it was ready)"
+        seen.append(line)
+    process.seen = seen  # type: ignore[attr-defined]
     return process
 
 
@@ -167,6 +175,33 @@ def test_webhook_survives_a_failing_receiver_and_delivers_each_matching_alert(
     assert sample(families, "auditline_alert_delivery_lag_seconds_count") >= 20
     say(f"webhook: {len(ids)} requests for {len(firsts)} alerts; exit {service.returncode}")
     assert service.returncode == 0, output
+
+
+@pytest.mark.parametrize(("mode", "reason"), [("reject", "HTTP 400"), ("redirect", "HTTP 302")])
+def test_refused_alerts_are_dead_lettered_and_the_subscription_goes_on(
+    setup: dict[str, Any], mode: str, reason: str
+) -> None:
+    receiver, port = Receiver(free_port()), free_port()
+    receiver.up()
+    receiver.mode = mode
+    subs = setup["tmp"] / "subs.yaml"
+    subs.write_text(
+        "subscriptions:\n  - name: strict\n    start: earliest\n    filters: {min_severity: high}\n"
+        f"    webhook: {{url: 'http://u:pw@127.0.0.1:{receiver.port}/hook/t0ken'}}\n",
+        encoding="utf-8",
+    )
+    emit(setup["bootstrap"], setup["prefix"], setup["tmp"] / "spool", range(0, 6))
+    service = serve(setup["env"], subs, port)
+    try:
+        dead = read_topic(setup["bootstrap"], f"{setup['prefix']}.alerts.deadletter", 3)
+    finally:
+        service.send_signal(signal.SIGTERM)
+        output, _ = service.communicate(timeout=30)
+    assert [m.headers["alert_id"].decode() for m in dead] == ["v-0", "v-2", "v-4"], output
+    reasons = [m.headers["reason"].decode() for m in dead]
+    assert all(r.startswith(reason) for r in reasons), reasons
+    assert {m.headers["url"].decode() for m in dead} == {f"http://127.0.0.1:{receiver.port}"}
+    assert "not signed" in "".join(service.seen) + output  # type: ignore[attr-defined]
 
 
 def get(port: int, path: str) -> tuple[int, str]:

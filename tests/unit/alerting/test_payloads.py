@@ -43,6 +43,8 @@ def test_the_documented_receiver_code_accepts_only_genuine_fresh_requests() -> N
     stale = payloads.sign(SECRET, body, int(time.time()) - 600)
     assert verify(SECRET, stale, body) is False  # a replay ten minutes later
     assert verify(SECRET, "nonsense", body) is False
+    now = int(time.time())
+    assert verify(SECRET, f"t={now},v1=\u00e9", body) is False  # not hex, not even ASCII
 
 
 @pytest.mark.parametrize("form", ["json", "slack", "cloudevents"])
