@@ -6,9 +6,10 @@ filters. A POST is retried on connection errors, timeouts, 408, 425, 429 and 5xx
 exponential backoff and jitter (``backoff_s`` doubling up to ``max_backoff_s``); after
 ``retries`` it goes to ``<prefix>.alerts.deadletter`` with the reason, and the subscription goes
 on. Other 4xx and 3xx answers are final (redirects are not followed: a redirected POST arrives
-as a GET without its body): dead letter at once. **Commit point**: an alert's offset is committed
-right after it got a 2xx or its dead letter was acknowledged by the broker, so a crash or a stop
-repeats at most the alert in flight, never loses one; receivers deduplicate on the alert id.
+as a GET without its body): dead letter at once. **Commit point**: after each polled batch (up
+to 100 alerts) every alert of which got a 2xx or an acknowledged dead letter, and also right
+after any alert that needed retries (so a long outage keeps its progress); a crash or a stop
+repeats what was in flight since, never loses an alert; receivers deduplicate on the alert id.
 A consumer failure (a rebalance during a commit, the broker away) restarts the subscription from
 its last commit. A per-subscription rate cap spaces requests.
 """
@@ -109,11 +110,13 @@ class WebhookDelivery:
             while not stop.is_set():
                 batch = await asyncio.to_thread(alerts.poll, 0.5, 100)
                 for alert in batch:
+                    slow = (self.stats.retries, self.stats.dead_lettered)
                     if not await self._handle(alert, stop):
                         return  # stopped: nothing after the last commit is committed
-                    alerts.commit([alert], wait=False)  # the commit point (queued, in order)
+                    if slow != (self.stats.retries, self.stats.dead_lettered):
+                        alerts.commit([alert], wait=False)  # after a slow one: keep progress
                 if batch:
-                    await asyncio.to_thread(alerts.commit, batch[-1:])  # and settled per batch
+                    await asyncio.to_thread(alerts.commit, batch[-1:])  # the commit point
                 self._observe_lag(alerts)
         finally:
             await asyncio.to_thread(alerts.close)
