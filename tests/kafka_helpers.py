@@ -7,9 +7,12 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError
 from confluent_kafka.admin import AdminClient, NewTopic
+
+from auditline.settings import AuditlineSettings
 
 
 @dataclass(frozen=True)
@@ -79,3 +82,10 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def producer_settings(bootstrap: str, prefix: str, spool: Path) -> AuditlineSettings:
+    return AuditlineSettings(
+        kafka={"bootstrap_servers": bootstrap}, topic_prefix=prefix,
+        producer={"service": "svc", "instance": "i1"}, spool={"path": str(spool), "fsync": "never"},
+    )  # fmt: skip

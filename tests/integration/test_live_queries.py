@@ -15,8 +15,7 @@ import pytest
 from auditline.demo import _bodies
 from auditline.events import Prediction
 from auditline.producer import AuditProducer
-from auditline.settings import AuditlineSettings
-from tests.kafka_helpers import cli_env
+from tests.kafka_helpers import cli_env, producer_settings
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,11 +57,7 @@ def test_auditors_query_the_store_while_the_sink_owns_it(
             assert sink.poll() is None and time.monotonic() < deadline, "the sink did not start"
             time.sleep(0.2)
         assert _count(env) == 0
-        settings = AuditlineSettings(
-            kafka={"bootstrap_servers": kafka_bootstrap}, topic_prefix=prefix,
-            producer={"service": "svc", "instance": "i1"},
-            spool={"path": str(tmp_path / "spool"), "fsync": "never"},
-        )  # fmt: skip
+        settings = producer_settings(kafka_bootstrap, prefix, tmp_path / "spool")
         with AuditProducer(settings) as producer:
             for _ in range(total // 100):
                 producer.emit_many(Prediction, [PREDICTION] * 100)

@@ -21,19 +21,12 @@ from confluent_kafka import Producer
 from auditline.demo import _bodies
 from auditline.events import Prediction
 from auditline.producer import AuditProducer
-from auditline.settings import AuditlineSettings, ClickHouseSettings, SinkSettings
-from tests.kafka_helpers import cli_env, read_topic
+from auditline.settings import ClickHouseSettings, SinkSettings
+from tests.kafka_helpers import cli_env, producer_settings, read_topic
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 PREDICTION = next(b for m, b in _bodies() if m is Prediction)
-
-
-def producer_settings(bootstrap: str, prefix: str, spool: Path) -> AuditlineSettings:
-    return AuditlineSettings(
-        kafka={"bootstrap_servers": bootstrap}, topic_prefix=prefix,
-        producer={"service": "svc", "instance": "i1"}, spool={"path": str(spool), "fsync": "never"},
-    )  # fmt: skip
 
 
 def sink_process(env: dict[str, str], *args: str) -> subprocess.Popen[str]:

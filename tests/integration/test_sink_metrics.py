@@ -16,8 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from auditline.demo import _bodies
 from auditline.events import Prediction
 from auditline.producer import AuditProducer
-from auditline.settings import AuditlineSettings
-from tests.kafka_helpers import cli_env, free_port
+from tests.kafka_helpers import cli_env, free_port, producer_settings
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,11 +54,7 @@ def test_sink_metrics_and_readiness(kafka_bootstrap: str, tmp_path: Path, unique
         line = sink.stdout.readline()
         assert f"sink: ready: {kafka_bootstrap}" in line and f"metrics on port {port}" in line
         assert get(port, "/healthz") == (200, "ok\n")
-        settings = AuditlineSettings(
-            kafka={"bootstrap_servers": kafka_bootstrap}, topic_prefix=prefix,
-            producer={"service": "svc", "instance": "i1"},
-            spool={"path": str(tmp_path / "spool"), "fsync": "never"},
-        )  # fmt: skip
+        settings = producer_settings(kafka_bootstrap, prefix, tmp_path / "spool")
         with AuditProducer(settings) as producer:
             producer.emit_many(Prediction, [PREDICTION] * 200)
             assert producer.flush(30)
