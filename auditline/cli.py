@@ -6,13 +6,13 @@ import argparse
 import importlib
 import importlib.util
 import json
-import logging
 import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from auditline.errors import AuditlineError, ConfigError, NotFoundError, UnavailableError
+from auditline.logs import configure as configure_logging
 
 # Exit codes of every command (docs/store.md, `auditline --help`)
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_NOT_FOUND, EXIT_INTERRUPTED = (
@@ -181,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="warning",
         help="what auditline and librdkafka log to standard error (default warning)",
     )
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="log lines as text, or as one JSON object a line (time, level, logger, message)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser("demo", help="run the end-to-end demo on the embedded default")
     demo.set_defaults(run=_cmd_demo)
@@ -289,7 +295,7 @@ def _needs_extra(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _configure_logging(args.log_level.upper())
+    configure_logging(args.log_level.upper(), args.log_format)
     try:
         return int(args.run(args))
     except NotFoundError as exc:
@@ -301,24 +307,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("auditline: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-
-
-def _configure_logging(level: str) -> None:
-    """auditline's own loggers (librdkafka's included, ``auditline.kafka``) at ``level``; other
-    libraries' only from ERROR unless debug or info is asked for (their retries are not news:
-    the command's error line says what failed). A filter on the handler, as libraries set their
-    loggers' levels themselves (clickhouse-connect sets urllib3's)."""
-    own, others = logging.getLevelName(level), logging.ERROR
-    if level in ("DEBUG", "INFO"):
-        others = own
-
-    def shown(record: logging.LogRecord) -> bool:
-        floor = own if record.name.startswith("auditline") else others
-        return record.levelno >= floor
-
-    logging.basicConfig(format="auditline: %(levelname)s %(name)s: %(message)s", level=level)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(shown)
 
 
 def _fail(exc: AuditlineError, code: int) -> int:
