@@ -34,6 +34,18 @@ def require_broker(conf: dict[str, str], timeout_s: float = 15.0) -> None:
         ) from exc
 
 
+def consumer_lag(consumer: Any) -> dict[tuple[str, int], int]:
+    """Records after a consumer's position, per assigned partition, from cached watermarks (no
+    request to the broker)."""
+    assignment = consumer.assignment()
+    found = {}
+    for tp in consumer.position(assignment) if assignment else ():
+        _, high = consumer.get_watermark_offsets(tp, cached=True)
+        if high >= 0 and tp.offset >= 0:
+            found[(tp.topic, tp.partition)] = max(0, high - tp.offset)
+    return found
+
+
 def ensure_topics(conf: dict[str, str], topics: Iterable[str]) -> None:
     """Create missing topics (existing ones are left as they are).
 

@@ -18,7 +18,7 @@ from auditline.output import json_value, render
 from auditline.settings import AuditlineSettings, load_settings
 from auditline.topics import require_broker
 
-from .store import Store, connect
+from .store import Store, connect, embedded_path
 
 
 def _store(settings: AuditlineSettings) -> Store:
@@ -28,8 +28,8 @@ def _store(settings: AuditlineSettings) -> Store:
 def _audit_store(settings: AuditlineSettings) -> Store:
     """The store an auditor's command reads: it must exist, never be created by the reading."""
     dsn = settings.clickhouse.dsn
-    path = dsn.removeprefix("chdb:").removeprefix("//")
-    if dsn.startswith("chdb:") and not path.startswith(":memory:") and not Path(path).exists():
+    path = embedded_path(dsn)
+    if path is not None and not path.startswith(":memory:") and not Path(path).exists():
         raise NotFoundError(
             f"no embedded store at {path}: run `auditline sink` (or `auditline demo`) first, or "
             "set AUDITLINE_CLICKHOUSE__DSN to where it is"
@@ -167,14 +167,9 @@ def cmd_query(args: argparse.Namespace) -> int:
 def cmd_evidence(args: argparse.Namespace) -> int:
     from .evidence import evidence, to_html, to_markdown
     from .queries import Provenance
-    from .verification import VerifyOptions
 
     settings = load_settings()
-    options = VerifyOptions(
-        verification_keys(settings),
-        settings.producer.require_signing,
-        _attestation_key(settings),
-    )
+    options = _verify_options(settings)
     bundle = evidence(Provenance(_audit_store(settings)), args.model_version, options)
     if args.html:
         print(to_html(bundle))
@@ -218,19 +213,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from .verification import verify_log
 
     settings = load_settings()
-    keys, attestation_key = verification_keys(settings), _attestation_key(settings)
+    options = _verify_options(settings, args.require_signature)
     extra = _broker_anchors(settings) if args.broker else None
     store = _audit_store(settings)
     report = verify_log(
         store,
         producer=args.producer,
         since=args.since,
-        keys=keys,
-        require_signature=settings.producer.require_signing or args.require_signature,
+        keys=options.keys,
+        require_signature=options.require_signature,
         broker_checkpoints=extra.checkpoints if extra else (),
         extra_anchors=extra.heads if extra else (),
         settle=timedelta(seconds=args.settle),
-        attestation_key=attestation_key,
+        attestation_key=options.attestation_key,
     )
     _print_findings(args, report)
     verdict = "intact" if report.ok else f"{len(report.findings)} finding(s)"
@@ -247,15 +242,16 @@ def cmd_attest(args: argparse.Namespace) -> int:
     from .verification import attest, verify_log
 
     settings = load_settings()
+    options = _verify_options(settings)
     store = _audit_store(settings)
     report = verify_log(
         store,
-        keys=verification_keys(settings),
-        require_signature=settings.producer.require_signing,
-        attestation_key=_attestation_key(settings),
+        keys=options.keys,
+        require_signature=options.require_signature,
+        attestation_key=options.attestation_key,
     )
     _print_findings(args, report)
-    written = attest(store, report, _attestation_key(settings))
+    written = attest(store, report, options.attestation_key)
     print(f"attested {written} of {report.streams} streams", file=sys.stderr)
     return 0 if report.ok else 1
 
@@ -270,6 +266,17 @@ def _broker_anchors(settings: AuditlineSettings) -> Any:
     from auditline.integrity.broker import broker_anchors
 
     return broker_anchors(settings)
+
+
+def _verify_options(settings: AuditlineSettings, require_signature: bool = False) -> Any:
+    """Keys, signature requirement and attestation key, from the settings (and the flag)."""
+    from .verification import VerifyOptions
+
+    return VerifyOptions(
+        verification_keys(settings),
+        settings.producer.require_signing or require_signature,
+        _attestation_key(settings),
+    )
 
 
 def _attestation_key(settings: AuditlineSettings) -> bytes | None:

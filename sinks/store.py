@@ -37,12 +37,20 @@ def _import_client() -> Any:
     return clickhouse_connect
 
 
+def embedded_path(dsn: str) -> str | None:
+    """The engine folder of a ``chdb://`` DSN (``:memory:`` when none is given); None for a
+    server."""
+    if not dsn.startswith("chdb:"):
+        return None
+    return dsn.removeprefix("chdb:").removeprefix("//") or ":memory:"
+
+
 def connect(settings: ClickHouseSettings) -> Store:
     """Open the store named by ``settings.dsn`` (the database need not exist yet)."""
     clickhouse_connect = _import_client()
     dsn = settings.dsn
-    if dsn.startswith("chdb:"):
-        path = dsn.removeprefix("chdb:").removeprefix("//") or ":memory:"
+    path = embedded_path(dsn)
+    if path is not None:
         return _embedded(clickhouse_connect, path, settings.database)
     try:
         parsed = urlparse(dsn)

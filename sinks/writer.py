@@ -36,7 +36,7 @@ from auditline.catalogue import Catalogue
 from auditline.codec import Codec, make_codec
 from auditline.errors import DecodeError, SinkError
 from auditline.settings import AuditlineSettings
-from auditline.topics import ensure_topics, with_logger
+from auditline.topics import consumer_lag, ensure_topics, with_logger
 
 from .metrics import SinkMetrics
 from .rows import COLUMNS, Located, rows_for
@@ -179,18 +179,10 @@ class Sink:
         self._observe_lag()
 
     def _observe_lag(self) -> None:
-        """Per-partition lag from cached watermarks (no request to the broker)."""
-        assignment = self.consumer.assignment()
-        if not assignment:
-            return
-        for tp in self.consumer.position(assignment):
-            _, high = self.consumer.get_watermark_offsets(tp, cached=True)
-            if high >= 0 and tp.offset >= 0:
-                self.lag[(tp.topic, tp.partition)] = max(0, high - tp.offset)
-                if self.metrics is not None:
-                    self.metrics.lag.labels(tp.topic, str(tp.partition)).set(
-                        self.lag[(tp.topic, tp.partition)]
-                    )
+        self.lag.update(consumer_lag(self.consumer))
+        if self.metrics is not None:
+            for (topic, partition), lag in self.lag.items():
+                self.metrics.lag.labels(topic, str(partition)).set(lag)
 
     def process(self, messages: list[Message]) -> None:
         located: list[Located] = []

@@ -3,7 +3,7 @@
 Two ways to read: a **subscription** consumes as its own consumer group and commits an alert's
 offset only once the caller has handled it (``commit``: at-least-once delivery, a restart
 resumes after the last handled alert); a **reader** is assigned explicit start positions and
-commits nothing (``alerts tail``, SSE clients resuming from ``Last-Event-ID``).
+commits nothing (``alerts tail``; SSE clients, which ``resume`` from ``Last-Event-ID``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from auditline.codec import make_codec
 from auditline.errors import DecodeError, UnavailableError, UnknownSchemaError
 from auditline.events import DriftAlert, IntegrityAlert, PolicyViolation
 from auditline.settings import AuditlineSettings
-from auditline.topics import ensure_topics, require_broker, with_logger
+from auditline.topics import consumer_lag, ensure_topics, require_broker, with_logger
 
 log = logging.getLogger(__name__)
 START = {"beginning": OFFSET_BEGINNING, "end": OFFSET_END}
@@ -58,10 +58,9 @@ class AlertSource:
         settings: AuditlineSettings,
         start: str = "end",
         since_ms: int | None = None,
-        positions: Mapping[tuple[str, int], int] | None = None,
     ) -> AlertSource:
-        """Assigned, no group commits: from the ``start`` (beginning | end), from ``since_ms``,
-        or from explicit ``positions`` (next offset per topic partition; others from start)."""
+        """Assigned, no group commits: from the ``start`` (beginning | end) or from ``since_ms``
+        (``resume`` moves it to explicit positions)."""
         # a position removed by retention resumes at the oldest alert kept, never at the end
         reset = {"auto.offset.reset": "earliest"}
         source = cls(settings, _consumer(settings, "auditline-alerts-reader", reset))
@@ -70,14 +69,22 @@ class AlertSource:
             found = source.consumer.offsets_for_times(
                 [TopicPartition(t, p, since_ms) for t, p in parts], timeout=10
             )
-            assigned = [TopicPartition(tp.topic, tp.partition, tp.offset) for tp in found]
+            source.consumer.assign(
+                [TopicPartition(tp.topic, tp.partition, tp.offset) for tp in found]
+            )
         else:
-            chosen = dict(positions or {})
-            # resuming: a partition the cursor does not name is new since, so read all of it
-            default = OFFSET_BEGINNING if positions else START[start]
-            assigned = [TopicPartition(t, p, chosen.get((t, p), default)) for t, p in parts]
-        source.consumer.assign(assigned)
+            source.consumer.assign([TopicPartition(t, p, START[start]) for t, p in parts])
         return source
+
+    def resume(self, positions: Mapping[tuple[str, int], int]) -> None:
+        """Read from ``positions`` (next offset per topic partition); a partition they do not
+        name is new since they were taken, so it is read from its start."""
+        self.consumer.assign(
+            [
+                TopicPartition(t, p, positions.get((t, p), OFFSET_BEGINNING))
+                for t, p in self.partitions()
+            ]
+        )
 
     def partitions(self) -> list[tuple[str, int]]:
         metadata = self.consumer.list_topics(timeout=10).topics
@@ -134,14 +141,7 @@ class AlertSource:
                 raise UnavailableError(f"committing alert offsets failed: {exc}") from exc
 
     def lag(self) -> dict[tuple[str, int], int]:
-        """Records after this reader's position, per assigned partition (cached watermarks: no
-        request to the broker)."""
-        found = {}
-        for tp in self.consumer.position(self.consumer.assignment()):
-            _, high = self.consumer.get_watermark_offsets(tp, cached=True)
-            if high >= 0 and tp.offset >= 0:
-                found[(tp.topic, tp.partition)] = max(0, high - tp.offset)
-        return found
+        return consumer_lag(self.consumer)
 
     def close(self) -> None:
         self.consumer.close()

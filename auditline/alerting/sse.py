@@ -78,13 +78,14 @@ def add_routes(
 
 
 def _open(settings: AuditlineSettings, last: str | None, start: str) -> tuple[AlertSource, Cursor]:
-    probe = AlertSource.reader(settings, start)  # resolves topics and partitions
-    topics = probe.topics
+    source = AlertSource.reader(settings, start)
     try:
-        positions = decode_cursor(last, topics) if last else _numbers(probe, start)
-    finally:
-        probe.close()
-    return AlertSource.reader(settings, start, positions=positions), positions
+        positions = decode_cursor(last, source.topics) if last else _numbers(source, start)
+    except ConfigError:
+        source.close()
+        raise
+    source.resume(positions)  # the same consumer, at positions that are numbers
+    return source, positions
 
 
 def _numbers(source: AlertSource, start: str) -> Cursor:

@@ -82,14 +82,9 @@ def verification_keys(settings: AuditlineSettings) -> Keys:
     keys: dict[str, VerifyKey] = {}
     if settings.keyring_path is not None:
         keys.update(read_keyring(settings.keyring_path))
-    secret = settings.producer.signing_key
+    secret, key_id = settings.producer.signing_key, settings.producer.signing_key_id
     if secret is not None:
-        try:
-            keys[settings.producer.signing_key_id] = bytes.fromhex(secret.get_secret_value())
-        except ValueError as exc:
-            raise ConfigError(
-                "AUDITLINE_PRODUCER__SIGNING_KEY must be hex (e.g. `openssl rand -hex 32`)"
-            ) from exc
+        keys[key_id] = HmacSigner.from_hex(key_id, secret.get_secret_value()).key
     return keys
 
 
