@@ -24,16 +24,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(document)
 
 
-def configure(level: str, form: str = "text") -> None:
+def configure(level: str, form: str = "text", *, force: bool = False) -> None:
     """A filter on the handler, as libraries set their loggers' levels themselves
-    (clickhouse-connect sets urllib3's); debug and info show every library's records."""
+    (clickhouse-connect sets urllib3's); debug and info show every library's records.
+    ``force`` replaces handlers a library installed (faust's worker does)."""
     own = logging.getLevelName(level)
     others = own if level in ("DEBUG", "INFO") else logging.ERROR
 
     def shown(record: logging.LogRecord) -> bool:
         return record.levelno >= (own if record.name.startswith("auditline") else others)
 
-    logging.basicConfig(format="auditline: %(levelname)s %(name)s: %(message)s", level=level)
+    logging.basicConfig(
+        format="auditline: %(levelname)s %(name)s: %(message)s", level=level, force=force
+    )
     for handler in logging.getLogger().handlers:
         handler.addFilter(shown)
         if form == "json":

@@ -25,6 +25,7 @@ and are not checked twice for integrity (``ChainJudge``).
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import faust
@@ -54,7 +55,7 @@ from auditline.producer import AuditProducer
 from auditline.settings import AuditlineSettings
 from auditline.topics import ensure_topics, partition_count
 
-from . import consumer
+from . import consumer, health
 from .drift import DriftStates, References, partial_of, reference_of
 from .integrity import ChainJudge
 from .progress import Progress
@@ -114,6 +115,8 @@ class Processors:
             self.predictions_agent
         )
         self._drift_wiring(partitions)
+        self.metrics = health.WorkerMetrics()
+        self.readiness = health.install(self, settings, inputs)
 
     def _drift_wiring(self, partitions: int) -> None:
         """References (global), partial counts (internal topic by model version), drift state
@@ -153,6 +156,15 @@ class Processors:
             self._producer = AuditProducer(self.settings)
         return self._producer
 
+    @property
+    def alert_producer(self) -> AuditProducer | None:
+        """The producer of this worker's alerts, once it has emitted one."""
+        return self._producer
+
+    def held(self) -> int:
+        """Audit events waiting for lineage this worker has not read yet."""
+        return sum(deferrals.waiting() for deferrals in list(self._deferrals.values()))
+
     async def decode(self, message: Any) -> tuple[Event, bytes | None] | None:
         """The event and its wire body, or None after dead-lettering the record with the reason."""
         try:
@@ -165,6 +177,7 @@ class Processors:
                 "source_offset": str(message.offset).encode(),
             }
             await self.dead_letters.send(key=message.key, value=message.value, headers=headers)
+            self.metrics.dead_letters.labels(message.topic).inc()
             return None
 
     async def decode_batch(self, batch: list[Any]) -> list[tuple[Event, Any]]:
@@ -195,6 +208,7 @@ class Processors:
 
     async def audit_agent(self, stream: Any) -> None:
         async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
+            started = time.perf_counter()
             decoded = await self.decode_batch(batch)
             self.note_progress(batch, decoded)
             horizon = self.progress.horizon(self.app.consumer)
@@ -210,6 +224,7 @@ class Processors:
             for number in self.progress.partitions(self.app.consumer):
                 self.report(self.deferrals(number).release(horizon))
             self.flush()
+            self.metrics.took((r.message.topic for r in batch), "audit", started)
 
     def deferrals(self, partition: int) -> Deferrals:
         """Held events of one input partition number: the audit topics are co-partitioned, so
@@ -229,16 +244,19 @@ class Processors:
         """Predictions are judged against the model constraints in the policy state; the
         engine marks each (model version, country, day) once, on this worker's overlay."""
         async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
+            started = time.perf_counter()
             for event, message in await self.decode_batch(batch):
                 self.violations(event, self.serving_state)
                 partial = partial_of(event, message, self.drift_references)
                 if partial is not None:
                     await self.drift_partials.send(key=partial[0].encode(), value=partial[1])
             self.flush()
+            self.metrics.took((r.message.topic for r in batch), "predictions", started)
 
     async def drift_agent(self, stream: Any) -> None:
         """Partials of one model version arrive on one partition: merge, release, alert."""
         async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
+            started = time.perf_counter()
             generation = self.app.consumer_generation_id
             for record in batch:
                 key = record.message.key.decode()
@@ -248,6 +266,7 @@ class Processors:
             self.drift_states.flush()
             self.drift_table.flush()
             self.send_alerts()
+            self.metrics.took((r.message.topic for r in batch), "drift", started)
 
     def flush(self) -> None:
         """End of a batch: buffered table writes, then the batch's alerts."""
@@ -260,7 +279,12 @@ class Processors:
         """The buffered alerts, one SDK call (one spool write) per alert kind, in order."""
         alerts, self.outbox = self.outbox, []
         for model in dict.fromkeys(m for m, _ in alerts):
-            self.producer.emit_many(model, [body for m, body in alerts if m is model])
+            bodies = [body for m, body in alerts if m is model]
+            self.producer.emit_many(model, bodies)
+            self.metrics.alerted(_ALERT_KIND[model], bodies)
+
+
+_ALERT_KIND = {PolicyViolation: "violation", IntegrityAlert: "integrity", DriftAlert: "drift"}
 
 
 def _event_order(event: Event) -> tuple[Any, ...]:

@@ -12,6 +12,9 @@ with each stream's chain head as of the last deleted segment.
   ``SpoolFullError``. Nothing is ever dropped silently.
 - Acknowledgement: delivered indexes are acked (in any order); the watermark advances over the
   contiguous prefix and whole segments below it are deleted.
+- Observability: ``depth`` (records not yet acknowledged), ``live_bytes`` and
+  ``oldest_pending_s`` (how long the oldest of them has waited; after a restart, counted from the
+  record's timestamp, to within ``MARK_EVERY`` records) are read by the producer's metrics.
 - One writer: a spool folder is locked (``flock`` on ``LOCK``) while open. Two processes with
   the same service and instance would otherwise append to one chain from two places (forked
   sequences, broken hashes, records resent twice); the second gets a ``SpoolInUseError``.
@@ -24,6 +27,7 @@ import json
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +90,7 @@ class Spool:
         self._lock = threading.Condition()
         self._acked_above: set[int] = set()
         self._last_fsync = time.monotonic()
+        self._written: deque[tuple[int, float]] = deque()  # (first index, wall time) per append
         self.heads: dict[str, Head] = self._read_heads()
         self.low = self._read_acked()
         self._segments = self._open_segments()
@@ -122,6 +127,10 @@ class Spool:
             for record in records:
                 self.heads[record.stream] = Head(record.sequence + 1, record.hash.hex())
                 segment.last = record.index
+                if record.index >= self.low and (
+                    not self._written or record.index - self._written[-1][0] >= MARK_EVERY
+                ):
+                    self._written.append((record.index, record.timestamp_ms / 1000))
                 segment.mark(record.index, offset)
                 offset += len(record.frame())
             segment.heads_at_end = dict(self.heads)
@@ -162,6 +171,7 @@ class Spool:
             for record in records:
                 self.heads[record.stream] = Head(record.sequence + 1, record.hash.hex())
             self._live_bytes += len(data)
+            self._written.append((records[0].index, time.time()))
             self.next_index = records[-1].index + 1
             self._maybe_fsync()
 
@@ -212,6 +222,7 @@ class Spool:
             while self.low in self._acked_above:
                 self._acked_above.discard(self.low)
                 self.low += 1
+            self._forget_acknowledged_appends()
             self._drop_delivered_segments()
             self._lock.notify_all()
 
@@ -249,6 +260,19 @@ class Spool:
     @property
     def unacked(self) -> int:
         return self.next_index - self.low - len(self._acked_above)
+
+    def oldest_pending_s(self, now: float | None = None) -> float:
+        """Seconds the oldest unacknowledged record has been in the spool (0 when none is)."""
+        with self._lock:
+            self._forget_acknowledged_appends()
+            if self.low >= self.next_index or not self._written:
+                return 0.0
+            return max(0.0, (time.time() if now is None else now) - self._written[0][1])
+
+    def _forget_acknowledged_appends(self) -> None:
+        written = self._written
+        while len(written) > 1 and written[1][0] <= self.low:
+            written.popleft()
 
     def wait_acked(self, timeout: float) -> bool:
         """Wait until every appended record is acknowledged."""

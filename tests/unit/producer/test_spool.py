@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,23 @@ def test_read_from_starts_mid_segment(tmp_path: Path) -> None:
     spool = Spool(tmp_path, settings(segment_bytes=10**7))
     spool.append([record(i) for i in range(2000)])
     assert [r.index for r in spool.read_from(1500)][:3] == [1500, 1501, 1502]
+
+
+def test_oldest_pending_age_follows_acknowledgements_and_survives_a_restart(
+    tmp_path: Path,
+) -> None:
+    spool = Spool(tmp_path, settings())
+    assert spool.oldest_pending_s() == 0.0  # nothing written
+    spool.append([record(0), record(1)])
+    written = time.time()
+    spool.append([record(2)])
+    assert 0.0 <= spool.oldest_pending_s(written + 5) - 5 < 1.0
+    spool.ack(0, 1)
+    assert spool.oldest_pending_s(written + 5) < 5.0  # record 2 was appended after ``written``
+    killed(spool)
+    # the watermark is written lazily: after a crash all three wait for the producer's recovery,
+    # aged from their timestamps (record 0's: 1.000 s)
+    reopened = Spool(tmp_path, settings())
+    assert reopened.oldest_pending_s(10.0) == pytest.approx(9.0)
+    reopened.ack(0, 1, 2)
+    assert reopened.oldest_pending_s() == 0.0 and reopened.unacked == 0
