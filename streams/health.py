@@ -7,8 +7,9 @@ and the cluster's topology), and three pages of its own:
 - ``/metrics``: Prometheus text (prometheus-client). The agents count per batch, not per event;
   consumer lag, assignment and the alert producer's spool are read when scraped;
 - ``/healthz``: 200 while the process serves;
-- ``/readyz``: 200 once the broker answers, the partitions are assigned, the tables recovered
-  and every input partition read to within ``READY_LAG`` records of its end; else 503 and why.
+- ``/readyz``: 200 once the broker answers, the group's assignment is done, the tables
+  recovered and every assigned input partition read to within ``READY_LAG`` records of its end;
+  else 503 and why.
 
 Whatever the port, the worker prints ``worker: ready: ...`` once, when it is first ready: what it
 consumes, from where, as which group. docs/policy.md lists the metrics.
@@ -157,8 +158,8 @@ class StateCollector:
 
 
 class Readiness:
-    """Ready: the broker answers (probed every ``PROBE_S``), the partitions are assigned, the
-    tables recovered and no input partition is more than ``READY_LAG`` records from its end."""
+    """Ready: the broker answers (probed every ``PROBE_S``), the assignment is done, the tables
+    recovered and no assigned input partition is more than ``READY_LAG`` records from its end."""
 
     def __init__(self, settings: AuditlineSettings, positions: Positions, probe_topic: str) -> None:
         self.positions = positions
@@ -195,13 +196,10 @@ class Readiness:
         app = self.positions.app
         if not self.broker:
             return self.broker_reason
-        if getattr(app, "rebalancing", False):
-            return "rebalancing"
-        if not app.tables.recovery.completed.is_set():
-            return "recovering tables from their changelogs"
-        if not self.positions.partitions():
-            return "waiting for partitions"
-        return self._behind()
+        if getattr(app, "rebalancing", False) or not app.tables.recovery.completed.is_set():
+            return "waiting for the group's assignment and the tables' recovery"
+        return self._behind()  # a worker with no input partitions (more workers than
+        # partitions) is ready: it holds the tables and takes partitions over when one dies
 
     def _behind(self) -> str | None:
         for tp, _, not_read in self.positions.lags():

@@ -31,7 +31,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
     tail(
         load_settings(), filters.matches,
         start="beginning" if args.from_beginning else "end", since_ms=since_ms,
-        as_json=args.json, limit=args.limit, idle_exit_s=args.idle_exit,
+        as_json=args.json, plain=args.plain, limit=args.limit, idle_exit_s=args.idle_exit,
     )  # fmt: skip
     return 0
 
@@ -113,7 +113,11 @@ def register(sub: Any) -> None:
     start = tail.add_mutually_exclusive_group()
     start.add_argument("--since", help="from this long ago: 30s, 15m, 2h, 1d")
     start.add_argument("--from-beginning", action="store_true", help="every alert still kept")
-    tail.add_argument("--json", action="store_true", help="one JSON object a line")
+    form = tail.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="one JSON object a line")
+    form.add_argument(
+        "--plain", action="store_true", help="plain lines on a terminal too (no colours)"
+    )
     tail.add_argument("--limit", type=int, default=None, help="stop after this many alerts")
     tail.add_argument(
         "--idle-exit", type=float, default=None, metavar="SECONDS",

@@ -2,8 +2,9 @@
 
 Each webhook subscription is an asyncio task with its own consumer group (a receiver that is
 down only holds back its own subscription); SSE streams and ``/healthz`` are served by one
-aiohttp application. SIGTERM/SIGINT stop it: deliveries in flight are not committed, so they are
-sent again on the next start (receivers deduplicate on ``Idempotency-Key``).
+aiohttp application (tokens and client limits: ``sse.py``). SIGTERM/SIGINT stop it: deliveries
+in flight are not committed, so they are sent again on the next start (receivers deduplicate on
+``Idempotency-Key``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import aiohttp
 from aiohttp import web
 
 from auditline.alerting.metrics import AlertMetrics
-from auditline.alerting.sse import add_routes
+from auditline.alerting.sse import AccessLog, add_routes, exposed
 from auditline.alerting.subscriptions import SubscriptionsFile
 from auditline.alerting.webhook import WebhookDelivery
 from auditline.errors import UnavailableError
@@ -38,11 +39,14 @@ async def serve(
     metrics = AlertMetrics()
     health = Health(settings, metrics)
     app = web.Application()
-    add_routes(app, settings, subscriptions, metrics)
+    add_routes(app, settings, subscriptions, metrics, stop)
     app.router.add_get("/healthz", _health)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.scrape)
-    runner = web.AppRunner(app)
+    for name in exposed(subscriptions, host):
+        log.warning("subscription %s: SSE served on %s without a token: whoever reaches that "
+                    "address reads its alerts; set sse.token_env", name, host)  # fmt: skip
+    runner = web.AppRunner(app, access_log_class=AccessLog)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

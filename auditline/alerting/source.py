@@ -4,6 +4,10 @@ Two ways to read: a **subscription** consumes as its own consumer group and comm
 offset only once the caller has handled it (``commit``: at-least-once delivery, a restart
 resumes after the last handled alert); a **reader** is assigned explicit start positions and
 commits nothing (``alerts tail``; SSE clients, which ``resume`` from ``Last-Event-ID``).
+
+``lag`` counts from what is committed, not from the read position: a subscription reads a batch
+and then handles it (a webhook retries a failing receiver meanwhile), so its position runs ahead
+of the alerts it has handled.
 """
 
 from __future__ import annotations
@@ -42,6 +46,9 @@ class AlertSource:
         self.codec = make_codec(settings, self.catalogue)
         self.consumer = consumer
         self.topics = alert_topics(self.catalogue)
+        # per partition, the first offset not yet committed: set by ``commit``, or by the first
+        # record read since the partition was assigned (the committed offset a run resumes at)
+        self._unhandled: dict[tuple[str, int], int] = {}
 
     @classmethod
     def subscription(
@@ -49,8 +56,13 @@ class AlertSource:
     ) -> AlertSource:
         """Its own consumer group; a new group starts at ``start`` (latest: from now on)."""
         source = cls(settings, _consumer(settings, group, {"auto.offset.reset": start}))
-        source.consumer.subscribe(source.topics)
+        source.consumer.subscribe(source.topics, on_assign=source._assigned)
         return source
+
+    def _assigned(self, _: Consumer, partitions: list[TopicPartition]) -> None:
+        """A partition (re)assigned starts afresh: another member may have committed since."""
+        for tp in partitions:
+            self._unhandled.pop((tp.topic, tp.partition), None)
 
     @classmethod
     def reader(
@@ -107,6 +119,10 @@ class AlertSource:
                     messages = [first, *self.consumer.consume(max_records - 1, 0)]
         except KafkaException as exc:
             raise UnavailableError(f"reading the alert topics failed: {exc}") from exc
+        for message in messages:
+            if message.error() is None:
+                key = (message.topic() or "", message.partition() or 0)
+                self._unhandled.setdefault(key, message.offset() or 0)
         return [view for m in messages if (view := self._view(m)) is not None]
 
     def _view(self, message: Message) -> AlertView | None:
@@ -139,9 +155,18 @@ class AlertSource:
                     self.consumer.commit(offsets=offsets, asynchronous=True)
             except KafkaException as exc:
                 raise UnavailableError(f"committing alert offsets failed: {exc}") from exc
+            self._unhandled.update(nexts)
 
     def lag(self) -> dict[tuple[str, int], int]:
-        return consumer_lag(self.consumer)
+        """Alerts not yet handled per assigned partition: the high watermark minus the first
+        offset not committed (minus the read position where nothing was read or committed yet);
+        cached watermarks, no request to the broker."""
+        found = consumer_lag(self.consumer)
+        for key in found:
+            if key in self._unhandled:
+                _, high = self.consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
+                found[key] = max(0, high - self._unhandled[key])
+        return found
 
     def close(self) -> None:
         self.consumer.close()

@@ -10,7 +10,7 @@ subscriptions:
       format: json                        # json | slack | cloudevents
   - name: console
     filters: {kinds: [drift], states: [opened]}
-    sse: {}
+    sse: {token_env: CONSOLE_SSE_TOKEN, max_clients: 32}   # both optional
 ```
 
 Each subscription is its own consumer group (``<prefix>-alerts-<name>``): a slow or failing
@@ -83,18 +83,36 @@ class Webhook(_Frozen):
     max_per_second: float = Field(default=50.0, gt=0, description="Rate cap of this subscription.")
 
     def secret(self) -> bytes | None:
-        if self.secret_env is None:
-            return None
-        value = os.environ.get(self.secret_env)
-        if not value:
-            raise ConfigError(
-                f"webhook secret: the environment variable {self.secret_env} is unset"
-            )
-        return value.encode()
+        return _from_env(self.secret_env, "webhook secret", "secret_env")
 
 
 class Sse(_Frozen):
     """Served by ``auditline alerts serve`` at ``/subscriptions/NAME/events``."""
+
+    token_env: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Environment variable holding the bearer token a client must send; "
+        "without it the stream is open to whoever reaches the address.",
+    )
+    max_clients: int = Field(
+        default=32, ge=1, description="Concurrent streams of this subscription; more get 503."
+    )
+
+    def token(self) -> bytes | None:
+        return _from_env(self.token_env, "SSE token", "token_env")
+
+
+def _from_env(name: str | None, what: str, key: str) -> bytes | None:
+    """The value of the environment variable ``name`` (None when no variable is named)."""
+    if name is None:
+        return None
+    value = os.environ.get(name)
+    if not value:
+        raise ConfigError(
+            f"{what}: the environment variable {name} is unset or empty: set it, or remove {key}"
+        )
+    return value.encode()
 
 
 class Terminal(_Frozen):

@@ -11,7 +11,9 @@ to 100 alerts) every alert of which got a 2xx or an acknowledged dead letter, an
 after any alert that needed retries (so a long outage keeps its progress); a crash or a stop
 repeats what was in flight since, never loses an alert; receivers deduplicate on the alert id.
 A consumer failure (a rebalance during a commit, the broker away) restarts the subscription from
-its last commit. A per-subscription rate cap spaces requests.
+its last commit. A per-subscription rate cap spaces requests. The consumer-lag gauge counts from
+the last commit (not the read position, which runs ahead of the batch being delivered); it is
+updated after each batch and before each retry, so it grows while a receiver is failing.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class WebhookDelivery:
         self.dead_letter_topic = f"{settings.topic_prefix}.alerts.deadletter"
         self.source = f"auditline/{settings.topic_prefix}"
         self._producer: Producer | None = None
+        self._alerts: AlertSource | None = None  # while consuming: the lag gauge reads it
         self.healthy = False  # consuming (readiness)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -105,7 +108,7 @@ class WebhookDelivery:
         alerts = await asyncio.to_thread(
             AlertSource.subscription, self.settings, group, self.subscription.start
         )
-        self.healthy = True
+        self.healthy, self._alerts = True, alerts
         try:
             while not stop.is_set():
                 batch = await asyncio.to_thread(alerts.poll, 0.5, 100)
@@ -117,13 +120,17 @@ class WebhookDelivery:
                         alerts.commit([alert], wait=False)  # after a slow one: keep progress
                 if batch:
                     await asyncio.to_thread(alerts.commit, batch[-1:])  # the commit point
-                self._observe_lag(alerts)
+                self._observe_lag()
         finally:
+            self._alerts = None
             await asyncio.to_thread(alerts.close)
 
-    def _observe_lag(self, alerts: AlertSource) -> None:
+    def _observe_lag(self) -> None:
+        """Alerts not yet committed, per partition (cached watermarks: no broker request)."""
+        if self._alerts is None:  # ``alerts test``, or between restarts
+            return
         name = self.subscription.name
-        for (topic, partition), lag in alerts.lag().items():
+        for (topic, partition), lag in self._alerts.lag().items():
             self.metrics.consumer_lag.labels(name, topic, str(partition)).set(lag)
 
     async def _handle(self, alert: AlertView, stop: asyncio.Event) -> bool:
@@ -153,6 +160,7 @@ class WebhookDelivery:
             if final or attempt == self.hook.retries:
                 break
             self.stats.retries += 1
+            self._observe_lag()  # the alerts held back by this one show meanwhile
             delay = min(self.hook.max_backoff_s, self.hook.backoff_s * 2**attempt)
             if await _stopped(stop, delay * random.uniform(0.5, 1.0)):
                 return False
