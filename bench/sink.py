@@ -4,6 +4,8 @@ raw  = confluent-kafka consume, codec.decode, audit-log rows, one columnar inser
        into a plain MergeTree table (no dedup lookup, no derived tables, no offset commits)
 sink = auditline's Sink: the same plus the exactly-once lookup, lineage/prediction rows and
        synchronous offset commits after each insert
+*_cpu_us_per_event = CPU time of this process (the loop and the embedded engine's threads) per
+       event, from the first batch
 
 Starts a local Kafka the way the tests do (or uses AUDITLINE_TEST_KAFKA); ends with one JSON line.
 """
@@ -44,7 +46,7 @@ def produce(settings: AuditlineSettings) -> None:
         assert producer.flush(120)
 
 
-def raw(settings: AuditlineSettings, store: Store) -> float:
+def raw(settings: AuditlineSettings, store: Store) -> tuple[float, float]:
     catalogue = Catalogue(settings.topic_prefix)
     codec = SingleObjectCodec(catalogue)
     store.command(
@@ -54,30 +56,36 @@ def raw(settings: AuditlineSettings, store: Store) -> float:
     consumer = Consumer({**settings.kafka.client_conf(), "group.id": uuid.uuid4().hex,
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})  # fmt: skip
     consumer.subscribe([catalogue.for_model(Prediction).topic])
-    done, start = 0, None
+    done, start, cpu = 0, None, 0.0
     while done < N:
         messages = [m for m in consumer.consume(BATCH, 1.0) if m.error() is None]
         if not messages:
             continue
         start = start or time.perf_counter()
+        began = time.process_time()
         rows = [
             audit_row(Located(codec.decode(m.value()), m.topic(), m.partition(), m.offset()))
             for m in messages
         ]
         store.insert("raw_log", AUDIT_COLUMNS, rows)
         done += len(messages)
+        cpu += time.process_time() - began
     consumer.close()
-    return N / (time.perf_counter() - (start or time.perf_counter()))
+    return N / (time.perf_counter() - (start or time.perf_counter())), cpu / N * 1e6
 
 
-def sink(settings: AuditlineSettings, store: Store) -> float:
+def sink(settings: AuditlineSettings, store: Store) -> tuple[float, float]:
+    """Events/s from the first batch on, and CPU µs per event (this process: the sink and the
+    embedded engine's threads)."""
     worker = Sink(settings, store)
-    start = None
+    start, cpu = None, 0.0
     while worker.stats.stored < N:
+        began = time.process_time()
         if worker.step() and start is None:
             start = time.perf_counter()
+        cpu += time.process_time() - began
     worker.close()
-    return N / (time.perf_counter() - (start or time.perf_counter()))
+    return N / (time.perf_counter() - (start or time.perf_counter())), cpu / N * 1e6
 
 
 def main() -> None:
@@ -94,10 +102,14 @@ def main() -> None:
         produce(settings)
         store = connect(settings.clickhouse)
         migrate(store)
-        figures = {"raw_eps": raw(settings, store), "sink_eps": sink(settings, store)}
+        raw_eps, raw_cpu = raw(settings, store)
+        sink_eps, sink_cpu = sink(settings, store)
+        figures = {"raw_eps": raw_eps, "raw_cpu_us_per_event": raw_cpu, "sink_eps": sink_eps,
+                   "sink_cpu_us_per_event": sink_cpu}  # fmt: skip
         _, rows = store.rows("SELECT count(), uniqExact(event_id) FROM bench.audit_log")
         figures["stored"], figures["unique"] = rows[0]
     figures["ratio"] = figures["sink_eps"] / figures["raw_eps"]
+    figures["cpu_ratio"] = raw_cpu / sink_cpu
     report("sink", figures, events=N)
 
 

@@ -1,11 +1,14 @@
 """The violation path: faust worker vs a raw consume + decode + detector loop, and latency.
 
 raw    = confluent-kafka consume, decode, chain check (ChainVerifier), PolicyEngine.evaluate
-         (dict states): the worker's work without faust
-worker = `auditline worker` (a separate process) over the same events already in the topics:
-         events after the first batch / time from the first alert's append to the
-         last's (alerts include the SDK's sealing and spooling); ``worker_eps_incl_startup``
-         counts from the process start instead
+         (dict state), the declarations read before the movements: the worker's work without
+         faust, making the same decisions (asserted: ``decisions``; reading both topics side by
+         side, an undeferred loop judged a quarter of the movements without their lineage)
+worker = `auditline worker` (a separate process), started and ready (its ready line) before the
+         same events are produced: events / time from the first send to the last alert's
+         append (alerts include the SDK's sealing and spooling)
+*_cpu_us_per_event = CPU time of the loop (raw: this process) or of the worker process from its
+         ready line to its last alert, per event
 p50/p99_alert_ms = from producing a violating movement to its PolicyViolation being appended to
          the alerts topic, at a steady 5,000 events/s for 8 s (one in ten violates);
          ``*_at_1k``: the same at 1,000 events/s
@@ -27,8 +30,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
@@ -100,6 +105,11 @@ def sealed(
     return messages, len(range(0, count, violating_every))
 
 
+def audit_events(messages: list[Any]) -> list[Any]:
+    """The messages of the topics the violation path reads (not the producers' checkpoints)."""
+    return [m for m in messages if m[0] in ("auditline.assets", "auditline.movements")]
+
+
 def publish(
     bootstrap: str, prefix: str, messages: list[Any], rate: float | None = None
 ) -> dict[bytes, float]:
@@ -122,28 +132,39 @@ def publish(
     return sent
 
 
-def raw_baseline(bootstrap: str, prefix: str, total: int) -> float:
+def raw_baseline(bootstrap: str, prefix: str, messages: list[Any]) -> tuple[float, float, int]:
+    """Events/s, CPU µs per event and decisions of the worker's work in one plain loop: the
+    declarations topic read first, so every movement is judged with its lineage, as the worker
+    judges it (the worker holds back an event whose lineage it has not read yet)."""
     codec, engine, state = SingleObjectCodec(Catalogue(prefix)), PolicyEngine(load_policy()), {}
     verifier = ChainVerifier({})
+    decisions, cpu, start = 0, 0.0, time.perf_counter()
+    for topic in ("assets", "movements"):
+        expected = sum(1 for m in messages if m[0] == f"auditline.{topic}")
+        for batch in consumed(bootstrap, f"{prefix}.{topic}", expected):
+            began = time.process_time()
+            for message in batch:
+                event, body = codec.decode_with_body(message.value())
+                verifier.observe(event, canonical_from_body(body) if body is not None else None)
+                decisions += len(engine.evaluate(event, state))
+            cpu += time.process_time() - began
+    audit = len(audit_events(messages))
+    return audit / (time.perf_counter() - start), cpu / audit * 1e6, decisions
+
+
+def consumed(bootstrap: str, topic: str, expected: int) -> Iterator[list[Any]]:
+    """Batches of up to 1,000 records of ``topic`` from its start, ``expected`` in all."""
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": uuid.uuid4().hex,
-            "auto.offset.reset": "earliest",
-        }
-    )
-    consumer.subscribe([f"{prefix}.assets", f"{prefix}.movements"])
-    done, start = 0, None
-    while done < total:
+        {"bootstrap.servers": bootstrap, "group.id": uuid.uuid4().hex,
+         "auto.offset.reset": "earliest"}
+    )  # fmt: skip
+    consumer.subscribe([topic])
+    done = 0
+    while done < expected:
         batch = [m for m in consumer.consume(1000, 1.0) if m.error() is None]
-        start = start or time.perf_counter()
-        for message in batch:
-            event, body = codec.decode_with_body(message.value())
-            verifier.observe(event, canonical_from_body(body) if body is not None else None)
-            engine.evaluate(event, state)
         done += len(batch)
+        yield batch
     consumer.close()
-    return total / (time.perf_counter() - (start or time.perf_counter()))
 
 
 def alerts(bootstrap: str, prefix: str, expected: int, timeout: float) -> list[Any]:
@@ -168,8 +189,11 @@ def alerts(bootstrap: str, prefix: str, expected: int, timeout: float) -> list[A
     return found
 
 
-def worker(bootstrap: str, prefix: str, tmp: Path, slot: int = 0) -> subprocess.Popen[bytes]:
-    """An ``auditline worker`` process; each slot has its own alert producer (instance, spool)."""
+def worker(
+    bootstrap: str, prefix: str, tmp: Path, slot: int = 0, *, ready: bool = False
+) -> subprocess.Popen[bytes]:
+    """An ``auditline worker`` process; each slot has its own alert producer (instance, spool).
+    ``ready``: return once it has printed its ready line (its partitions, caught up)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUDITLINE_")}
     env.update(
         {
@@ -180,13 +204,23 @@ def worker(bootstrap: str, prefix: str, tmp: Path, slot: int = 0) -> subprocess.
             "AUDITLINE_PRODUCER__INSTANCE": f"worker-{slot}",
         }
     )
-    return subprocess.Popen(
+    out = subprocess.PIPE if ready else subprocess.DEVNULL
+    process = subprocess.Popen(
         [sys.executable, "-m", "auditline.cli", "worker"],
         cwd=tmp,
         env=env,
-        stdout=subprocess.DEVNULL,
+        stdout=out,
         stderr=subprocess.DEVNULL,
     )
+    if ready:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if b"worker: ready:" in line:
+                break
+        else:
+            raise RuntimeError("the worker ended before it was ready")
+        threading.Thread(target=process.stdout.read, daemon=True).start()  # keep the pipe open
+    return process
 
 
 def cpu_seconds(pid: int | None) -> float:
@@ -245,7 +279,7 @@ def latency(
     alerts(bootstrap, prefix, 20 * STREAMS, timeout=120)
     sealed_streams = [sealed(rate * SECONDS // STREAMS, tmp, 10) for _ in range(STREAMS)]
     violating = sum(count for _, count in sealed_streams)
-    steady = by_stream([[m for m in s if m[0] != "auditline.assets"] for s, _ in sealed_streams],
+    steady = by_stream([[m for m in s if m[0] == "auditline.movements"] for s, _ in sealed_streams],
                        workers)  # fmt: skip
     pids: dict[Any, int | None] = {"broker": broker_pid, "load": os.getpid()}
     pids.update({p.pid: p.pid for p in processes})
@@ -290,19 +324,21 @@ def main() -> None:
         # throughput: the same events for raw and worker (every 10th violates: 2 decisions each)
         messages, violating = sealed(N, tmp, 10)
         publish(bootstrap, f"{run}a", messages)
-        figures["raw_eps"] = raw_baseline(bootstrap, f"{run}a", len(messages))
-        process = worker(bootstrap, f"{run}a", tmp)
-        started = time.time()
-        got = alerts(bootstrap, f"{run}a", 2 * violating, timeout=300)
-        elapsed = max(t for _, _, t in got) - started if got else float("inf")
+        audit = len(audit_events(messages))  # not the producer's checkpoint
+        raw_eps, raw_cpu, decisions = raw_baseline(bootstrap, f"{run}a", messages)
+        assert decisions == 2 * violating, f"raw made {decisions} decisions, not {2 * violating}"
+        figures.update(raw_eps=raw_eps, raw_cpu_us_per_event=raw_cpu, decisions=decisions)
+        process = worker(bootstrap, f"{run}w", tmp, ready=True)
+        cpu_ready, started = cpu_seconds(process.pid), time.time()
+        publish(bootstrap, f"{run}w", messages)
+        got = alerts(bootstrap, f"{run}w", 2 * violating, timeout=300)
+        cpu_done = cpu_seconds(process.pid)
         process.terminate()
         process.wait(30)
-        figures["worker_eps_incl_startup"] = len(messages) / elapsed
-        appended = [a for _, a, _ in got]
-        span = max(appended) - min(appended) if got else float("inf")
-        # the first alert follows the worker's first batch (up to 1,000 events): count the rest
-        figures["worker_eps"] = (N - 1000) / span
+        assert len(got) == 2 * violating, f"the worker raised {len(got)} alerts"
         figures["alerts"] = len(got)
+        figures["worker_eps"] = audit / (max(a for _, a, _ in got) - started)
+        figures["worker_cpu_us_per_event"] = (cpu_done - cpu_ready) / audit * 1e6
         # latency: warm workers at a steady 1k events/s (one worker), then 5k events/s, the goal
         # (one worker alone, then one worker per core); in this order the broker's JVM has
         # compiled its hot code before the goal is measured (a fresh broker used 0.8 cores)
@@ -314,6 +350,7 @@ def main() -> None:
             )
             figures.update({f"{key}{suffix}": value for key, value in found.items()})
     figures["ratio"] = figures["worker_eps"] / figures["raw_eps"]
+    figures["cpu_ratio"] = figures["raw_cpu_us_per_event"] / figures["worker_cpu_us_per_event"]
     report("streams", figures, events=N)
 
 

@@ -121,9 +121,7 @@ class Processors:
     def _drift_wiring(self, partitions: int) -> None:
         """References (global), partial counts (internal topic by model version), drift state
         (a table partitioned like that topic), and the agent merging partials into windows."""
-        self.references = JsonTable(
-            self._table("drift-references"), writer=self.writer, keep_parsed=True
-        )
+        self.references = JsonTable(self._table("drift-references"), writer=self.writer)
         self.drift_references = References(self.references)
         self.drift_partials = self.app.topic(
             f"{self.app.conf.id}-drift-partials", partitions=partitions, internal=True,

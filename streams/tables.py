@@ -31,6 +31,7 @@ from faust.tables.globaltable import GlobalTable
 
 _DELETED = object()  # a JsonTable key popped since the last flush
 TAG_LENGTH = 18  # "~" + 16 hex digits + "~"
+PARSED_KEYS = 100_000  # parsed values kept per table (the raw text is in the table anyway)
 
 
 def new_writer_tag() -> str:
@@ -66,17 +67,18 @@ class JsonTable:
 
     Writes are buffered and written to the table (and so to its changelog) by ``flush``, once per
     key per flush, tagged with ``writer`` when given (see the module doc); reads see the buffer
-    first. With ``keep_parsed`` (tables of few keys read per record), a stored value is parsed
-    once and the same object is returned until it changes.
+    first. A stored value is parsed once and the same object is returned until the stored text
+    changes (for the ``PARSED_KEYS`` keys read last): callers treat values as read-only, and the
+    policy engine keeps its own objects for them (``PolicyEngine.constraints``).
     """
 
-    def __init__(self, table: Any, *, writer: str = "", keep_parsed: bool = False) -> None:
+    def __init__(self, table: Any, *, writer: str = "") -> None:
         self.table = table
         self.writer = writer
         if writer and isinstance(table, WriterAwareGlobalTable):
             table.writer_tag = writer
         self._dirty: dict[str, Any] = {}
-        self._parsed: dict[str, tuple[str, Any]] | None = {} if keep_parsed else None
+        self._parsed: dict[str, tuple[str, Any]] = {}
 
     def get(self, key: str, default: Any = None) -> Any:
         if key in self._dirty:
@@ -85,10 +87,10 @@ class JsonTable:
         raw = self.table.get(key)
         if raw is None:
             return default
-        if self._parsed is None:
-            return json.loads(payload(raw))
         cached = self._parsed.get(key)
         if cached is None or cached[0] is not raw:
+            if len(self._parsed) >= PARSED_KEYS:
+                del self._parsed[next(iter(self._parsed))]  # the oldest parsed
             cached = self._parsed[key] = (raw, json.loads(payload(raw)))
         return cached[1]
 

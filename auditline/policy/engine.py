@@ -34,10 +34,16 @@ from auditline.policy.transfer import Transfer, TransferRules
 State = MutableMapping[str, Any]
 
 
+KEPT_CONSTRAINTS = 100_000  # state values whose Constraints object is kept
+
+
 class PolicyEngine:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.transfers = TransferRules(policy)
+        # key -> (the state's value, its Constraints): a value read again (the same object, as
+        # a dict state or the worker's tables return it until it changes) is not parsed again
+        self._objects: dict[str, tuple[Any, Constraints]] = {}
 
     def evaluate(self, event: Event, state: State) -> list[Decision]:
         if isinstance(event, AssetDeclared):
@@ -54,14 +60,26 @@ class PolicyEngine:
 
     # -- state --------------------------------------------------------------------------------
 
-    @staticmethod
-    def constraints(state: State, key: str) -> Constraints | None:
+    def constraints(self, state: State, key: str) -> Constraints | None:
         raw = state.get(key)
-        return Constraints.from_json(raw) if raw is not None else None
+        if raw is None:
+            return None
+        kept = self._objects.get(key)
+        if kept is not None and kept[0] is raw:
+            return kept[1]
+        value = Constraints.from_json(raw)
+        self._keep(key, raw, value)
+        return value
 
-    @staticmethod
-    def _put(state: State, key: str, value: Constraints) -> None:
-        state[key] = value.to_json()
+    def _put(self, state: State, key: str, value: Constraints) -> None:
+        raw = value.to_json()
+        state[key] = raw
+        self._keep(key, raw, value)
+
+    def _keep(self, key: str, raw: Any, value: Constraints) -> None:
+        if key not in self._objects and len(self._objects) >= KEPT_CONSTRAINTS:
+            del self._objects[next(iter(self._objects))]
+        self._objects[key] = (raw, value)
 
     # -- events -------------------------------------------------------------------------------
 
