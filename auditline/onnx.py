@@ -1,8 +1,10 @@
 """``AuditedModel``: ONNX Runtime inference that records its own predictions.
 
 Needs the ``onnx`` extra (onnxruntime, numpy), imported when a model is opened. Every call runs
-the model and emits a ``Prediction`` (single calls) or one ``PredictionBatch`` (batch calls)
-through an ``AuditProducer``, with the model file's SHA-256 as the artefact digest. A sampling
+the model and records it through an ``AuditProducer``, with the model file's SHA-256 as the
+artefact digest: batch calls emit one ``PredictionBatch``; single calls are gathered into
+``PredictionBatch`` events of up to ``batch`` predictions or ``batch_ms`` milliseconds
+(``auditline.producer.predictions``), or with ``batch=1`` emit one ``Prediction`` each. A sampling
 rate below 1 records that share of predictions (chosen at random per prediction) and says so in
 the event.
 """
@@ -49,9 +51,14 @@ class AuditedModel:
         feature_names: Sequence[str] | None = None,
         sample_rate: float = 1.0,
         seed: int | None = None,
+        batch: int = 1000,
+        batch_ms: float = 200.0,
     ) -> None:
         if not 0 < sample_rate <= 1:
             raise ConfigError(f"sample_rate must be in (0, 1], got {sample_rate}")
+        if batch < 1 or batch_ms <= 0:
+            raise ConfigError(f"batch must be at least 1 and batch_ms above 0, got {batch}, "
+                              f"{batch_ms}")  # fmt: skip
         ort, self._np = _runtime()
         self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         first_input = self.session.get_inputs()[0]
@@ -66,6 +73,16 @@ class AuditedModel:
         self.sample_rate = sample_rate
         self.digest = file_digest(path)
         self._rng = random.Random(seed)
+        self._buffer = None if batch == 1 else producer.prediction_buffer(
+            model_name=model, model_version=version, location=self.location,
+            artifact_digest=self.digest, sample_rate=sample_rate, max_count=batch,
+            max_delay_ms=batch_ms,
+        )  # fmt: skip
+
+    def flush(self) -> None:
+        """Emit the single predictions gathered so far (``AuditProducer.flush`` does it too)."""
+        if self._buffer is not None:
+            self._buffer.flush()
 
     def predict(
         self,
@@ -81,6 +98,15 @@ class AuditedModel:
         latency_ms = (time.perf_counter() - start) * 1000
         if self._rng.random() < self.sample_rate:
             scores, labels = self._interpret(outputs)
+            if self._buffer is not None:
+                self._buffer.record(
+                    dict(zip(self.feature_names, row.tolist(), strict=True)),
+                    score=scores[0] if scores else None, label=labels[0] if labels else None,
+                    subject_jurisdiction=subject_jurisdiction,
+                    categorical_features=categorical, latency_ms=latency_ms,
+                )  # fmt: skip
+                result: np.ndarray = outputs[0][0]
+                return result
             self.producer.emit(
                 Prediction, prediction_id=uuid4().hex, model_name=self.model,
                 model_version=self.version, location=self.location,
@@ -90,8 +116,8 @@ class AuditedModel:
                 score=scores[0] if scores else None, label=labels[0] if labels else None,
                 latency_ms=latency_ms, artifact_digest=self.digest,
             )  # fmt: skip
-        result: np.ndarray = outputs[0][0]
-        return result
+        single: np.ndarray = outputs[0][0]
+        return single
 
     def predict_batch(
         self, rows: Any, *, subject_jurisdictions: Sequence[str | None] | None = None

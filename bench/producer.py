@@ -6,6 +6,10 @@ sdk   = AuditProducer.emit: the same plus envelope, hash chain, HMAC signature a
         write-ahead spool (fsync=interval), delivery tracking
 batch = AuditProducer.emit_many, 500 events a call
 pred  = predictions/s through PredictionBatch events of 1,000 predictions (the ONNX batch path)
+single = single predictions/s recorded one call at a time (``PredictionBuffer.record``, what
+        ``AuditedModel.predict`` does besides running the model), gathered into PredictionBatch
+        events of 1,000, until all are acknowledged; ``single_prediction_cpu_us``: CPU of this
+        process per prediction (the caller's thread, the buffer's, the pump and librdkafka)
 
 Starts a local Kafka the way the tests do (or uses AUDITLINE_TEST_KAFKA). Ends with one JSON line.
 """
@@ -37,6 +41,7 @@ from auditline.settings import AuditlineSettings
 from auditline.testing.kafka_broker import LocalKafka
 
 N = 10_000
+PREDICTIONS = 200_000  # single predictions recorded through a PredictionBuffer
 ROUNDS = 3
 SAMPLE = next(e for e in demo_events() if isinstance(e, Prediction))
 BODY = SAMPLE.model_dump(exclude={"envelope"})
@@ -125,9 +130,32 @@ def sdk(bootstrap: str, spool: Path, prefix: str) -> dict[str, float]:
             "sdk_eps": N / timed(emit_all),
             "batch_eps": N / timed(emit_batches),
             "batch_predictions_per_s": 50 * 1000 / timed(emit_prediction_batches),
+            **single_predictions(producer),
             "p50_emit_ms": qs[49],
             "p99_emit_ms": qs[98],
         }
+
+
+def single_predictions(producer: AuditProducer) -> dict[str, float]:
+    """Predictions recorded one call at a time, 8 features, a score and a subject each."""
+    recorder = producer.prediction_buffer(
+        model_name="churn", model_version="3", location=VIRGINIA, max_count=1000
+    )
+    features = {f"f{i}": float(i) for i in range(8)}
+
+    def record_single() -> None:
+        for _ in range(PREDICTIONS):
+            recorder.record(features, score=0.5, subject_jurisdiction="DE")
+        recorder.flush()
+        producer.flush(120)
+
+    cpu = time.process_time()
+    recorded = PREDICTIONS / timed(record_single)
+    cpu = time.process_time() - cpu  # this process: the caller, the pump and librdkafka
+    return {
+        "single_predictions_per_s": recorded,
+        "single_prediction_cpu_us": cpu / PREDICTIONS * 1e6,
+    }
 
 
 def prediction_batch(n: int) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from auditline.events import Envelope, Event, Location, ProducerInfo, StreamChec
 from auditline.events.types import ZERO_HASH
 from auditline.integrity.keyring import signer_for
 from auditline.producer.helpers import LineageHelpers
+from auditline.producer.predictions import PredictionBuffer
 from auditline.producer.records import SpoolRecord
 from auditline.producer.sealing import Link, Sealer
 from auditline.producer.spool import Head, Spool
@@ -107,6 +108,7 @@ class AuditProducer(LineageHelpers):
         self._owns_transport = transport is None
         self.transport = transport or make_transport(self.settings)
         self.stats = ProducerStats()
+        self._buffers: list[PredictionBuffer] = []
         self._emit_lock = threading.Lock()
         self._poll_lock = threading.Lock()  # one thread at a time serves delivery reports
         self._last_poll = 0.0
@@ -382,8 +384,19 @@ class AuditProducer(LineageHelpers):
 
     # -- lifecycle --------------------------------------------------------------------------
 
+    def prediction_buffer(self, **options: Any) -> PredictionBuffer:
+        """Single predictions gathered into ``PredictionBatch`` events (``PredictionBuffer``'s
+        options: model_name, model_version, location, max_count, max_delay_ms, ...), emitted
+        also whenever this producer is flushed or closed."""
+        buffer = PredictionBuffer(self, **options)
+        self._buffers.append(buffer)
+        return buffer
+
     def flush(self, timeout: float = 30.0) -> bool:
-        """Wait until every emitted event is acknowledged by the transport; True when done."""
+        """Emit the buffered predictions, then wait until every emitted event is acknowledged by
+        the transport; True when done."""
+        for buffer in list(self._buffers):
+            buffer.flush()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.spool.wait_acked(min(0.1, max(0.0, deadline - time.monotonic()))):
@@ -403,6 +416,8 @@ class AuditProducer(LineageHelpers):
         """
         if not self._stop.is_set():
             try:
+                for buffer in self._buffers:
+                    buffer.close()
                 self.checkpoint(final=True)
             except EmitError as exc:  # e.g. a full spool: close anyway; verify reports silence
                 log.warning("no final checkpoint: %s", exc)

@@ -25,10 +25,11 @@ from uuid import UUID
 from fastavro import schemaless_writer
 
 from auditline.contracts import AvroSchema, bundled_raw_schemas, expand
-from auditline.events import Event, ProducerInfo
+from auditline.events import Event, PredictionBatch, ProducerInfo
 from auditline.integrity.chain import EMPTY_HASH_AND_NO_SIGNATURE
 from auditline.integrity.signing import Signer
 from auditline.producer import wire
+from auditline.producer.columns import prediction_batch_body
 
 _ALGORITHM_INDEX = {"hmac_sha256": 1, "ed25519": 2}  # symbols of the SignatureAlgorithm enum
 
@@ -79,9 +80,13 @@ class Sealer:
         self.signer = signer
 
     def seal(self, event: Event, link: Link) -> Sealed:
-        buffer = BytesIO()
-        schemaless_writer(buffer, body_schema(event.SCHEMA), event.model_dump(exclude={"envelope"}))
-        body = buffer.getvalue()
+        if isinstance(event, PredictionBatch):  # columns packed by hand (producer/columns.py)
+            body = prediction_batch_body(event)
+        else:
+            buffer = BytesIO()
+            schema = body_schema(event.SCHEMA)
+            schemaless_writer(buffer, schema, event.model_dump(exclude={"envelope"}))
+            body = buffer.getvalue()
         head = wire.envelope_head(
             link.event_id,
             link.event_time,

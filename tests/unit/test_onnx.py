@@ -75,7 +75,7 @@ def decoded(broker: InProcessBroker) -> list:
 
 def test_single_prediction_is_run_and_recorded(setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     make, broker, producer = setup
-    model = make()
+    model = make(batch=1)  # one Prediction event per call
     out = model.predict({"tenure": 2.0, "complaints": 1.0, "usage": 0.5}, subject_jurisdiction="DE")
     assert np.allclose(out, expected(np.array([[2.0, 1.0, 0.5]], dtype=np.float32))[0])
     assert producer.flush(5)
@@ -87,6 +87,22 @@ def test_single_prediction_is_run_and_recorded(setup, tmp_path: Path) -> None:  
     assert (
         event.artifact_digest == hashlib.sha256((tmp_path / "churn.onnx").read_bytes()).hexdigest()
     )
+
+
+def test_single_predictions_are_gathered_into_batches(setup) -> None:  # type: ignore[no-untyped-def]
+    make, broker, producer = setup
+    model = make()  # default: PredictionBatch events of up to 1,000 predictions or 200 ms
+    rows = np.random.default_rng(2).normal(size=(5, 3)).astype(np.float32)
+    outs = [model.predict(dict(zip(["tenure", "complaints", "usage"], r.tolist(), strict=True)),
+                          subject_jurisdiction="DE" if i % 2 else None)
+            for i, r in enumerate(rows)]  # fmt: skip
+    assert producer.flush(5)
+    (batch,) = decoded(broker)
+    assert isinstance(batch, PredictionBatch) and batch.count == 5
+    assert np.allclose(batch.numeric_features[2].values, rows[:, 2])
+    assert np.allclose(batch.scores, [float(o[0]) for o in outs], atol=1e-6)
+    assert batch.subject_jurisdictions == (None, "DE", None, "DE", None)
+    assert batch.model_version == "7" and batch.artifact_digest is not None
 
 
 def test_batch_call_emits_one_columnar_event(setup) -> None:  # type: ignore[no-untyped-def]

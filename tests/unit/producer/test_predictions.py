@@ -1,0 +1,103 @@
+"""Single predictions gathered into PredictionBatch events: by count, by age, on flush and close;
+a batch that cannot be emitted stays buffered and nothing is lost."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from auditline.catalogue import Catalogue
+from auditline.codec import SingleObjectCodec
+from auditline.errors import EmitError
+from auditline.events import PredictionBatch
+from auditline.producer import AuditProducer, SpoolFullError
+from auditline.producer.memory import InProcessBroker
+
+MODEL = {"model_name": "churn", "model_version": "3", "location": {"country": "DE"}}
+
+
+def batches(broker: InProcessBroker) -> list[PredictionBatch]:
+    codec = SingleObjectCodec(Catalogue())
+    found = [codec.decode(m.value) for m in broker.read("auditline.predictions")]
+    assert all(isinstance(b, PredictionBatch) for b in found)
+    return found  # type: ignore[return-value]
+
+
+def test_count_bound_columns_and_flush(
+    make_producer: Callable[..., AuditProducer], broker: InProcessBroker
+) -> None:
+    producer = make_producer()
+    buffer = producer.prediction_buffer(**MODEL, max_count=4, max_delay_ms=60_000)
+    for i in range(10):
+        buffer.record({"x": float(i), **({"y": 1.0} if i == 9 else {})}, score=i / 10,
+                      categorical_features={"plan": "pro"}, latency_ms=2.0)  # fmt: skip
+    assert buffer.buffered == 2
+    assert producer.flush(5)
+    found = batches(broker)
+    assert [b.count for b in found] == [4, 4, 2]
+    assert [v for b in found for v in b.numeric_features[0].values] == [float(i) for i in range(10)]
+    last = found[-1]
+    assert [c.name for c in last.numeric_features] == ["x", "y"]
+    assert last.numeric_features[1].values == (None, 1.0)
+    assert last.categorical_features[0].values == ("pro", "pro")
+    assert last.scores == pytest.approx((0.8, 0.9)) and last.latency_ms == 2.0
+    assert last.subject_jurisdictions == ()
+
+
+def test_age_bound_emits_without_a_flush(
+    make_producer: Callable[..., AuditProducer], broker: InProcessBroker
+) -> None:
+    producer = make_producer()
+    buffer = producer.prediction_buffer(**MODEL, max_delay_ms=50)
+    for _ in range(3):
+        buffer.record({"x": 1.0}, subject_jurisdiction="FR")
+    deadline = time.monotonic() + 5
+    while buffer.buffered and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert buffer.buffered == 0
+    assert producer.flush(5)
+    (batch,) = batches(broker)
+    assert batch.count == 3 and batch.subject_jurisdictions == ("FR",) * 3
+
+
+def test_scores_present_in_some_rows_only_start_a_new_batch_and_close_flushes(
+    make_producer: Callable[..., AuditProducer], broker: InProcessBroker
+) -> None:
+    producer = make_producer()
+    buffer = producer.prediction_buffer(**MODEL, max_delay_ms=60_000)
+    buffer.record({"x": 1.0}, score=0.5)
+    buffer.record({"x": 2.0})
+    producer.close()
+    found = batches(broker)
+    assert [(b.count, b.scores) for b in found] == [(1, (0.5,)), (1, ())]
+    with pytest.raises(EmitError, match="closed"):
+        buffer.record({"x": 3.0})
+
+
+def test_a_full_spool_keeps_the_predictions_until_there_is_room(
+    make_producer: Callable[..., AuditProducer], broker: InProcessBroker
+) -> None:
+    producer = make_producer(queue_limit=1, max_bytes=6_000, segment_bytes=1_500, on_full="raise")
+    buffer = producer.prediction_buffer(**MODEL, max_count=100, max_delay_ms=60_000)
+    broker.available = False
+    rows = 0
+    with pytest.raises(SpoolFullError):
+        for _ in range(100):  # batches of 100 until the spool is full
+            for _ in range(100):
+                buffer.record({"x": float(rows)})
+                rows += 1
+            buffer.flush()
+    assert buffer.buffered > 0  # kept, not dropped
+    broker.available = True
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            buffer.flush()
+            break
+        except SpoolFullError:
+            time.sleep(0.05)  # delivery reports free the spool
+    assert producer.flush(10)
+    values = [v for b in batches(broker) for v in b.numeric_features[0].values]
+    assert values == [float(i) for i in range(rows)]
