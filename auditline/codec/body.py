@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import cache
 from io import BytesIO
 from typing import Any
 
 from fastavro import schemaless_reader, schemaless_writer
 from pydantic import ValidationError
 
+from auditline.codec.columns import read_prediction_batch
+from auditline.contracts import bundled_schema
 from auditline.errors import InvalidEventError, SchemaMismatchError, TruncatedMessageError
 from auditline.events import Event
 
@@ -54,6 +57,25 @@ def read_record(
     if not isinstance(record, dict):
         raise SchemaMismatchError(f"decoded a {type(record).__name__}, expected a record")
     return record
+
+
+def read_prediction_batch_record(data: bytes, offset: int) -> dict[str, Any]:
+    """A PredictionBatch under the bundled schema, its columns read by ``codec.columns``."""
+    try:
+        return read_prediction_batch(data, offset, _envelope_schema())
+    except EOFError as exc:
+        raise TruncatedMessageError(
+            f"message ends inside its PredictionBatch body ({len(data)} bytes in all)"
+        ) from exc
+    except Exception as exc:
+        raise SchemaMismatchError(
+            f"bytes do not decode as PredictionBatch: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+@cache
+def _envelope_schema() -> dict[str, Any]:
+    return bundled_schema("auditline.events.Envelope").parsed
 
 
 def to_event(model: type[Event], record: dict[str, Any]) -> Event:

@@ -9,9 +9,14 @@ from __future__ import annotations
 from io import BytesIO
 
 from auditline.catalogue import Catalogue
-from auditline.codec.body import read_record, to_event, write_body
+from auditline.codec.body import (
+    read_prediction_batch_record,
+    read_record,
+    to_event,
+    write_body,
+)
 from auditline.errors import DecodeError, TruncatedMessageError
-from auditline.events import Event
+from auditline.events import Event, PredictionBatch
 
 MAGIC = b"\xc3\x01"
 HEADER_SIZE = len(MAGIC) + 8
@@ -57,7 +62,10 @@ class SingleObjectCodec:
                 "it was not written by auditline's single-object framing"
             )
         entry = self.catalogue.for_fingerprint(bytes(data[2:HEADER_SIZE]))
-        record = read_record(data, HEADER_SIZE, entry.schema.parsed, None)
+        if entry.model is PredictionBatch:  # the bundled schema: its columns read by hand
+            record = read_prediction_batch_record(bytes(data), HEADER_SIZE)
+        else:
+            record = read_record(data, HEADER_SIZE, entry.schema.parsed, None)
         return to_event(entry.model, record), data[HEADER_SIZE:]
 
 

@@ -24,12 +24,12 @@ from uuid import UUID
 
 from fastavro import schemaless_writer
 
+from auditline.codec.columns import prediction_batch_body
 from auditline.contracts import AvroSchema, bundled_raw_schemas, expand
 from auditline.events import Event, PredictionBatch, ProducerInfo
 from auditline.integrity.chain import EMPTY_HASH_AND_NO_SIGNATURE
 from auditline.integrity.signing import Signer
 from auditline.producer import wire
-from auditline.producer.columns import prediction_batch_body
 
 _ALGORITHM_INDEX = {"hmac_sha256": 1, "ed25519": 2}  # symbols of the SignatureAlgorithm enum
 
@@ -80,7 +80,7 @@ class Sealer:
         self.signer = signer
 
     def seal(self, event: Event, link: Link) -> Sealed:
-        if isinstance(event, PredictionBatch):  # columns packed by hand (producer/columns.py)
+        if isinstance(event, PredictionBatch):  # columns packed by hand (codec/columns.py)
             body = prediction_batch_body(event)
         else:
             buffer = BytesIO()

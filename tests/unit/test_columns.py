@@ -1,0 +1,97 @@
+"""The hand-written PredictionBatch body equals fastavro's, byte for byte (generated batches,
+nulls, NaN and infinities included), follows the schema's fields, and reads back as fastavro
+reads it; cut or extended messages are refused with a reason."""
+
+from __future__ import annotations
+
+import math
+import struct
+from io import BytesIO
+
+import pytest
+from fastavro import schemaless_writer
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from auditline.catalogue import Catalogue
+from auditline.codec import SingleObjectCodec
+from auditline.codec.body import read_prediction_batch_record, read_record
+from auditline.codec.columns import FIELDS, prediction_batch_body
+from auditline.contracts import bundled_raw_schemas
+from auditline.errors import DecodeError, SchemaMismatchError
+from auditline.events import PredictionBatch
+from auditline.producer.sealing import body_schema
+from tests.strategies import events_of
+
+SCHEMA = body_schema(PredictionBatch.SCHEMA)
+
+
+def fastavro_body(batch: PredictionBatch) -> bytes:
+    buffer = BytesIO()
+    schemaless_writer(buffer, SCHEMA, batch.model_dump(exclude={"envelope"}))
+    return buffer.getvalue()
+
+
+def test_fields_follow_the_schema() -> None:
+    fields = [f["name"] for f in dict(bundled_raw_schemas())[PredictionBatch.SCHEMA]["fields"]]
+    assert tuple(fields[1:]) == FIELDS
+
+
+@settings(max_examples=200, deadline=None)
+@given(events_of(PredictionBatch))
+def test_generated_batches_encode_as_fastavro_does(batch: PredictionBatch) -> None:
+    assert prediction_batch_body(batch) == fastavro_body(batch)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    events_of(PredictionBatch),
+    st.lists(st.one_of(st.none(), st.floats(allow_nan=True)), min_size=1, max_size=50),
+)
+def test_columns_with_nulls_and_special_floats(
+    sample: PredictionBatch, values: list[float | None]
+) -> None:
+    scores = [0.0 if v is None or math.isnan(v) else v for v in values]
+    batch = PredictionBatch.model_validate({
+        **sample.model_dump(), "count": len(values), "subject_jurisdictions": [],
+        "numeric_features": [{"name": "x", "values": values}, {"name": "y", "values": scores}],
+        "categorical_features": [], "scores": scores, "labels": ["a"] * len(values),
+    })  # fmt: skip
+    assert prediction_batch_body(batch) == fastavro_body(batch)
+
+
+def framed(batch: PredictionBatch) -> bytes:
+    return SingleObjectCodec(Catalogue()).encode(batch)
+
+
+@settings(max_examples=200, deadline=None)
+@given(events_of(PredictionBatch))
+def test_generated_batches_decode_as_fastavro_does(batch: PredictionBatch) -> None:
+    data = framed(batch)
+    entry = Catalogue().for_model(PredictionBatch)
+    assert read_prediction_batch_record(data, 10) == read_record(
+        data, 10, entry.schema.parsed, None
+    )
+    assert SingleObjectCodec(Catalogue()).decode(data) == batch
+
+
+@settings(max_examples=50, deadline=None)
+@given(events_of(PredictionBatch), st.data())
+def test_cut_or_extended_batches_are_refused_with_a_reason(
+    batch: PredictionBatch, data: st.DataObject
+) -> None:
+    whole = framed(batch)
+    cut = data.draw(st.integers(min_value=11, max_value=len(whole) - 1))
+    with pytest.raises(DecodeError):
+        SingleObjectCodec(Catalogue()).decode(whole[:cut])
+    with pytest.raises(SchemaMismatchError, match="bytes left"):
+        SingleObjectCodec(Catalogue()).decode(whole + b"\x00")
+
+
+def test_arrays_written_in_several_blocks_are_read() -> None:
+    """Other writers (Java's) may split an array into blocks, with a byte size (negative count)."""
+    from auditline.codec.columns import _Reader
+
+    doubles = struct.pack("<BdBd", 2, 1.5, 2, 2.5)  # union index 1 (zig-zag 2) before each value
+    data = b"\x03\x24" + doubles + b"\x02\x00" + b"\x00"  # -2 items (18 bytes); 1 null; end
+    assert _Reader(data, 0).optional_doubles() == [1.5, 2.5, None]
