@@ -7,6 +7,10 @@ raw    = confluent-kafka consume, decode, chain check (ChainVerifier), PolicyEng
 worker = `auditline worker` (a separate process), started and ready (its ready line) before the
          same events are produced: events / time from the first send to the last alert's
          append (alerts include the SDK's sealing and spooling)
+*_cpu_us_per_prediction = the same for predictions: a training run with drift profiles, then
+         200 PredictionBatch events of 1,000 predictions (8 features, a score, a subject each):
+         decode, chain, policy and the drift counts of each batch (the worker also sends them
+         to its drift agent); the worker until its group has committed the last batch
 *_cpu_us_per_event = CPU time of the loop (raw: this process) or of the worker process from its
          ready line to its last alert, per event
 p50/p99_alert_ms = from producing a violating movement to its PolicyViolation being appended to
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -39,13 +44,23 @@ from pathlib import Path
 from typing import Any
 
 from _report import report
-from confluent_kafka import Consumer, ConsumerGroupState, KafkaException, Producer
+from auditline.streams.drift import reference_of, version_key
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupState,
+    ConsumerGroupTopicPartitions,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from auditline.catalogue import Catalogue
 from auditline.codec import SingleObjectCodec
-from auditline.events import AssetDeclared, DataMovement, PolicyViolation
+from auditline.drift.reference import Reference
+from auditline.drift.window import count_event
+from auditline.events import AssetDeclared, DataMovement, PolicyViolation, PredictionBatch
 from auditline.integrity.chain import canonical_from_body
 from auditline.integrity.verify import ChainVerifier
 from auditline.policy.engine import PolicyEngine
@@ -56,6 +71,7 @@ from auditline.settings import AuditlineSettings
 from auditline.testing.kafka_broker import LocalKafka
 
 N = 20_000
+PREDICTION_BATCHES = 200  # of 1,000 predictions each
 RATE, SECONDS = 5_000, 8
 TICK_S = 0.005  # the load generator's pacing step
 STREAMS = 8  # producer streams of the latency phases (a platform has many services)
@@ -103,6 +119,85 @@ def sealed(
         assert producer.flush(60)
     messages = [(topic, m.key, m.value) for topic, log in broker.topics.items() for m in log]
     return messages, len(range(0, count, violating_every))
+
+
+def sealed_predictions(tmp: Path) -> list[tuple[str, bytes, bytes]]:
+    """A training run with drift profiles (model churn, version 1, 8 features), then
+    PREDICTION_BATCHES PredictionBatch events of 1,000 predictions of that version."""
+    rng = random.Random(7)
+    broker = InProcessBroker()
+    settings = AuditlineSettings(
+        producer={"service": "bench", "instance": uuid.uuid4().hex[:8]},
+        spool={"path": str(tmp / uuid.uuid4().hex), "fsync": "never"},
+    )
+    features = [f"f{i}" for i in range(8)]
+    with AuditProducer(settings, transport=InProcessTransport(broker, 10**7)) as producer:
+        with producer.training_run(model="churn", inputs=["ds"], location={"country": "DE"},
+                                   code_version="c1", purpose="analytics") as run:  # fmt: skip
+            run.profile_features({f: [rng.gauss(0, 1) for _ in range(2000)] for f in features})
+            run.profile_predictions([rng.random() for _ in range(2000)])
+            run.set_output("1")
+        for _ in range(PREDICTION_BATCHES):
+            producer.emit(
+                PredictionBatch, batch_id=uuid.uuid4().hex, model_name="churn",
+                model_version="1", location={"country": "DE"}, count=1000,
+                subject_jurisdictions=["DE"] * 1000,
+                numeric_features=[{"name": f, "values": [rng.gauss(0, 1) for _ in range(1000)]}
+                                  for f in features],
+                scores=[rng.random() for _ in range(1000)], latency_ms=2.0,
+            )  # fmt: skip
+        assert producer.flush(60)
+    return [(topic, m.key, m.value) for topic, log in broker.topics.items() for m in log]
+
+
+def raw_predictions(bootstrap: str, prefix: str, messages: list[Any]) -> float:
+    """CPU µs per prediction of the worker's prediction work in a plain loop: decode, chain
+    check, policy, the drift counts of each batch against its reference."""
+    codec, engine, state = SingleObjectCodec(Catalogue(prefix)), PolicyEngine(load_policy()), {}
+    verifier, references, cpu = ChainVerifier({}), {}, 0.0
+    for topic in ("training", "predictions"):
+        expected = sum(1 for m in messages if m[0] == f"auditline.{topic}")
+        for batch in consumed(bootstrap, f"{prefix}.{topic}", expected):
+            began = time.process_time()
+            for message in batch:
+                event, body = codec.decode_with_body(message.value())
+                verifier.observe(event, canonical_from_body(body) if body is not None else None)
+                engine.evaluate(event, state)
+                found = reference_of(event)
+                if found is not None:
+                    references[found[0]] = Reference.from_json(found[1])
+                if isinstance(event, PredictionBatch):
+                    count_event(references[version_key("churn", "1")], event)
+            cpu += time.process_time() - began
+    return cpu / (PREDICTION_BATCHES * 1000) * 1e6
+
+
+def worker_predictions(bootstrap: str, prefix: str, tmp: Path, messages: list[Any]) -> float:
+    """CPU µs per prediction of a ready worker over the same events (until its group has
+    committed the end of the predictions topic)."""
+    process = worker(bootstrap, prefix, tmp, ready=True)
+    cpu = cpu_seconds(process.pid)
+    publish(bootstrap, prefix, messages)
+    caught_up(bootstrap, f"{prefix}-streams", f"{prefix}.predictions", PREDICTION_BATCHES)
+    cpu = cpu_seconds(process.pid) - cpu
+    process.terminate()
+    process.wait(30)
+    return cpu / (PREDICTION_BATCHES * 1000) * 1e6
+
+
+def caught_up(bootstrap: str, group: str, topic: str, records: int, timeout: float = 300) -> None:
+    """Wait until ``group`` has committed ``records`` records of ``topic`` (all partitions)."""
+    admin, deadline = AdminClient({"bootstrap.servers": bootstrap}), time.time() + timeout
+    partitions = [
+        TopicPartition(topic, p) for p in admin.list_topics(topic).topics[topic].partitions
+    ]
+    while time.time() < deadline:
+        found = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group, partitions)])
+        offsets = found[group].result(10).topic_partitions
+        if sum(max(tp.offset, 0) for tp in offsets) >= records:
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"group {group} did not commit {records} records of {topic}")
 
 
 def audit_events(messages: list[Any]) -> list[Any]:
@@ -339,6 +434,14 @@ def main() -> None:
         figures["alerts"] = len(got)
         figures["worker_eps"] = audit / (max(a for _, a, _ in got) - started)
         figures["worker_cpu_us_per_event"] = (cpu_done - cpu_ready) / audit * 1e6
+        # predictions through PredictionBatch: CPU per prediction, raw loop and worker
+        predictions = sealed_predictions(tmp)
+        publish(bootstrap, f"{run}p", predictions)
+        figures["raw_cpu_us_per_prediction"] = raw_predictions(bootstrap, f"{run}p", predictions)
+        figures["worker_cpu_us_per_prediction"] = worker_predictions(
+            bootstrap, f"{run}q", tmp, predictions
+        )
+        figures["worker_predictions_per_core_s"] = 1e6 / figures["worker_cpu_us_per_prediction"]
         # latency: warm workers at a steady 1k events/s (one worker), then 5k events/s, the goal
         # (one worker alone, then one worker per core); in this order the broker's JVM has
         # compiled its hot code before the goal is measured (a fresh broker used 0.8 cores)
@@ -349,8 +452,11 @@ def main() -> None:
                 bootstrap, f"{run}b{rate}w{workers}", tmp, rate, broker_pid, workers=workers
             )
             figures.update({f"{key}{suffix}": value for key, value in found.items()})
-    figures["ratio"] = figures["worker_eps"] / figures["raw_eps"]
-    figures["cpu_ratio"] = figures["raw_cpu_us_per_event"] / figures["worker_cpu_us_per_event"]
+    # the raw loop's events/s are bounded by its consumer's waits (it reads one topic, then the
+    # other), so the ratio is taken on CPU per event: the share of the worker's CPU that is the
+    # raw work itself
+    figures["ratio"] = figures["raw_cpu_us_per_event"] / figures["worker_cpu_us_per_event"]
+    figures["eps_ratio"] = figures["worker_eps"] / figures["raw_eps"]
     report("streams", figures, events=N)
 
 
