@@ -84,6 +84,17 @@ class AuditedModel:
         if self._buffer is not None:
             self._buffer.flush()
 
+    def close(self) -> bool:
+        """Emit the gathered predictions and stop gathering (the producer's ``close`` does it
+        too); a model replaced on a live producer should be closed. True when all was written."""
+        return self._buffer.close() if self._buffer is not None else True
+
+    def __enter__(self) -> AuditedModel:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def predict(
         self,
         features: Sequence[float] | Mapping[str, float],

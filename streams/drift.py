@@ -129,7 +129,7 @@ class DriftStates:
         state: tuple[DriftDetector, dict[str, int]] = (
             (DriftDetector(reference, config), {})
             if saved is None
-            else (DriftDetector.from_json(reference, config, saved["detector"]), saved["hw"])
+            else (DriftDetector.from_json(reference, config, saved["detector"]), dict(saved["hw"]))
         )
         self._cache[key] = state
         return state

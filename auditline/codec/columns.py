@@ -32,6 +32,7 @@ FIELDS = (
 """The body's fields in schema order (the test compares them with the schema)."""
 
 _DOUBLE = struct.Struct("<d")
+MAX_VARINT_SHIFT = 63  # ten bytes: the longest Avro long
 
 
 def prediction_batch_body(batch: PredictionBatch) -> bytes:
@@ -135,6 +136,8 @@ class _Reader:
         while True:
             if pos >= len(data):
                 raise EOFError("the data ends inside a varint")
+            if shift > MAX_VARINT_SHIFT:
+                raise ValueError("a varint longer than any Avro long")
             byte = data[pos]
             pos += 1
             result |= (byte & 0x7F) << shift
@@ -145,7 +148,9 @@ class _Reader:
 
     def _take(self, size: int) -> bytes:
         end = self.pos + size
-        if size < 0 or end > len(self.data):
+        if size < 0:
+            raise ValueError("a value of negative length")
+        if end > len(self.data):
             raise EOFError("the data ends inside a value")
         chunk, self.pos = self.data[self.pos : end], end
         return chunk
@@ -166,11 +171,14 @@ class _Reader:
         return value
 
     def blocks(self) -> Iterator[int]:
-        """The item count of each block of an array (a negative count carries a byte size)."""
+        """The item count of each block of an array (a negative count carries a byte size); a
+        count beyond the bytes left is refused before anything is allocated for it."""
         while count := self.long():
             if count < 0:
                 count = -count
                 self.long()
+            if self.pos + count > len(self.data):  # every item takes a byte at least
+                raise EOFError("the data ends inside an array")
             yield count
 
     def array(self, item: Callable[[], Any]) -> list[Any]:
@@ -188,7 +196,9 @@ class _Reader:
                 if pos + 1 < len(data) and data[pos] == 2 and data[pos + 1] < 0x80:
                     start = pos + 2  # union branch 1, a one-byte length (zig-zag: even)
                     end = start + (data[pos + 1] >> 1)
-                    if data[pos + 1] & 1 or end > len(data):
+                    if data[pos + 1] & 1:
+                        raise ValueError("a string of negative length")
+                    if end > len(data):
                         raise EOFError("the data ends inside a value")
                     raw = data[start:end]
                     value = seen.get(raw)
@@ -204,8 +214,10 @@ class _Reader:
         values: list[float | None] = []
         for count in self.blocks():
             start, size = self.pos, 9 * count
-            if self.data[start : start + size : 9] == b"\x02" * count and start + size <= len(
-                self.data
+            if start + count > len(self.data):  # each item takes a byte at least
+                raise EOFError("the data ends inside an array")
+            if start + size <= len(self.data) and self.data[start : start + size : 9] == (
+                b"\x02" * count
             ):  # no nulls: union index 1 and a double, count times
                 values += struct.unpack_from("<" + "xd" * count, self.data, start)
                 self.pos = start + size

@@ -65,6 +65,8 @@ class _Reader:
         while True:
             if self.pos >= len(self.data):
                 raise ValueError("body ends inside a varint")
+            if shift > 63:  # ten bytes: the longest Avro long
+                raise ValueError("a varint longer than any Avro long")
             byte = self.data[self.pos]
             self.pos += 1
             result |= (byte & 0x7F) << shift

@@ -388,20 +388,26 @@ class AuditProducer(LineageHelpers):
         """Single predictions gathered into ``PredictionBatch`` events (``PredictionBuffer``'s
         options: model_name, model_version, location, max_count, max_delay_ms, ...), emitted
         also whenever this producer is flushed or closed."""
-        buffer = PredictionBuffer(self, **options)
+        buffer = PredictionBuffer(self, on_close=self._buffers.remove, **options)
         self._buffers.append(buffer)
         return buffer
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Emit the buffered predictions, then wait until every emitted event is acknowledged by
-        the transport; True when done."""
+        the transport; True when done (False also when predictions stay buffered: a full
+        spool)."""
+        written = True
         for buffer in list(self._buffers):
-            buffer.flush()
+            try:
+                buffer.flush()
+            except EmitError as exc:
+                log.warning("predictions still buffered: %s", exc)
+                written = False
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.spool.wait_acked(min(0.1, max(0.0, deadline - time.monotonic()))):
-                return True
-        return self.spool.unacked == 0
+                return written
+        return written and self.spool.unacked == 0
 
     @property
     def pending(self) -> int:
@@ -414,19 +420,21 @@ class AuditProducer(LineageHelpers):
         Events still unacknowledged stay in the spool and are sent by the next producer with the
         same service and instance. A final checkpoint is emitted first.
         """
-        if not self._stop.is_set():
+        if self._stop.is_set():
+            return self.spool.unacked == 0
+        try:
+            # each buffer closed, even after one fails (it logs what a full spool cannot take)
+            written = [buffer.close() for buffer in list(self._buffers)]
             try:
-                for buffer in self._buffers:
-                    buffer.close()
                 self.checkpoint(final=True)
             except EmitError as exc:  # e.g. a full spool: close anyway; verify reports silence
                 log.warning("no final checkpoint: %s", exc)
-        done = self.flush(timeout)
-        self._stop.set()
-        self._pump.join(5)
-        self.transport.flush(1)
-        self.spool.close()
-        return done
+            return self.flush(timeout) and all(written)
+        finally:
+            self._stop.set()
+            self._pump.join(5)
+            self.transport.flush(1)
+            self.spool.close()
 
     def __enter__(self) -> AuditProducer:
         return self

@@ -1,44 +1,51 @@
 """Single predictions recorded as ``PredictionBatch`` events (micro-batching in the SDK).
 
 A service that predicts one row at a time should not pay an event (validation, sealing, a spool
-write, a Kafka record, a worker's decode) per prediction. ``PredictionBuffer.record`` appends the
-prediction to a buffer in memory (a few µs) and one ``PredictionBatch`` is emitted when
-``max_count`` predictions are buffered, when the oldest has waited ``max_delay_ms`` (a
-background thread), when the producer is flushed or closed, or by ``flush()``. The batch keeps
-each prediction's features, score, label and subject jurisdiction in columns, in the order
-recorded; its event time is the first prediction's, its ``latency_ms`` the mean of theirs.
+write, a Kafka record, a worker's decode) per prediction. ``PredictionBuffer.record`` checks the
+prediction, copies it into a buffer in memory (a few µs) and one ``PredictionBatch`` is emitted
+when ``max_count`` predictions (or about ``max_bytes`` of columns) are buffered, when the oldest
+has waited ``max_delay_ms`` (a background thread), when the producer is flushed or closed, or by
+``flush()``. The batch keeps each prediction's features, score, label and subject jurisdiction in
+columns, in the order recorded; its event time is the first prediction's, its ``latency_ms`` the
+sum of theirs (the batch's inference time, as for ``predict_batch``).
 
 Guarantee: a recorded prediction is in the spool (and so survives the process) once its batch is
 emitted: within ``max_delay_ms``, or when ``flush()``/``close()`` returns. A process killed
 before that loses at most the buffered predictions; use ``max_count=1`` (one ``Prediction`` event
-per call, written at once) where each prediction must be durable before the call returns. A
-batch that cannot be emitted (a full spool) stays buffered and is tried again; ``record`` raises
-that error once twice ``max_count`` predictions wait, so memory stays bounded and nothing is
-dropped silently.
+per call, written at once) where each prediction must be durable before the call returns.
+Batches are emitted one at a time, in recording order. A batch that cannot be emitted (a full
+spool) stays buffered; the timer tries again every second and ``record`` only buffers until twice
+``max_count`` predictions wait, then raises the spool's error, so memory stays bounded and nothing
+is dropped silently. At ``close`` what still cannot be written is logged with its count.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from itertools import groupby
 from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import uuid4
 
-from auditline.errors import EmitError
+from auditline.errors import EmitError, InvalidEventError
 from auditline.events import Location, PredictionBatch
 
 if TYPE_CHECKING:
     from auditline.producer.core import AuditProducer, Receipt
 
 log = logging.getLogger(__name__)
+JURISDICTION = re.compile(r"^[A-Z][A-Z0-9_-]{1,15}$")  # auditline.events.types.Jurisdiction
+RETRY_S = 1.0  # the timer's pause between attempts while the spool refuses a batch
+DEFAULT_MAX_BYTES = 512 * 1024  # columns per batch, well below Kafka's 1 MB message limit
 
 
 class _Row(NamedTuple):
-    numeric: Mapping[str, float | None]
-    categorical: Mapping[str, str | None]
+    numeric: dict[str, float | None]
+    categorical: dict[str, str | None]
     score: float | None
     label: str | None
     subject: str | None
@@ -60,21 +67,26 @@ class PredictionBuffer:
         sample_rate: float = 1.0,
         max_count: int = 1000,
         max_delay_ms: float = 200.0,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        on_close: Callable[[PredictionBuffer], None] | None = None,
     ) -> None:
-        if max_count < 1 or max_delay_ms <= 0:
-            raise ValueError("max_count must be at least 1 and max_delay_ms above 0")
+        if max_count < 1 or max_delay_ms <= 0 or max_bytes < 1:
+            raise ValueError("max_count and max_bytes must be at least 1, max_delay_ms above 0")
         self.producer = producer
         self.fixed = {
             "model_name": model_name, "model_version": model_version,
             "location": location if isinstance(location, Location) else Location(**location),
             "artifact_digest": artifact_digest, "sample_rate": sample_rate,
         }  # fmt: skip
-        self.max_count, self.max_delay_s = max_count, max_delay_ms / 1000
+        self.max_count, self.max_delay_s, self.max_bytes = max_count, max_delay_ms / 1000, max_bytes
+        self._on_close = on_close
         self._rows: list[_Row] = []
+        self._bytes = 0  # estimated column bytes of the buffered rows
         self._since = 0.0  # monotonic time of the oldest buffered prediction
-        self._failure: EmitError | None = None
+        self._failure: str | None = None  # why the last attempt failed, while it keeps failing
         self._closed = False
         self._cond = threading.Condition()
+        self._emitting = threading.Lock()  # one batch at a time, in order
         self._timer = threading.Thread(target=self._run, name="auditline-predictions", daemon=True)
         self._timer.start()
 
@@ -88,39 +100,50 @@ class PredictionBuffer:
         categorical_features: Mapping[str, str | None] | None = None,
         latency_ms: float = 0.0,
     ) -> None:
-        """Buffer one prediction (emitted with its batch, see the module doc)."""
-        row = _Row(numeric_features, categorical_features or {}, score, label,
-                   subject_jurisdiction, latency_ms, time.time())  # fmt: skip
-        full: list[_Row] = []
+        """Check and buffer one prediction (emitted with its batch, see the module doc); an
+        invalid one raises ``InvalidEventError`` here, to its caller."""
+        row = _checked(numeric_features, categorical_features, score=score, label=label,
+                       subject=subject_jurisdiction, latency_ms=latency_ms)  # fmt: skip
+        size = _size(row)
         with self._cond:
             if self._closed:
                 raise EmitError("the prediction buffer is closed")
             if self._failure is not None and len(self._rows) >= 2 * self.max_count:
-                raise self._failure
-            if self._rows and _shape(self._rows[-1]) != _shape(row):
-                full = self._take()  # scores or labels present in some rows only: a new batch
+                raise EmitError(f"{len(self._rows)} predictions wait: {self._failure}")
             if not self._rows:
                 self._since = time.monotonic()
                 self._cond.notify()
             self._rows.append(row)
-            if len(self._rows) >= self.max_count:
-                full += self._take()
-        if full:
-            self._emit(full)
+            self._bytes += size
+            full = len(self._rows) >= self.max_count or self._bytes >= self.max_bytes
+            if not full or self._failure is not None:
+                return  # while the spool refuses, the timer retries: the caller is not held
+        self._emit_buffered()
 
     def flush(self) -> list[Receipt]:
-        """Emit what is buffered now (raises what the producer raises; nothing is lost)."""
-        with self._cond:
-            rows = self._take()
-        return self._emit(rows, background=False)
+        """Emit what is buffered now, after any batch in flight; raises the producer's
+        ``EmitError`` (the predictions stay buffered)."""
+        return self._emit_buffered(raising=True)
 
-    def close(self) -> None:
-        """Emit what is buffered and stop the timer; later ``record`` calls raise."""
+    def close(self) -> bool:
+        """Emit what is buffered and stop the timer; later ``record`` calls raise. True when all
+        was written; what cannot be (the spool is full) is logged with its count."""
         with self._cond:
+            if self._closed:
+                return not self._rows
             self._closed = True
             self._cond.notify()
-        self._timer.join(5)
-        self.flush()
+        self._timer.join()
+        try:
+            self.flush()
+        except EmitError as exc:
+            log.error("%d predictions of %s %s not written at close: %s", self.buffered,
+                      self.fixed["model_name"], self.fixed["model_version"], exc)  # fmt: skip
+            return False
+        finally:
+            if self._on_close is not None:
+                self._on_close(self)
+        return True
 
     @property
     def buffered(self) -> int:
@@ -129,48 +152,62 @@ class PredictionBuffer:
 
     # -- emission ---------------------------------------------------------------------------
 
-    def _take(self) -> list[_Row]:
-        rows, self._rows = self._rows, []
-        return rows
-
     def _run(self) -> None:
-        """Emit a batch whose oldest prediction has waited ``max_delay_ms``."""
+        """Emit a batch whose oldest prediction has waited ``max_delay_ms`` (or, after a failed
+        attempt, every ``RETRY_S``); never ends but on ``close``."""
         while True:
             with self._cond:
                 while not self._rows and not self._closed:
                     self._cond.wait()
                 if self._closed:
                     return
-                due = self._since + self.max_delay_s - time.monotonic()
+                pause = RETRY_S if self._failure is not None else self.max_delay_s
+                due = self._since + pause - time.monotonic()
                 if due > 0:
                     self._cond.wait(due)
                     continue
-                rows = self._take()
-            self._emit(rows)
-
-    def _emit(self, rows: list[_Row], *, background: bool = True) -> list[Receipt]:
-        receipts: list[Receipt] = []
-        for start in range(0, len(rows), self.max_count):
-            chunk = rows[start : start + self.max_count]
             try:
-                receipts += self.producer.emit_many(
-                    PredictionBatch, [self._body(chunk)],
-                    event_time=datetime.fromtimestamp(chunk[0].at, UTC),
-                )  # fmt: skip
+                self._emit_buffered()
+            except Exception:
+                log.exception("emitting the predictions of %s failed", self.fixed["model_name"])
+
+    def _emit_buffered(self, *, raising: bool = False) -> list[Receipt]:
+        """Take the buffered rows and emit them, one batch per run of rows of one shape and at
+        most ``max_count`` rows; on failure the rows not written go back, ahead of newer ones."""
+        receipts: list[Receipt] = []
+        with self._emitting:
+            with self._cond:
+                rows, self._rows, self._bytes = self._rows, [], 0
+            for start, chunk in _batches(rows, self.max_count, self.max_bytes):
+                try:
+                    receipts += self._emit_one(chunk)
+                except EmitError as exc:
+                    self._keep(rows[start:], str(exc))
+                    if raising:
+                        raise
+                    log.error("predictions of %s kept to retry: %s", self.fixed["model_name"], exc)
+                    return receipts
+            with self._cond:
                 self._failure = None
-            except EmitError as exc:
-                self._keep(rows[start:], exc)
-                if not background:
-                    raise
-                log.error("predictions of %s kept to retry: %s", self.fixed["model_name"], exc)
-                break
         return receipts
 
-    def _keep(self, rows: list[_Row], exc: EmitError) -> None:
+    def _emit_one(self, chunk: list[_Row]) -> list[Receipt]:
+        try:
+            return self.producer.emit_many(
+                PredictionBatch, [self._body(chunk)],
+                event_time=datetime.fromtimestamp(chunk[0].at, UTC),
+            )  # fmt: skip
+        except InvalidEventError as exc:  # rows are checked in record(): not expected
+            log.error("a batch of %d predictions of %s is invalid and not recorded: %s",
+                      len(chunk), self.fixed["model_name"], exc)  # fmt: skip
+            return []
+
+    def _keep(self, rows: list[_Row], reason: str) -> None:
         with self._cond:
             self._rows = rows + self._rows
+            self._bytes = sum(_size(row) for row in self._rows)
             self._since = time.monotonic()
-            self._failure = exc
+            self._failure = reason
 
     def _body(self, rows: list[_Row]) -> dict[str, Any]:
         numeric = list(dict.fromkeys(name for row in rows for name in row.numeric))
@@ -189,9 +226,63 @@ class PredictionBuffer:
             "subject_jurisdictions": (
                 [r.subject for r in rows] if any(r.subject for r in rows) else []
             ),
-            "latency_ms": sum(r.latency_ms for r in rows) / len(rows),
+            "latency_ms": sum(r.latency_ms for r in rows),
         }  # fmt: skip
 
 
-def _shape(row: _Row) -> tuple[bool, bool]:
-    return row.score is None, row.label is None
+def _checked(
+    numeric: Mapping[str, float | None],
+    categorical: Mapping[str, str | None] | None,
+    *,
+    score: float | None,
+    label: str | None,
+    subject: str | None,
+    latency_ms: float,
+) -> _Row:
+    """A copy of the caller's values (they may reuse their dicts), checked as the batch's
+    schema will check them, so that one bad prediction fails its own call, not a batch."""
+    try:
+        numbers = {str(k): None if v is None else float(v) for k, v in numeric.items()}
+        scored = None if score is None else float(score)
+        spent = float(latency_ms)
+    except (TypeError, ValueError) as exc:
+        raise InvalidEventError(f"prediction values must be numbers: {exc}") from exc
+    categories = dict(categorical or {})
+    if any(not isinstance(v, str | None) for v in categories.values()):
+        raise InvalidEventError("categorical feature values must be strings")
+    if label is not None and not isinstance(label, str):
+        raise InvalidEventError(f"label must be a string, got {type(label).__name__}")
+    if subject is not None and not JURISDICTION.match(subject):
+        raise InvalidEventError(
+            f"subject_jurisdiction {subject!s} is no jurisdiction code (e.g. DE, EEA)",
+            field="subject_jurisdiction",
+        )
+    if not spent >= 0:
+        raise InvalidEventError(f"latency_ms must be 0 or more, got {spent}")
+    return _Row(numbers, categories, scored, label, subject, spent, time.time())
+
+
+def _size(row: _Row) -> int:
+    """Bytes the row adds to a batch's columns, about (a double is 9 with its union index)."""
+    text = sum(len(k) + len(v or "") + 2 for k, v in row.categorical.items())
+    return 9 * len(row.numeric) + text + len(row.label or "") + 24
+
+
+def _batches(rows: list[_Row], max_count: int, max_bytes: int) -> list[tuple[int, list[_Row]]]:
+    """(start index, rows) of each batch: runs of one shape (scores and labels present or not
+    together), at most ``max_count`` rows and about ``max_bytes`` each."""
+    out: list[tuple[int, list[_Row]]] = []
+    start = 0
+    for _, run in groupby(rows, key=lambda row: (row.score is None, row.label is None)):
+        chunk: list[_Row] = []
+        size = 0
+        for row in run:
+            if chunk and (len(chunk) >= max_count or size + _size(row) > max_bytes):
+                out.append((start, chunk))
+                start += len(chunk)
+                chunk, size = [], 0
+            chunk.append(row)
+            size += _size(row)
+        out.append((start, chunk))
+        start += len(chunk)
+    return out

@@ -13,8 +13,8 @@ with each stream's chain head as of the last deleted segment.
 - Acknowledgement: delivered indexes are acked (in any order); the watermark advances over the
   contiguous prefix and whole segments below it are deleted.
 - Observability: ``depth`` (records not yet acknowledged), ``live_bytes`` and
-  ``oldest_pending_s`` (how long the oldest of them has waited; after a restart, counted from the
-  record's timestamp, to within ``MARK_EVERY`` records) are read by the producer's metrics.
+  ``oldest_pending_s`` (how long the oldest of them has waited, to within ``MARK_EVERY`` records;
+  after a restart counted from the records' timestamps) are read by the producer's metrics.
 - One writer: a spool folder is locked (``flock`` on ``LOCK``) while open. Two processes with
   the same service and instance would otherwise append to one chain from two places (forked
   sequences, broken hashes, records resent twice); the second gets a ``SpoolInUseError``.
@@ -171,7 +171,8 @@ class Spool:
             for record in records:
                 self.heads[record.stream] = Head(record.sequence + 1, record.hash.hex())
             self._live_bytes += len(data)
-            self._written.append((records[0].index, time.time()))
+            if not self._written or records[0].index - self._written[-1][0] >= MARK_EVERY:
+                self._written.append((records[0].index, time.time()))  # one per 512 records
             self.next_index = records[-1].index + 1
             self._maybe_fsync()
 

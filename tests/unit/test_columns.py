@@ -95,3 +95,18 @@ def test_arrays_written_in_several_blocks_are_read() -> None:
     doubles = struct.pack("<BdBd", 2, 1.5, 2, 2.5)  # union index 1 (zig-zag 2) before each value
     data = b"\x03\x24" + doubles + b"\x02\x00" + b"\x00"  # -2 items (18 bytes); 1 null; end
     assert _Reader(data, 0).optional_doubles() == [1.5, 2.5, None]
+
+
+def test_crafted_counts_and_varints_are_refused_without_allocating_or_spinning() -> None:
+    """A block count of 3e8 in a tiny message, and a run of 0xFF bytes where a varint is due."""
+    from auditline.codec.columns import _Reader
+
+    huge = b"\x80\xb0\x8f\xa2\x02"  # zig-zag 300,000,000
+    with pytest.raises(EOFError):
+        _Reader(huge + b"\x02" * 200, 0).optional_doubles()
+    with pytest.raises(EOFError):
+        _Reader(huge + b"\x02" * 200, 0).optional_strings()
+    with pytest.raises(ValueError, match="varint"):
+        _Reader(b"\xff" * 80_000, 0).long()
+    with pytest.raises(ValueError, match="negative"):  # one item: branch 1, length -2
+        _Reader(b"\x02" + b"\x02\x03" + b"ab\x00", 0).optional_strings()

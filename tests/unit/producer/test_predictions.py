@@ -3,6 +3,7 @@ a batch that cannot be emitted stays buffered and nothing is lost."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -10,7 +11,7 @@ import pytest
 
 from auditline.catalogue import Catalogue
 from auditline.codec import SingleObjectCodec
-from auditline.errors import EmitError
+from auditline.errors import EmitError, InvalidEventError
 from auditline.events import PredictionBatch
 from auditline.producer import AuditProducer, SpoolFullError
 from auditline.producer.memory import InProcessBroker
@@ -42,7 +43,7 @@ def test_count_bound_columns_and_flush(
     assert [c.name for c in last.numeric_features] == ["x", "y"]
     assert last.numeric_features[1].values == (None, 1.0)
     assert last.categorical_features[0].values == ("pro", "pro")
-    assert last.scores == pytest.approx((0.8, 0.9)) and last.latency_ms == 2.0
+    assert last.scores == pytest.approx((0.8, 0.9)) and last.latency_ms == 4.0  # their sum
     assert last.subject_jurisdictions == ()
 
 
@@ -101,3 +102,74 @@ def test_a_full_spool_keeps_the_predictions_until_there_is_room(
     assert producer.flush(10)
     values = [v for b in batches(broker) for v in b.numeric_features[0].values]
     assert values == [float(i) for i in range(rows)]
+
+
+def test_a_bad_prediction_fails_its_own_call_and_takes_nothing_with_it(
+    make_producer: Callable[..., AuditProducer], broker: InProcessBroker
+) -> None:
+    producer = make_producer()
+    buffer = producer.prediction_buffer(**MODEL, max_delay_ms=50)
+    values = {"x": 0.0}
+    for i in range(3):
+        values["x"] = float(i)  # a dict the caller reuses: each prediction keeps its own values
+        buffer.record(values, score=0.5)
+    for bad in ({"subject_jurisdiction": "de"}, {"latency_ms": -1.0}, {"label": 3}):
+        with pytest.raises(InvalidEventError):
+            buffer.record({"x": 9.0}, score=0.5, **bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidEventError):
+        buffer.record({"x": "high"}, score=0.5)  # type: ignore[dict-item]
+    assert producer.flush(5)
+    (batch,) = batches(broker)
+    assert batch.numeric_features[0].values == (0.0, 1.0, 2.0)
+    buffer.record({"x": 4.0})
+    deadline = time.monotonic() + 5
+    while buffer.buffered and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert buffer.buffered == 0, "the timer goes on"
+
+
+def test_kept_rows_of_two_shapes_are_written_as_two_batches(
+    make_producer: Callable[..., AuditProducer], broker: InProcessBroker
+) -> None:
+    producer = make_producer(queue_limit=1, max_bytes=3_000, segment_bytes=1_000, on_full="raise")
+    buffer = producer.prediction_buffer(**MODEL, max_count=10, max_delay_ms=60_000)
+    broker.available = False
+    written = 0
+    with pytest.raises(SpoolFullError):
+        while True:
+            buffer.record({"x": float(written)}, score=0.5)
+            written += 1
+            if written % 10 == 0:
+                buffer.flush()
+    buffer.record({"x": float(written)})  # no score: a new shape behind the kept rows
+    written += 1
+    broker.available = True
+    deadline = time.monotonic() + 10
+    while buffer.buffered and time.monotonic() < deadline:
+        with contextlib.suppress(SpoolFullError):
+            buffer.flush()
+        time.sleep(0.05)
+    assert producer.flush(10)
+    found = batches(broker)
+    assert [v for b in found for v in b.numeric_features[0].values] == [
+        float(i) for i in range(written)
+    ]
+    assert all(len(b.scores) in (0, b.count) for b in found)
+    assert found[-1].scores == ()
+
+
+def test_close_with_a_full_spool_closes_and_says_what_was_not_written(
+    make_producer: Callable[..., AuditProducer],
+    broker: InProcessBroker,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    producer = make_producer(queue_limit=1, max_bytes=3_000, segment_bytes=1_000, on_full="raise")
+    buffer = producer.prediction_buffer(**MODEL, max_count=10_000, max_delay_ms=60_000)
+    broker.available = False
+    for i in range(500):
+        buffer.record({"x": float(i)}, score=0.5)
+    assert producer.close(0.5) is False
+    assert producer._stop.is_set()
+    assert "500 predictions of churn 3 not written at close" in caplog.text
+    with pytest.raises(EmitError, match="closed"):
+        buffer.record({"x": 1.0})

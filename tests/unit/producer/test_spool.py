@@ -151,18 +151,19 @@ def test_read_from_starts_mid_segment(tmp_path: Path) -> None:
 def test_oldest_pending_age_follows_acknowledgements_and_survives_a_restart(
     tmp_path: Path,
 ) -> None:
-    spool = Spool(tmp_path, settings())
+    spool = Spool(tmp_path, settings(segment_bytes=1_000_000))
     assert spool.oldest_pending_s() == 0.0  # nothing written
-    spool.append([record(0), record(1)])
-    written = time.time()
-    spool.append([record(2)])
-    assert 0.0 <= spool.oldest_pending_s(written + 5) - 5 < 1.0
-    spool.ack(0, 1)
-    assert spool.oldest_pending_s(written + 5) < 5.0  # record 2 was appended after ``written``
+    spool.append([record(i) for i in range(600)])
+    time.sleep(0.2)
+    later = time.time()
+    spool.append([record(600), record(601)])  # 600 records on: a new sample of the time
+    assert spool.oldest_pending_s(later + 5) >= 5.2
+    spool.ack(*range(600))
+    assert spool.oldest_pending_s(later + 5) < 5.0  # record 600 was appended after ``later``
     killed(spool)
-    # the watermark is written lazily: after a crash all three wait for the producer's recovery,
-    # aged from their timestamps (record 0's: 1.000 s)
-    reopened = Spool(tmp_path, settings())
+    # the watermark is written lazily: after a crash all of them wait for the producer's
+    # recovery, aged from their timestamps (record 0's: 1.000 s)
+    reopened = Spool(tmp_path, settings(segment_bytes=1_000_000))
     assert reopened.oldest_pending_s(10.0) == pytest.approx(9.0)
-    reopened.ack(0, 1, 2)
+    reopened.ack(*range(602))
     assert reopened.oldest_pending_s() == 0.0 and reopened.unacked == 0
