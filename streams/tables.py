@@ -68,8 +68,9 @@ class JsonTable:
     Writes are buffered and written to the table (and so to its changelog) by ``flush``, once per
     key per flush, tagged with ``writer`` when given (see the module doc); reads see the buffer
     first. A stored value is parsed once and the same object is returned until the stored text
-    changes (for the ``PARSED_KEYS`` keys read last): callers treat values as read-only, and the
-    policy engine keeps its own objects for them (``PolicyEngine.constraints``).
+    changes (up to ``PARSED_KEYS`` keys; the one parsed longest ago is dropped first): callers
+    treat values as read-only, and the policy engine keeps its own objects for them
+    (``PolicyEngine.constraints``). The parsed values cost memory beside their text.
     """
 
     def __init__(self, table: Any, *, writer: str = "") -> None:
