@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from itertools import groupby
+from itertools import groupby, repeat
 from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import uuid4
 
@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 JURISDICTION = re.compile(r"^[A-Z][A-Z0-9_-]{1,15}$")  # auditline.events.types.Jurisdiction
 RETRY_S = 1.0  # the timer's pause between attempts while the spool refuses a batch
 DEFAULT_MAX_BYTES = 512 * 1024  # columns per batch, well below Kafka's 1 MB message limit
+_FLOAT_OR_NONE = {float, type(None)}
+_STR_OR_NONE = {str, type(None)}
 
 
 class _Row(NamedTuple):
@@ -51,6 +53,7 @@ class _Row(NamedTuple):
     subject: str | None
     latency_ms: float
     at: float  # wall time (s)
+    size: int  # bytes it adds to a batch's columns, about
 
 
 class PredictionBuffer:
@@ -104,7 +107,6 @@ class PredictionBuffer:
         invalid one raises ``InvalidEventError`` here, to its caller."""
         row = _checked(numeric_features, categorical_features, score=score, label=label,
                        subject=subject_jurisdiction, latency_ms=latency_ms)  # fmt: skip
-        size = _size(row)
         with self._cond:
             if self._closed:
                 raise EmitError("the prediction buffer is closed")
@@ -114,7 +116,7 @@ class PredictionBuffer:
                 self._since = time.monotonic()
                 self._cond.notify()
             self._rows.append(row)
-            self._bytes += size
+            self._bytes += row.size
             full = len(self._rows) >= self.max_count or self._bytes >= self.max_bytes
             if not full or self._failure is not None:
                 return  # while the spool refuses, the timer retries: the caller is not held
@@ -205,21 +207,24 @@ class PredictionBuffer:
     def _keep(self, rows: list[_Row], reason: str) -> None:
         with self._cond:
             self._rows = rows + self._rows
-            self._bytes = sum(_size(row) for row in self._rows)
+            self._bytes = sum(row.size for row in self._rows)
             self._since = time.monotonic()
             self._failure = reason
 
     def _body(self, rows: list[_Row]) -> dict[str, Any]:
-        numeric = list(dict.fromkeys(name for row in rows for name in row.numeric))
-        categorical = list(dict.fromkeys(name for row in rows for name in row.categorical))
+        """The batch's fields, its columns gathered with C-level maps (this runs per row)."""
         first = rows[0]
+        numerics = [r.numeric for r in rows]
+        categoricals = [r.categorical for r in rows]
         return {
             **self.fixed, "batch_id": uuid4().hex, "count": len(rows),
             "numeric_features": [
-                {"name": n, "values": [r.numeric.get(n) for r in rows]} for n in numeric
+                {"name": n, "values": list(map(dict.get, numerics, repeat(n)))}
+                for n in _names(numerics)
             ],
             "categorical_features": [
-                {"name": n, "values": [r.categorical.get(n) for r in rows]} for n in categorical
+                {"name": n, "values": list(map(dict.get, categoricals, repeat(n)))}
+                for n in _names(categoricals)
             ],
             "scores": [r.score for r in rows] if first.score is not None else [],
             "labels": [r.label for r in rows] if first.label is not None else [],
@@ -228,6 +233,14 @@ class PredictionBuffer:
             ),
             "latency_ms": sum(r.latency_ms for r in rows),
         }  # fmt: skip
+
+
+def _names(columns: list[dict[str, Any]]) -> list[str]:
+    """Column names in order of first appearance (usually: the first row's, every row alike)."""
+    names = list(columns[0])
+    if set().union(*columns) - set(names):
+        names = list(dict.fromkeys(name for column in columns for name in column))
+    return names
 
 
 def _checked(
@@ -241,15 +254,25 @@ def _checked(
 ) -> _Row:
     """A copy of the caller's values (they may reuse their dicts), checked as the batch's
     schema will check them, so that one bad prediction fails its own call, not a batch."""
+    numbers = dict(numeric)
+    categories = dict(categorical) if categorical else {}
+    if not set(map(type, numbers)) | set(map(type, categories)) <= {str}:
+        raise InvalidEventError("feature names must be strings")
+    if not set(map(type, numbers.values())) <= _FLOAT_OR_NONE:  # ints, numpy scalars, bad ones
+        try:
+            numbers = {k: None if v is None else float(v) for k, v in numbers.items()}
+        except (TypeError, ValueError) as exc:
+            raise InvalidEventError(f"numeric feature values must be numbers: {exc}") from exc
     try:
-        numbers = {str(k): None if v is None else float(v) for k, v in numeric.items()}
         scored = None if score is None else float(score)
         spent = float(latency_ms)
     except (TypeError, ValueError) as exc:
-        raise InvalidEventError(f"prediction values must be numbers: {exc}") from exc
-    categories = dict(categorical or {})
-    if any(not isinstance(v, str | None) for v in categories.values()):
-        raise InvalidEventError("categorical feature values must be strings")
+        raise InvalidEventError(f"score and latency_ms must be numbers: {exc}") from exc
+    text = 0
+    if categories:
+        if not set(map(type, categories.values())) <= _STR_OR_NONE:
+            raise InvalidEventError("categorical feature values must be strings")
+        text = sum(len(k) + len(v or "") + 2 for k, v in categories.items())
     if label is not None and not isinstance(label, str):
         raise InvalidEventError(f"label must be a string, got {type(label).__name__}")
     if subject is not None and not JURISDICTION.match(subject):
@@ -259,13 +282,8 @@ def _checked(
         )
     if not spent >= 0:
         raise InvalidEventError(f"latency_ms must be 0 or more, got {spent}")
-    return _Row(numbers, categories, scored, label, subject, spent, time.time())
-
-
-def _size(row: _Row) -> int:
-    """Bytes the row adds to a batch's columns, about (a double is 9 with its union index)."""
-    text = sum(len(k) + len(v or "") + 2 for k, v in row.categorical.items())
-    return 9 * len(row.numeric) + text + len(row.label or "") + 24
+    size = 9 * len(numbers) + text + len(label or "") + 24  # a double: 9 bytes with its union
+    return _Row(numbers, categories, scored, label, subject, spent, time.time(), size)
 
 
 def _batches(rows: list[_Row], max_count: int, max_bytes: int) -> list[tuple[int, list[_Row]]]:
@@ -277,12 +295,12 @@ def _batches(rows: list[_Row], max_count: int, max_bytes: int) -> list[tuple[int
         chunk: list[_Row] = []
         size = 0
         for row in run:
-            if chunk and (len(chunk) >= max_count or size + _size(row) > max_bytes):
+            if chunk and (len(chunk) >= max_count or size + row.size > max_bytes):
                 out.append((start, chunk))
                 start += len(chunk)
                 chunk, size = [], 0
             chunk.append(row)
-            size += _size(row)
+            size += row.size
         out.append((start, chunk))
         start += len(chunk)
     return out
