@@ -187,8 +187,12 @@ class AuditProducer(LineageHelpers):
                 return []
             self.spool.append(records)
             self.stats.emitted += len(records)
-        self._send_direct(records)
-        self._serve_reports()
+        try:  # the events are spooled: from here on a failure is the pump's to retry
+            self._send_direct(records)
+            self._serve_reports()
+        except Exception as exc:  # noqa: BLE001 - e.g. librdkafka refusing a message
+            log.warning("sending spooled events failed, the pump retries: %s", exc)
+            self._failed.set()
         return receipts
 
     def stream_of(self, model: type[Event]) -> str:
@@ -424,7 +428,7 @@ class AuditProducer(LineageHelpers):
             return self.spool.unacked == 0
         try:
             # each buffer closed, even after one fails (it logs what a full spool cannot take)
-            written = [buffer.close() for buffer in list(self._buffers)]
+            written = [_closed(buffer) for buffer in list(self._buffers)]
             try:
                 self.checkpoint(final=True)
             except EmitError as exc:  # e.g. a full spool: close anyway; verify reports silence
@@ -446,6 +450,14 @@ class AuditProducer(LineageHelpers):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _closed(buffer: PredictionBuffer) -> bool:
+    try:
+        return buffer.close()
+    except Exception:
+        log.exception("closing a prediction buffer failed")
+        return False
 
 
 def _slug(text: str) -> str:

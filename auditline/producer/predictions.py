@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from auditline.producer.core import AuditProducer, Receipt
 
 log = logging.getLogger(__name__)
-JURISDICTION = re.compile(r"^[A-Z][A-Z0-9_-]{1,15}$")  # auditline.events.types.Jurisdiction
+JURISDICTION = re.compile(r"[A-Z][A-Z0-9_-]{1,15}")  # auditline.events.types.Jurisdiction
 RETRY_S = 1.0  # the timer's pause between attempts while the spool refuses a batch
 DEFAULT_MAX_BYTES = 512 * 1024  # columns per batch, well below Kafka's 1 MB message limit
 _FLOAT_OR_NONE = {float, type(None)}
@@ -81,12 +81,15 @@ class PredictionBuffer:
             "location": location if isinstance(location, Location) else Location(**location),
             "artifact_digest": artifact_digest, "sample_rate": sample_rate,
         }  # fmt: skip
+        producer._validate(PredictionBatch, {**self.fixed, "batch_id": "check", "count": 0,
+                                             "latency_ms": 0.0})  # fmt: skip  # bad ones: now
         self.max_count, self.max_delay_s, self.max_bytes = max_count, max_delay_ms / 1000, max_bytes
         self._on_close = on_close
+        self.rejected = 0  # rows the schema refused at emission (record() should have)
         self._rows: list[_Row] = []
         self._bytes = 0  # estimated column bytes of the buffered rows
         self._since = 0.0  # monotonic time of the oldest buffered prediction
-        self._failure: str | None = None  # why the last attempt failed, while it keeps failing
+        self._failure: EmitError | None = None  # the last attempt's error, while it fails
         self._closed = False
         self._cond = threading.Condition()
         self._emitting = threading.Lock()  # one batch at a time, in order
@@ -111,7 +114,8 @@ class PredictionBuffer:
             if self._closed:
                 raise EmitError("the prediction buffer is closed")
             if self._failure is not None and len(self._rows) >= 2 * self.max_count:
-                raise EmitError(f"{len(self._rows)} predictions wait: {self._failure}")
+                failure = self._failure  # a new error of its kind (e.g. SpoolFullError) each time
+                raise type(failure)(f"{len(self._rows)} predictions wait: {failure}")
             if not self._rows:
                 self._since = time.monotonic()
                 self._cond.notify()
@@ -131,11 +135,13 @@ class PredictionBuffer:
         """Emit what is buffered and stop the timer; later ``record`` calls raise. True when all
         was written; what cannot be (the spool is full) is logged with its count."""
         with self._cond:
-            if self._closed:
-                return not self._rows
+            closing = not self._closed
             self._closed = True
             self._cond.notify()
         self._timer.join()
+        if not closing:  # closed by another caller: its last attempt first
+            with self._emitting, self._cond:
+                return not self._rows
         try:
             self.flush()
         except EmitError as exc:
@@ -183,10 +189,11 @@ class PredictionBuffer:
             for start, chunk in _batches(rows, self.max_count, self.max_bytes):
                 try:
                     receipts += self._emit_one(chunk)
-                except EmitError as exc:
-                    self._keep(rows[start:], str(exc))
+                except Exception as exc:  # not spooled (emit_many raises only before that)
+                    failure = exc if isinstance(exc, EmitError) else EmitError(str(exc))
+                    self._keep(rows[start:], failure)
                     if raising:
-                        raise
+                        raise failure from exc
                     log.error("predictions of %s kept to retry: %s", self.fixed["model_name"], exc)
                     return receipts
             with self._cond:
@@ -199,17 +206,22 @@ class PredictionBuffer:
                 PredictionBatch, [self._body(chunk)],
                 event_time=datetime.fromtimestamp(chunk[0].at, UTC),
             )  # fmt: skip
-        except InvalidEventError as exc:  # rows are checked in record(): not expected
-            log.error("a batch of %d predictions of %s is invalid and not recorded: %s",
-                      len(chunk), self.fixed["model_name"], exc)  # fmt: skip
-            return []
+        except InvalidEventError:  # record() checks rows as the schema does: not expected
+            if len(chunk) == 1:
+                self.rejected += 1
+                log.exception(
+                    "a prediction of %s is invalid, not recorded", self.fixed["model_name"]
+                )
+                return []
+            middle = len(chunk) // 2  # the bad rows found by halves, the others written
+            return self._emit_one(chunk[:middle]) + self._emit_one(chunk[middle:])
 
-    def _keep(self, rows: list[_Row], reason: str) -> None:
+    def _keep(self, rows: list[_Row], failure: EmitError) -> None:
         with self._cond:
             self._rows = rows + self._rows
             self._bytes = sum(row.size for row in self._rows)
             self._since = time.monotonic()
-            self._failure = reason
+            self._failure = failure
 
     def _body(self, rows: list[_Row]) -> dict[str, Any]:
         """The batch's fields, its columns gathered with C-level maps (this runs per row)."""
@@ -254,36 +266,50 @@ def _checked(
 ) -> _Row:
     """A copy of the caller's values (they may reuse their dicts), checked as the batch's
     schema will check them, so that one bad prediction fails its own call, not a batch."""
-    numbers = dict(numeric)
-    categories = dict(categorical) if categorical else {}
-    if not set(map(type, numbers)) | set(map(type, categories)) <= {str}:
-        raise InvalidEventError("feature names must be strings")
-    if not set(map(type, numbers.values())) <= _FLOAT_OR_NONE:  # ints, numpy scalars, bad ones
-        try:
-            numbers = {k: None if v is None else float(v) for k, v in numbers.items()}
-        except (TypeError, ValueError) as exc:
-            raise InvalidEventError(f"numeric feature values must be numbers: {exc}") from exc
     try:
+        numbers = dict(numeric)
+        categories = dict(categorical) if categorical else {}
+    except (TypeError, ValueError) as exc:
+        raise InvalidEventError(f"features must be mappings of name to value: {exc}") from exc
+    if not set(map(type, numbers)) | set(map(type, categories)) <= {str}:  # str subclasses too
+        numbers, categories = _named(numbers), _named(categories)
+    if "" in numbers or "" in categories:
+        raise InvalidEventError("feature names must not be empty")
+    try:
+        if not set(map(type, numbers.values())) <= _FLOAT_OR_NONE:  # ints, numpy scalars
+            numbers = {k: None if v is None else float(v) for k, v in numbers.items()}
         scored = None if score is None else float(score)
         spent = float(latency_ms)
-    except (TypeError, ValueError) as exc:
-        raise InvalidEventError(f"score and latency_ms must be numbers: {exc}") from exc
-    text = 0
-    if categories:
-        if not set(map(type, categories.values())) <= _STR_OR_NONE:
-            raise InvalidEventError("categorical feature values must be strings")
-        text = sum(len(k) + len(v or "") + 2 for k, v in categories.items())
-    if label is not None and not isinstance(label, str):
-        raise InvalidEventError(f"label must be a string, got {type(label).__name__}")
-    if subject is not None and not JURISDICTION.match(subject):
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidEventError(f"features, score and latency_ms must be numbers: {exc}") from exc
+    if categories and not set(map(type, categories.values())) <= _STR_OR_NONE:
+        categories = {k: _text(v, "categorical feature values") for k, v in categories.items()}
+    label = _text(label, "label")
+    if subject is not None and not (isinstance(subject, str) and JURISDICTION.fullmatch(subject)):
         raise InvalidEventError(
             f"subject_jurisdiction {subject!s} is no jurisdiction code (e.g. DE, EEA)",
             field="subject_jurisdiction",
         )
     if not spent >= 0:
         raise InvalidEventError(f"latency_ms must be 0 or more, got {spent}")
+    text = sum(len(k) + len(v or "") + 2 for k, v in categories.items()) if categories else 0
     size = 9 * len(numbers) + text + len(label or "") + 24  # a double: 9 bytes with its union
     return _Row(numbers, categories, scored, label, subject, spent, time.time(), size)
+
+
+def _named(values: dict[Any, Any]) -> dict[str, Any]:
+    if not all(isinstance(name, str) for name in values):
+        raise InvalidEventError("feature names must be strings")
+    return {str(name): value for name, value in values.items()}
+
+
+def _text(value: Any, what: str) -> str | None:
+    """``value`` as a plain string (str subclasses such as numpy's or enums' are converted)."""
+    if value is None or type(value) is str:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)  # the string itself, whatever the subclass prints
+    raise InvalidEventError(f"{what} must be strings, got {type(value).__name__}")
 
 
 def _batches(rows: list[_Row], max_count: int, max_bytes: int) -> list[tuple[int, list[_Row]]]:
@@ -293,14 +319,17 @@ def _batches(rows: list[_Row], max_count: int, max_bytes: int) -> list[tuple[int
     start = 0
     for _, run in groupby(rows, key=lambda row: (row.score is None, row.label is None)):
         chunk: list[_Row] = []
-        size = 0
+        size, names = 0, set[str]()  # every column has a value (a null: a byte) for every row
         for row in run:
-            if chunk and (len(chunk) >= max_count or size + row.size > max_bytes):
+            grown = names | row.numeric.keys() | row.categorical.keys()
+            padded = size + row.size + len(grown) * (len(chunk) + 1)
+            if chunk and (len(chunk) >= max_count or padded > max_bytes):
                 out.append((start, chunk))
                 start += len(chunk)
                 chunk, size = [], 0
+                grown = set(row.numeric) | set(row.categorical)
             chunk.append(row)
-            size += row.size
+            size, names = size + row.size, grown
         out.append((start, chunk))
         start += len(chunk)
     return out

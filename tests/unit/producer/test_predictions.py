@@ -4,9 +4,11 @@ a batch that cannot be emitted stays buffered and nothing is lost."""
 from __future__ import annotations
 
 import contextlib
+import enum
 import time
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 
 from auditline.catalogue import Catalogue
@@ -173,3 +175,65 @@ def test_close_with_a_full_spool_closes_and_says_what_was_not_written(
     assert "500 predictions of churn 3 not written at close" in caplog.text
     with pytest.raises(EmitError, match="closed"):
         buffer.record({"x": 1.0})
+
+
+def test_what_the_schema_refuses_is_refused_at_the_call_or_at_creation(
+    make_producer: Callable[..., AuditProducer], broker: InProcessBroker
+) -> None:
+    producer = make_producer()
+    with pytest.raises(InvalidEventError):
+        producer.prediction_buffer(**MODEL, sample_rate=0.0)
+    with pytest.raises(InvalidEventError):
+        producer.prediction_buffer(**MODEL, artifact_digest="sha256:abc")
+    buffer = producer.prediction_buffer(**MODEL, max_delay_ms=60_000)
+    for bad in (
+        {"subject_jurisdiction": "DE\n"}, {"subject_jurisdiction": 7}, {"score": 10**400},
+        {"numeric_features": {"": 1.0}}, {"numeric_features": None},
+    ):  # fmt: skip
+        call = {"numeric_features": {"x": 1.0}, **bad}
+        with pytest.raises(InvalidEventError):
+            buffer.record(**call)  # type: ignore[arg-type]
+    plan = enum.StrEnum("Plan", {"PRO": "pro"})
+    buffer.record({"x": 1.0}, categorical_features={"plan": plan.PRO}, label=np.str_("yes"))
+    assert producer.flush(5)
+    (batch,) = batches(broker)
+    assert batch.categorical_features[0].values == ("pro",) and batch.labels == ("yes",)
+    assert buffer.rejected == 0
+
+
+def test_a_send_failure_after_spooling_loses_nothing(
+    make_producer: Callable[..., AuditProducer],
+    broker: InProcessBroker,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    producer = make_producer()
+    buffer = producer.prediction_buffer(**MODEL, max_count=2, max_delay_ms=60_000)
+    calls = {"n": 0}
+    produce = producer.transport.produce
+
+    def refusing(message: object, token: int) -> None:  # librdkafka refusing, once
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("message refused")
+        produce(message, token)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(producer.transport, "produce", refusing)
+    for i in range(7):
+        buffer.record({"x": float(i)})
+    assert producer.flush(10)
+    values = [v for b in batches(broker) for v in b.numeric_features[0].values]
+    assert sorted(values) == [float(i) for i in range(7)]  # each once, the refused one resent
+
+
+def test_sparse_columns_are_split_below_the_byte_bound(
+    make_producer: Callable[..., AuditProducer], broker: InProcessBroker
+) -> None:
+    producer = make_producer()
+    buffer = producer.prediction_buffer(**MODEL, max_count=1000, max_bytes=20_000,
+                                        max_delay_ms=60_000)  # fmt: skip
+    for i in range(300):
+        buffer.record({f"f{(i * 20 + j) % 2000}": 1.0 for j in range(20)})
+    assert producer.flush(10)
+    found = batches(broker)
+    assert sum(b.count for b in found) == 300 and len(found) > 1
+    assert all(len(b.numeric_features) * b.count <= 20_000 for b in found)
