@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from io import BytesIO
 from typing import Any
@@ -12,7 +14,7 @@ from pydantic import ValidationError
 from auditline.codec.columns import read_prediction_batch
 from auditline.contracts import bundled_schema
 from auditline.errors import InvalidEventError, SchemaMismatchError, TruncatedMessageError
-from auditline.events import Event
+from auditline.events import Event, PredictionBatch
 
 
 def to_record(event: Event) -> dict[str, Any]:
@@ -38,16 +40,8 @@ def read_record(
     """Decode one record from ``data[offset:]``; the whole remainder must be that record."""
     buffer = BytesIO(data)
     buffer.seek(offset)
-    try:
+    with _decoding(writer.get("name"), len(data)):
         record = schemaless_reader(buffer, writer, reader)
-    except EOFError as exc:
-        raise TruncatedMessageError(
-            f"message ends inside its {writer.get('name')} body ({len(data)} bytes in all)"
-        ) from exc
-    except Exception as exc:
-        raise SchemaMismatchError(
-            f"bytes do not decode as {writer.get('name')}: {type(exc).__name__}: {exc}"
-        ) from exc
     trailing = len(data) - buffer.tell()
     if trailing:
         raise SchemaMismatchError(
@@ -61,15 +55,23 @@ def read_record(
 
 def read_prediction_batch_record(data: bytes, offset: int) -> dict[str, Any]:
     """A PredictionBatch under the bundled schema, its columns read by ``codec.columns``."""
+    with _decoding(PredictionBatch.SCHEMA, len(data)):
+        record = read_prediction_batch(data, offset, _envelope_schema())
+    return record
+
+
+@contextmanager
+def _decoding(name: object, size: int) -> Iterator[None]:
+    """A reader's failure as the decode error a consumer dead-letters, naming the schema."""
     try:
-        return read_prediction_batch(data, offset, _envelope_schema())
+        yield
     except EOFError as exc:
         raise TruncatedMessageError(
-            f"message ends inside its PredictionBatch body ({len(data)} bytes in all)"
+            f"message ends inside its {name} body ({size} bytes in all)"
         ) from exc
     except Exception as exc:
         raise SchemaMismatchError(
-            f"bytes do not decode as PredictionBatch: {type(exc).__name__}: {exc}"
+            f"bytes do not decode as {name}: {type(exc).__name__}: {exc}"
         ) from exc
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from fastavro import schemaless_reader
 
-from auditline.codec.avro import avro_long, avro_optional_string, avro_string
+from auditline.codec.avro import AvroReader, avro_long, avro_optional_string, avro_string
 from auditline.events import PredictionBatch
 
 FIELDS = (
@@ -31,7 +31,6 @@ FIELDS = (
 """The body's fields in schema order (the test compares them with the schema)."""
 
 _DOUBLE = struct.Struct("<d")
-MAX_VARINT_SHIFT = 63  # ten bytes: the longest Avro long
 
 
 def prediction_batch_body(batch: PredictionBatch) -> bytes:
@@ -127,36 +126,11 @@ def read_prediction_batch(
     return record
 
 
-class _Reader:
-    def __init__(self, data: bytes, pos: int) -> None:
-        self.data, self.pos = data, pos
-
-    def long(self) -> int:
-        data, pos, shift, result = self.data, self.pos, 0, 0
-        while True:
-            if pos >= len(data):
-                raise EOFError("the data ends inside a varint")
-            if shift > MAX_VARINT_SHIFT:
-                raise ValueError("a varint longer than any Avro long")
-            byte = data[pos]
-            pos += 1
-            result |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                self.pos = pos
-                return (result >> 1) ^ -(result & 1)
-            shift += 7
-
-    def _take(self, size: int) -> bytes:
-        end = self.pos + size
-        if size < 0:
-            raise ValueError("a value of negative length")
-        if end > len(self.data):
-            raise EOFError("the data ends inside a value")
-        chunk, self.pos = self.data[self.pos : end], end
-        return chunk
+class _Reader(AvroReader):
+    """The PredictionBatch fields' shapes over the Avro primitives."""
 
     def string(self) -> str:
-        return self._take(self.long()).decode()
+        return self.take(self.long()).decode()
 
     def optional_string(self) -> str | None:
         branch = self.long()
@@ -167,7 +141,7 @@ class _Reader:
         return self.string()
 
     def double(self) -> float:
-        value: float = _DOUBLE.unpack(self._take(8))[0]
+        value: float = _DOUBLE.unpack(self.take(8))[0]
         return value
 
     def blocks(self) -> Iterator[int]:
@@ -232,5 +206,5 @@ class _Reader:
     def doubles(self) -> list[float]:
         values: list[float] = []
         for count in self.blocks():
-            values += struct.unpack(f"<{count}d", self._take(8 * count))
+            values += struct.unpack(f"<{count}d", self.take(8 * count))
         return values

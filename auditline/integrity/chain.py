@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from fastavro import schemaless_writer
 
+from auditline.codec.avro import AvroReader
 from auditline.codec.body import to_record
 from auditline.contracts import bundled_schema
 from auditline.events import Event
@@ -39,40 +40,26 @@ def canonical_from_body(body: bytes | memoryview) -> bytes:
     without decoding and re-encoding the event (integrity checks on the stream's hot path).
     Raises ``ValueError`` on bytes that end inside the envelope.
     """
-    reader = _Reader(body)
-    # event_id, event_time, producer (service, instance, location: country, provider?, region?),
-    # stream, sequence, prev_hash
-    for kind in "sLsssoosLs":
-        reader.skip(kind)
-    start = reader.pos
-    reader.skip("s")  # hash
-    if reader.long():  # signature: union branch 1 = Signature(algorithm, key_id, value)
-        for kind in "Lss":
+    reader = _Reader(bytes(body))  # the same object when ``body`` is bytes
+    try:
+        # event_id, event_time, producer (service, instance, location: country, provider?,
+        # region?), stream, sequence, prev_hash
+        for kind in "sLsssoosLs":
             reader.skip(kind)
+        start = reader.pos
+        reader.skip("s")  # hash
+        if reader.long():  # signature: union branch 1 = Signature(algorithm, key_id, value)
+            for kind in "Lss":
+                reader.skip(kind)
+    except EOFError as exc:
+        raise ValueError("body ends inside the envelope") from exc
     if reader.pos > len(body):
         raise ValueError("body ends inside the envelope")
     return bytes(body[:start]) + EMPTY_HASH_AND_NO_SIGNATURE + bytes(body[reader.pos :])
 
 
-class _Reader:
-    """Skips Avro values in a byte string (zig-zag varints, length-prefixed strings)."""
-
-    def __init__(self, data: bytes | memoryview) -> None:
-        self.data, self.pos = data, 0
-
-    def long(self) -> int:
-        shift = result = 0
-        while True:
-            if self.pos >= len(self.data):
-                raise ValueError("body ends inside a varint")
-            if shift > 63:  # ten bytes: the longest Avro long
-                raise ValueError("a varint longer than any Avro long")
-            byte = self.data[self.pos]
-            self.pos += 1
-            result |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                return (result >> 1) ^ -(result & 1)
-            shift += 7
+class _Reader(AvroReader):
+    """Skips Avro values (zig-zag varints, length-prefixed strings)."""
 
     def skip(self, kind: str) -> None:
         """Skip a long (``L``), a string or bytes (``s``/``S``), an optional string (``o``)."""
