@@ -21,6 +21,7 @@ import json
 import logging
 from typing import Any
 
+from auditline.derived import Derived
 from auditline.drift.detector import DriftDetector
 from auditline.drift.offline import DriftSettings
 from auditline.drift.reference import Reference, ReferenceError
@@ -54,16 +55,11 @@ class References:
 
     def __init__(self, table: Any) -> None:
         self.table = table
-        self._parsed: dict[str, tuple[Any, Reference]] = {}
+        self._parsed = Derived(Reference.from_json)
 
     def get(self, key: str) -> Reference | None:
         known = self.table.get(key)
-        if known is None:
-            return None
-        cached = self._parsed.get(key)
-        if cached is None or cached[0] is not known:
-            cached = self._parsed[key] = (known, Reference.from_json(known))
-        return cached[1]
+        return None if known is None else self._parsed.get(key, known)
 
 
 def partial_of(event: Event, message: Any, references: References) -> tuple[str, bytes] | None:

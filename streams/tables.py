@@ -29,6 +29,8 @@ from typing import Any
 
 from faust.tables.globaltable import GlobalTable
 
+from auditline.derived import Derived
+
 _DELETED = object()  # a JsonTable key popped since the last flush
 TAG_LENGTH = 18  # "~" + 16 hex digits + "~"
 PARSED_KEYS = 100_000  # parsed values kept per table (the raw text is in the table anyway)
@@ -37,6 +39,10 @@ PARSED_KEYS = 100_000  # parsed values kept per table (the raw text is in the ta
 def new_writer_tag() -> str:
     """A tag unique to this process (its writes are told from everybody else's by it)."""
     return f"~{uuid.uuid4().hex[:16]}~"
+
+
+def _parse(raw: str) -> Any:
+    return json.loads(payload(raw))
 
 
 def payload(raw: str) -> str:
@@ -68,9 +74,9 @@ class JsonTable:
     Writes are buffered and written to the table (and so to its changelog) by ``flush``, once per
     key per flush, tagged with ``writer`` when given (see the module doc); reads see the buffer
     first. A stored value is parsed once and the same object is returned until the stored text
-    changes (up to ``PARSED_KEYS`` keys; the one parsed longest ago is dropped first): callers
-    treat values as read-only, and the policy engine keeps its own objects for them
-    (``PolicyEngine.constraints``). The parsed values cost memory beside their text.
+    changes (``auditline.derived``, up to ``PARSED_KEYS`` keys): callers treat values as
+    read-only, and the policy engine keeps its own objects for them (``PolicyEngine.constraints``).
+    The parsed values cost memory beside their text.
     """
 
     def __init__(self, table: Any, *, writer: str = "") -> None:
@@ -79,21 +85,14 @@ class JsonTable:
         if writer and isinstance(table, WriterAwareGlobalTable):
             table.writer_tag = writer
         self._dirty: dict[str, Any] = {}
-        self._parsed: dict[str, tuple[str, Any]] = {}
+        self._parsed: Derived[Any] = Derived(_parse, PARSED_KEYS)
 
     def get(self, key: str, default: Any = None) -> Any:
         if key in self._dirty:
             value = self._dirty[key]
             return default if value is _DELETED else value
         raw = self.table.get(key)
-        if raw is None:
-            return default
-        cached = self._parsed.get(key)
-        if cached is None or cached[0] is not raw:
-            if len(self._parsed) >= PARSED_KEYS:
-                del self._parsed[next(iter(self._parsed))]  # the oldest parsed
-            cached = self._parsed[key] = (raw, json.loads(payload(raw)))
-        return cached[1]
+        return default if raw is None else self._parsed.get(key, raw)
 
     def __getitem__(self, key: str) -> Any:
         value = self.get(key)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import Any
 
+from auditline.derived import Derived
 from auditline.events import (
     AssetDeclared,
     DataMovement,
@@ -34,16 +35,13 @@ from auditline.policy.transfer import Transfer, TransferRules
 State = MutableMapping[str, Any]
 
 
-KEPT_CONSTRAINTS = 100_000  # state values whose Constraints object is kept
-
-
 class PolicyEngine:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.transfers = TransferRules(policy)
-        # key -> (the state's value, its Constraints): a value read again (the same object, as
-        # a dict state or the worker's tables return it until it changes) is not parsed again
-        self._objects: dict[str, tuple[Any, Constraints]] = {}
+        # a state value read again (a dict state and the worker's tables return the same object
+        # until it changes) is not parsed into Constraints again
+        self._constraints = Derived(Constraints.from_json)
 
     def evaluate(self, event: Event, state: State) -> list[Decision]:
         if isinstance(event, AssetDeclared):
@@ -62,24 +60,12 @@ class PolicyEngine:
 
     def constraints(self, state: State, key: str) -> Constraints | None:
         raw = state.get(key)
-        if raw is None:
-            return None
-        kept = self._objects.get(key)
-        if kept is not None and kept[0] is raw:
-            return kept[1]
-        value = Constraints.from_json(raw)
-        self._keep(key, raw, value)
-        return value
+        return None if raw is None else self._constraints.get(key, raw)
 
     def _put(self, state: State, key: str, value: Constraints) -> None:
         raw = value.to_json()
         state[key] = raw
-        self._keep(key, raw, value)
-
-    def _keep(self, key: str, raw: Any, value: Constraints) -> None:
-        if key not in self._objects and len(self._objects) >= KEPT_CONSTRAINTS:
-            del self._objects[next(iter(self._objects))]
-        self._objects[key] = (raw, value)
+        self._constraints.put(key, raw, value)
 
     # -- events -------------------------------------------------------------------------------
 
