@@ -109,26 +109,22 @@ class AuditedModel:
         latency_ms = (time.perf_counter() - start) * 1000
         if self._rng.random() < self.sample_rate:
             scores, labels = self._interpret(outputs)
+            recorded: dict[str, Any] = {
+                "numeric_features": dict(zip(self.feature_names, row.tolist(), strict=True)),
+                "score": scores[0] if scores else None, "label": labels[0] if labels else None,
+                "subject_jurisdiction": subject_jurisdiction,
+                "categorical_features": dict(categorical or {}), "latency_ms": latency_ms,
+            }  # fmt: skip
             if self._buffer is not None:
-                self._buffer.record(
-                    dict(zip(self.feature_names, row.tolist(), strict=True)),
-                    score=scores[0] if scores else None, label=labels[0] if labels else None,
-                    subject_jurisdiction=subject_jurisdiction,
-                    categorical_features=categorical, latency_ms=latency_ms,
+                self._buffer.record(**recorded)
+            else:
+                self.producer.emit(
+                    Prediction, prediction_id=uuid4().hex, model_name=self.model,
+                    model_version=self.version, location=self.location,
+                    artifact_digest=self.digest, **recorded,
                 )  # fmt: skip
-                result: np.ndarray = outputs[0][0]
-                return result
-            self.producer.emit(
-                Prediction, prediction_id=uuid4().hex, model_name=self.model,
-                model_version=self.version, location=self.location,
-                subject_jurisdiction=subject_jurisdiction,
-                numeric_features=dict(zip(self.feature_names, row.tolist(), strict=True)),
-                categorical_features=dict(categorical or {}),
-                score=scores[0] if scores else None, label=labels[0] if labels else None,
-                latency_ms=latency_ms, artifact_digest=self.digest,
-            )  # fmt: skip
-        single: np.ndarray = outputs[0][0]
-        return single
+        result: np.ndarray = outputs[0][0]
+        return result
 
     def predict_batch(
         self, rows: Any, *, subject_jurisdictions: Sequence[str | None] | None = None

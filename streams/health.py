@@ -25,14 +25,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from aiohttp.web import Response
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from auditline.errors import UnavailableError
 from auditline.settings import AuditlineSettings
-from auditline.topics import with_logger
+from auditline.topics import require_broker
 
 BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 PROBE_S = 5.0  # the broker is asked this often
@@ -161,26 +160,20 @@ class Readiness:
     """Ready: the broker answers (probed every ``PROBE_S``), the assignment is done, the tables
     recovered and no assigned input partition is more than ``READY_LAG`` records from its end."""
 
-    def __init__(self, settings: AuditlineSettings, positions: Positions, probe_topic: str) -> None:
+    def __init__(self, settings: AuditlineSettings, positions: Positions) -> None:
         self.positions = positions
-        self.bootstrap = settings.kafka.bootstrap_servers
-        self._conf = {**with_logger(settings.kafka.client_conf()), "log_level": 0}
-        self._admin: AdminClient | None = None
-        self.probe_topic = probe_topic
+        self.conf = settings.kafka.client_conf()
         self.broker, self.broker_reason = False, "the broker has not been asked yet"
         self.announced = False
         self.probed = 0.0
 
     def probe_now(self) -> None:
-        """Blocking: ask the broker for one topic's metadata (run in a thread)."""
+        """Blocking: the broker answers or not (run in a thread), as the alerts service asks."""
         self.probed = time.monotonic()
         try:
-            if self._admin is None:
-                self._admin = AdminClient(self._conf)
-            self._admin.list_topics(topic=self.probe_topic, timeout=PROBE_S)
-        except KafkaException as exc:
-            self.broker = False
-            self.broker_reason = f"no Kafka broker answered at {self.bootstrap}: {exc}"
+            require_broker(self.conf, PROBE_S)
+        except UnavailableError as exc:
+            self.broker, self.broker_reason = False, str(exc)
         else:
             self.broker, self.broker_reason = True, "ok"
 
@@ -222,7 +215,7 @@ def install(processors: Any, settings: AuditlineSettings, inputs: Sequence[str])
     """The ready log, and with a metrics port, faust's web server with the three pages."""
     app = processors.app
     positions = Positions(app, inputs)
-    ready = Readiness(settings, positions, inputs[0])
+    ready = Readiness(settings, positions)
     port = settings.metrics.port
     where = f"; metrics on http://{settings.metrics.host}:{port}/metrics" if port else ""
     consumes = ", ".join(inputs)
