@@ -38,7 +38,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
@@ -60,7 +60,7 @@ from auditline.catalogue import Catalogue
 from auditline.codec import SingleObjectCodec
 from auditline.drift.reference import Reference
 from auditline.drift.window import count_event
-from auditline.events import AssetDeclared, DataMovement, PolicyViolation, PredictionBatch
+from auditline.events import AssetDeclared, DataMovement, Event, PolicyViolation, PredictionBatch
 from auditline.integrity.chain import canonical_from_body
 from auditline.integrity.verify import ChainVerifier
 from auditline.policy.engine import PolicyEngine
@@ -153,22 +153,17 @@ def sealed_predictions(tmp: Path) -> list[tuple[str, bytes, bytes]]:
 def raw_predictions(bootstrap: str, prefix: str, messages: list[Any]) -> float:
     """CPU µs per prediction of the worker's prediction work in a plain loop: decode, chain
     check, policy, the drift counts of each batch against its reference."""
-    codec, engine, state = SingleObjectCodec(Catalogue(prefix)), PolicyEngine(load_policy()), {}
-    verifier, references, cpu = ChainVerifier({}), {}, 0.0
-    for topic in ("training", "predictions"):
-        expected = sum(1 for m in messages if m[0] == f"auditline.{topic}")
-        for batch in consumed(bootstrap, f"{prefix}.{topic}", expected):
-            began = time.process_time()
-            for message in batch:
-                event, body = codec.decode_with_body(message.value())
-                verifier.observe(event, canonical_from_body(body) if body is not None else None)
-                engine.evaluate(event, state)
-                found = reference_of(event)
-                if found is not None:
-                    references[found[0]] = Reference.from_json(found[1])
-                if isinstance(event, PredictionBatch):
-                    count_event(references[version_key("churn", "1")], event)
-            cpu += time.process_time() - began
+    references: dict[str, Reference] = {}
+
+    def judge(event: Event, engine: PolicyEngine, state: dict[str, Any]) -> None:
+        engine.evaluate(event, state)
+        found = reference_of(event)
+        if found is not None:
+            references[found[0]] = Reference.from_json(found[1])
+        if isinstance(event, PredictionBatch):
+            count_event(references[version_key("churn", "1")], event)
+
+    cpu = raw_loop(bootstrap, prefix, messages, ("training", "predictions"), judge)
     return cpu / (PREDICTION_BATCHES * 1000) * 1e6
 
 
@@ -231,20 +226,40 @@ def raw_baseline(bootstrap: str, prefix: str, messages: list[Any]) -> tuple[floa
     """Events/s, CPU µs per event and decisions of the worker's work in one plain loop: the
     declarations topic read first, so every movement is judged with its lineage, as the worker
     judges it (the worker holds back an event whose lineage it has not read yet)."""
+    decisions = 0
+
+    def judge(event: Event, engine: PolicyEngine, state: dict[str, Any]) -> None:
+        nonlocal decisions
+        decisions += len(engine.evaluate(event, state))
+
+    start = time.perf_counter()
+    cpu = raw_loop(bootstrap, prefix, messages, ("assets", "movements"), judge)
+    audit = len(audit_events(messages))
+    return audit / (time.perf_counter() - start), cpu / audit * 1e6, decisions
+
+
+def raw_loop(
+    bootstrap: str,
+    prefix: str,
+    messages: list[Any],
+    topics: tuple[str, ...],
+    judge: Callable[[Event, PolicyEngine, dict[str, Any]], None],
+) -> float:
+    """The worker's work without faust: ``topics`` read one after the other, each record
+    decoded and its chain checked, then ``judge``d with the policy engine and a dict state;
+    returns the CPU seconds of the work (not of waiting for records)."""
     codec, engine, state = SingleObjectCodec(Catalogue(prefix)), PolicyEngine(load_policy()), {}
-    verifier = ChainVerifier({})
-    decisions, cpu, start = 0, 0.0, time.perf_counter()
-    for topic in ("assets", "movements"):
+    verifier, cpu = ChainVerifier({}), 0.0
+    for topic in topics:
         expected = sum(1 for m in messages if m[0] == f"auditline.{topic}")
         for batch in consumed(bootstrap, f"{prefix}.{topic}", expected):
             began = time.process_time()
             for message in batch:
                 event, body = codec.decode_with_body(message.value())
                 verifier.observe(event, canonical_from_body(body) if body is not None else None)
-                decisions += len(engine.evaluate(event, state))
+                judge(event, engine, state)
             cpu += time.process_time() - began
-    audit = len(audit_events(messages))
-    return audit / (time.perf_counter() - start), cpu / audit * 1e6, decisions
+    return cpu
 
 
 def consumed(bootstrap: str, topic: str, expected: int) -> Iterator[list[Any]]:

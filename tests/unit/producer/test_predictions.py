@@ -7,6 +7,7 @@ import contextlib
 import enum
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from auditline.errors import EmitError, InvalidEventError
 from auditline.events import PredictionBatch
 from auditline.producer import AuditProducer, SpoolFullError
 from auditline.producer.memory import InProcessBroker
+from auditline.producer.predictions import PredictionBuffer
 
 MODEL = {"model_name": "churn", "model_version": "3", "location": {"country": "DE"}}
 
@@ -26,6 +28,18 @@ def batches(broker: InProcessBroker) -> list[PredictionBatch]:
     found = [codec.decode(m.value) for m in broker.read("auditline.predictions")]
     assert all(isinstance(b, PredictionBatch) for b in found)
     return found  # type: ignore[return-value]
+
+
+def record_until_full(buffer: PredictionBuffer, every: int, **fields: Any) -> int:
+    """Predictions x = 0, 1, ... flushed every ``every`` until the spool refuses; how many."""
+    written = 0
+    with pytest.raises(SpoolFullError):
+        for _ in range(10_000):
+            buffer.record({"x": float(written)}, **fields)
+            written += 1
+            if written % every == 0:
+                buffer.flush()
+    return written
 
 
 def test_count_bound_columns_and_flush(
@@ -85,13 +99,7 @@ def test_a_full_spool_keeps_the_predictions_until_there_is_room(
     producer = make_producer(queue_limit=1, max_bytes=6_000, segment_bytes=1_500, on_full="raise")
     buffer = producer.prediction_buffer(**MODEL, max_count=100, max_delay_ms=60_000)
     broker.available = False
-    rows = 0
-    with pytest.raises(SpoolFullError):
-        for _ in range(100):  # batches of 100 until the spool is full
-            for _ in range(100):
-                buffer.record({"x": float(rows)})
-                rows += 1
-            buffer.flush()
+    rows = record_until_full(buffer, every=100)  # batches of 100 until the spool is full
     assert buffer.buffered > 0  # kept, not dropped
     broker.available = True
     deadline = time.monotonic() + 10
@@ -136,13 +144,7 @@ def test_kept_rows_of_two_shapes_are_written_as_two_batches(
     producer = make_producer(queue_limit=1, max_bytes=3_000, segment_bytes=1_000, on_full="raise")
     buffer = producer.prediction_buffer(**MODEL, max_count=10, max_delay_ms=60_000)
     broker.available = False
-    written = 0
-    with pytest.raises(SpoolFullError):
-        while True:
-            buffer.record({"x": float(written)}, score=0.5)
-            written += 1
-            if written % 10 == 0:
-                buffer.flush()
+    written = record_until_full(buffer, every=10, score=0.5)
     buffer.record({"x": float(written)})  # no score: a new shape behind the kept rows
     written += 1
     broker.available = True
