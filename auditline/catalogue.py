@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from auditline.contracts import AvroSchema, bundled_schema
+from auditline.contracts import CONTRACTS_VERSION, LAYOUTS, AvroSchema, bundled_schema
 from auditline.errors import UnknownSchemaError
 from auditline.events import (
     AssetDeclared,
@@ -60,6 +60,14 @@ class CatalogueEntry:
     topic: str
     key: KeyFunction = stream_key
 
+    def schema_in(self, version: int) -> AvroSchema:
+        """The schema in contracts layout ``version`` (``Envelope.schema_version``)."""
+        return (
+            self.schema
+            if version == CONTRACTS_VERSION
+            else bundled_schema(self.schema.name, version)
+        )
+
 
 @dataclass(frozen=True)
 class Catalogue:
@@ -101,7 +109,9 @@ class Catalogue:
                 f"schema {schema_name!r} is not in the catalogue: upgrade auditline to read it"
             ) from None
 
-    def for_fingerprint(self, fingerprint: bytes) -> CatalogueEntry:
+    def for_fingerprint(self, fingerprint: bytes) -> tuple[CatalogueEntry, AvroSchema]:
+        """The entry whose schema, in any contracts layout this version reads, has this
+        fingerprint, and that writer schema."""
         try:
             return self._by_fingerprint[fingerprint]
         except KeyError:
@@ -119,5 +129,9 @@ class Catalogue:
         return {entry.schema.name: entry for entry in self.entries}
 
     @cached_property
-    def _by_fingerprint(self) -> dict[bytes, CatalogueEntry]:
-        return {entry.schema.fingerprint: entry for entry in self.entries}
+    def _by_fingerprint(self) -> dict[bytes, tuple[CatalogueEntry, AvroSchema]]:
+        return {
+            schema.fingerprint: (entry, schema)
+            for entry in self.entries
+            for schema in (entry.schema_in(version) for version in LAYOUTS)
+        }

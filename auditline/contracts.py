@@ -127,13 +127,29 @@ def _as_record(parsed: object) -> dict[str, Any]:
     return parsed
 
 
+CONTRACTS_VERSION = 2
+"""The layout new events are written in (``Envelope.schema_version``): 2 puts ``hash`` and
+``signature`` first in the envelope, so the chain's hashed bytes are the body after them; 1 had
+them after ``prev_hash``. ``schemas/v<N>/`` holds the named types whose layout differed in
+version N; every other type is shared."""
+LAYOUTS = (1, 2)
+
+
 @cache
-def bundled_schema(name: str) -> AvroSchema:
-    """The bundled, expanded schema of a named type (cached per process)."""
-    raw = bundled_raw_schemas()
+def bundled_schema(name: str, version: int = CONTRACTS_VERSION) -> AvroSchema:
+    """The bundled, expanded schema of a named type in a contracts layout (cached per process)."""
+    raw = bundled_raw_schemas(version)
     return AvroSchema.from_definition(name, expand(name, raw))
 
 
 @cache
-def bundled_raw_schemas() -> dict[str, dict[str, Any]]:
-    return read_raw_schemas()
+def bundled_raw_schemas(version: int = CONTRACTS_VERSION) -> dict[str, dict[str, Any]]:
+    if version not in LAYOUTS:
+        raise SchemaError(
+            f"contracts version {version} is unknown to this auditline (it reads "
+            f"{', '.join(map(str, LAYOUTS))}): upgrade auditline"
+        )
+    raw = read_raw_schemas()
+    if version != CONTRACTS_VERSION:
+        raw.update(read_raw_schemas(schema_dir() / f"v{version}"))
+    return raw

@@ -256,7 +256,12 @@ def raw_loop(
             began = time.process_time()
             for message in batch:
                 event, body = codec.decode_with_body(message.value())
-                verifier.observe(event, canonical_from_body(body) if body is not None else None)
+                verifier.observe(
+                    event,
+                    canonical_from_body(body, event.envelope.schema_version)
+                    if body is not None
+                    else None,
+                )
                 judge(event, engine, state)
             cpu += time.process_time() - began
     return cpu

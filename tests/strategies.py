@@ -9,6 +9,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from auditline.catalogue import Catalogue
+from auditline.contracts import LAYOUTS
 from auditline.events import Event
 
 _JURISDICTION_FIELDS = {
@@ -38,6 +39,8 @@ def _leaf(kind: str, field: str) -> st.SearchStrategy[Any]:
         return jurisdiction
     if field in {"latency_ms"}:
         return st.floats(min_value=0, max_value=1e9)
+    if field == "schema_version":
+        return st.sampled_from(LAYOUTS)
     if field == "sample_rate":
         return st.floats(min_value=1e-6, max_value=1.0)
     return {

@@ -16,7 +16,7 @@ from typing import Any
 from auditline.catalogue import Catalogue, CatalogueEntry
 from auditline.codec.body import read_record, to_event, write_body
 from auditline.codec.single_object import DEFAULT_MAX_MESSAGE_BYTES, check_size
-from auditline.contracts import AvroSchema
+from auditline.contracts import CONTRACTS_VERSION, LAYOUTS, AvroSchema
 from auditline.errors import (
     ConfigError,
     DecodeError,
@@ -58,24 +58,29 @@ class ConfluentCodec:
         self.client = client
         self.max_message_bytes = max_message_bytes
         self._ids: dict[type[Event], bytes] = {}
-        self._writers: dict[int, tuple[CatalogueEntry, dict[str, Any], bool]] = {}
+        self._writers: dict[int, tuple[CatalogueEntry, dict[str, Any], int]] = {}
 
     def header(self, model: type[Event]) -> bytes:
         return self._ids.get(model) or self._register(self.catalogue.for_model(model))
 
     def encode(self, event: Event) -> bytes:
+        """In the contracts layout the event's ``schema_version`` names (see ``contracts``)."""
         entry = self.catalogue.for_model(type(event))
-        header = self._ids.get(entry.model) or self._register(entry)
+        version = event.envelope.schema_version
+        if version == CONTRACTS_VERSION:
+            header = self._ids.get(entry.model) or self._register(entry)
+        else:
+            header = self._register(entry, version)
         buffer = BytesIO()
         buffer.write(header)
-        write_body(buffer, entry.schema.parsed, event)
+        write_body(buffer, entry.schema_in(version).parsed, event)
         return buffer.getvalue()
 
     def decode(self, data: bytes) -> Event:
         return self.decode_with_body(data)[0]
 
     def decode_with_body(self, data: bytes) -> tuple[Event, bytes | None]:
-        """The event, and its body when the writer schema is the bundled one."""
+        """The event, and its body when the writer schema is a bundled one (in any layout)."""
         check_size(data, self.max_message_bytes)
         if len(data) < HEADER_SIZE:
             raise TruncatedMessageError(
@@ -86,26 +91,30 @@ class ConfluentCodec:
                 f"message starts with {data[:1].hex()}, not the Confluent magic byte 00"
             )
         (schema_id,) = struct.unpack(">I", data[1:HEADER_SIZE])
-        entry, writer, same = self._writers.get(schema_id) or self._fetch(schema_id)
-        record = read_record(data, HEADER_SIZE, writer, None if same else entry.schema.parsed)
-        return to_event(entry.model, record), data[HEADER_SIZE:] if same else None
+        entry, writer, layout = self._writers.get(schema_id) or self._fetch(schema_id)
+        reader = None if layout == CONTRACTS_VERSION else entry.schema.parsed
+        record = read_record(data, HEADER_SIZE, writer, reader)
+        return to_event(entry.model, record), data[HEADER_SIZE:] if layout else None
 
-    def _register(self, entry: CatalogueEntry) -> bytes:
+    def _register(self, entry: CatalogueEntry, version: int = CONTRACTS_VERSION) -> bytes:
         from confluent_kafka.schema_registry import Schema
 
         subject = f"{entry.topic}-{entry.schema.name}"
+        schema = entry.schema_in(version)
         try:
-            schema_id = self.client.register_schema(subject, Schema(entry.schema.json, "AVRO"))
+            schema_id = self.client.register_schema(subject, Schema(schema.json, "AVRO"))
         except Exception as exc:
             raise ConfigError(
                 f"could not register {entry.schema.name} under subject {subject}: {exc}; "
                 "check the registry URL, credentials and the subject's compatibility level"
             ) from exc
         header = MAGIC + struct.pack(">I", schema_id)
-        self._ids[entry.model] = header
+        if version == CONTRACTS_VERSION:
+            self._ids[entry.model] = header
         return header
 
-    def _fetch(self, schema_id: int) -> tuple[CatalogueEntry, dict[str, Any], bool]:
+    def _fetch(self, schema_id: int) -> tuple[CatalogueEntry, dict[str, Any], int]:
+        """The entry, the writer schema and its bundled layout (0: another schema)."""
         try:
             definition = json.loads(self.client.get_schema(schema_id).schema_str)
         except Exception as exc:
@@ -118,6 +127,7 @@ class ConfluentCodec:
             writer = AvroSchema.from_definition(name, definition)
         except SchemaError as exc:
             raise UnknownSchemaError(f"registry schema id {schema_id} is unusable: {exc}") from exc
-        resolved = (entry, writer.parsed, writer.canonical == entry.schema.canonical)
+        layout = next((v for v in LAYOUTS if entry.schema_in(v).canonical == writer.canonical), 0)
+        resolved = (entry, writer.parsed, layout)
         self._writers[schema_id] = resolved
         return resolved

@@ -38,7 +38,8 @@ class SingleObjectCodec:
         return MAGIC + self.catalogue.for_model(model).schema.fingerprint
 
     def encode(self, event: Event) -> bytes:
-        schema = self.catalogue.for_model(type(event)).schema
+        """In the contracts layout the event's ``schema_version`` names (see ``contracts``)."""
+        schema = self.catalogue.for_model(type(event)).schema_in(event.envelope.schema_version)
         buffer = BytesIO()
         buffer.write(MAGIC)
         buffer.write(schema.fingerprint)
@@ -49,7 +50,10 @@ class SingleObjectCodec:
         return self.decode_with_body(data)[0]
 
     def decode_with_body(self, data: bytes) -> tuple[Event, bytes | None]:
-        """The event and its body (a fingerprint names a bundled schema, so always the body)."""
+        """The event and its body (a fingerprint names a bundled schema, so always the body).
+
+        A body in an earlier contracts layout is read with Avro schema resolution; its
+        ``schema_version`` says which layout the chain hash covers."""
         check_size(data, self.max_message_bytes)
         if len(data) < HEADER_SIZE:
             raise TruncatedMessageError(
@@ -61,11 +65,13 @@ class SingleObjectCodec:
                 f"message starts with {data[:2].hex()}, not the single-object marker c301: "
                 "it was not written by auditline's single-object framing"
             )
-        entry = self.catalogue.for_fingerprint(bytes(data[2:HEADER_SIZE]))
-        if entry.model is PredictionBatch:  # the bundled schema: its columns read by hand
+        entry, writer = self.catalogue.for_fingerprint(bytes(data[2:HEADER_SIZE]))
+        if writer is not entry.schema:  # an earlier layout
+            record = read_record(data, HEADER_SIZE, writer.parsed, entry.schema.parsed)
+        elif entry.model is PredictionBatch:  # its columns read by hand
             record = read_prediction_batch_record(bytes(data), HEADER_SIZE)
         else:
-            record = read_record(data, HEADER_SIZE, entry.schema.parsed, None)
+            record = read_record(data, HEADER_SIZE, writer.parsed, None)
         return to_event(entry.model, record), data[HEADER_SIZE:]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import ClassVar
+from typing import ClassVar, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -48,17 +48,17 @@ class Signature(Frozen):
 
 
 class Envelope(Frozen):
+    hash: HexDigest  # hash and signature first: contracts layout 2 (see auditline.contracts)
+    signature: Signature | None = None
     event_id: UUID
     event_time: UtcTime
     producer: ProducerInfo
     stream: NonEmpty
     sequence: int = Field(ge=0)
     prev_hash: HexDigest
-    hash: HexDigest
-    signature: Signature | None = None
     trace_id: str | None = None
     tenant: str | None = None
-    schema_version: int = 1
+    schema_version: Literal[1, 2] = 2  # contracts layout: auditline.contracts.CONTRACTS_VERSION
 
 
 class Certification(Frozen):

@@ -4,8 +4,10 @@ An Avro record's encoding is the concatenation of its fields' encodings and the 
 every event's first field, so the body is encoded once (fastavro) and the envelope by hand
 (``wire``), with
 
-    hash = SHA-256(prev_hash ‖ head ‖ avro("") ‖ avro(null) ‖ tail ‖ body)
-    wire = header ‖ head ‖ avro(hash) ‖ avro(signature) ‖ tail ‖ body
+    hash = SHA-256(prev_hash ‖ avro("") ‖ avro(null) ‖ head ‖ tail ‖ body)
+    wire = header ‖ avro(hash) ‖ avro(signature) ‖ head ‖ tail ‖ body
+
+(contracts layout 2: ``hash`` and ``signature`` are the envelope's first fields)
 
 which is byte for byte what ``auditline.integrity.chain.compute_hash`` and the codec compute on
 the whole event (``tests/unit/producer/test_sealing.py`` holds them to it).
@@ -25,7 +27,7 @@ from uuid import UUID
 from fastavro import schemaless_writer
 
 from auditline.codec.columns import prediction_batch_body
-from auditline.contracts import AvroSchema, bundled_raw_schemas, expand
+from auditline.contracts import CONTRACTS_VERSION, AvroSchema, bundled_raw_schemas, expand
 from auditline.events import Event, PredictionBatch, ProducerInfo
 from auditline.integrity.chain import EMPTY_HASH_AND_NO_SIGNATURE
 from auditline.integrity.signing import Signer
@@ -65,7 +67,6 @@ class Link:
     prev_hash: str
     trace_id: str | None = None
     tenant: str | None = None
-    schema_version: int = 1
 
 
 class Sealer:
@@ -95,9 +96,9 @@ class Sealer:
             sequence=link.sequence,
             prev_hash=link.prev_hash,
         )
-        tail = wire.envelope_tail(link.trace_id, link.tenant, link.schema_version)
+        tail = wire.envelope_tail(link.trace_id, link.tenant, CONTRACTS_VERSION)
         hasher = hashlib.sha256(bytes.fromhex(link.prev_hash))
-        hasher.update(head + EMPTY_HASH_AND_NO_SIGNATURE + tail + body)
+        hasher.update(EMPTY_HASH_AND_NO_SIGNATURE + head + tail + body)
         digest = hasher.digest()
         signature = None
         if self.signer is not None:
@@ -106,8 +107,8 @@ class Sealer:
         sealed = b"".join(
             (
                 self.header_of(type(event)),
-                head,
                 wire.hash_and_signature(digest.hex(), signature),
+                head,
                 tail,
                 body,
             )

@@ -45,7 +45,8 @@ def envelope_head(
     sequence: int,
     prev_hash: str,
 ) -> bytes:
-    """Envelope fields before ``hash``; ``producer`` and ``stream`` already encoded."""
+    """Envelope fields after ``signature`` up to ``prev_hash``; ``producer`` and ``stream``
+    already encoded."""
     return b"".join(
         (
             b"\x48", str(event_id).encode(),  # a UUID string is always 36 chars: length 0x48

@@ -29,12 +29,12 @@ def hand_bytes(envelope: Envelope) -> bytes:
         index = ["unknown", "hmac_sha256", "ed25519"].index(signature.algorithm)
         sig = (index, signature.key_id, signature.value)
     return (
-        wire.envelope_head(
+        wire.hash_and_signature(envelope.hash, sig)
+        + wire.envelope_head(
             envelope.event_id, envelope.event_time, producer=wire.producer_bytes(envelope.producer),
             stream=wire.avro_string(envelope.stream), sequence=envelope.sequence,
             prev_hash=envelope.prev_hash,
         )
-        + wire.hash_and_signature(envelope.hash, sig)
         + wire.envelope_tail(envelope.trace_id, envelope.tenant, envelope.schema_version)
     )  # fmt: skip
 
