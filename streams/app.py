@@ -47,6 +47,7 @@ from auditline.events import (
     TrainingRun,
 )
 from auditline.integrity.keyring import verification_keys
+from auditline.policy.counters import Shards
 from auditline.policy.decisions import Decision
 from auditline.policy.deferral import Deferrals, event_millis
 from auditline.policy.engine import PolicyEngine
@@ -73,11 +74,13 @@ class Processors:
         self.catalogue = Catalogue(settings.topic_prefix)
         self.codec = make_codec(settings, self.catalogue)
         self.policy = load_policy(settings.policy_path)
-        self.engine = PolicyEngine(self.policy)
         conf = settings.kafka.client_conf()
         ensure_topics(conf, [*self.catalogue.topics, self.catalogue.dead_letter_topic])
         # faust tables need changelogs with the source topics' partition count
         partitions = partition_count(conf, self.catalogue.topics)
+        # each input partition number (held by one worker at a time) adds to its own shard of
+        # the shared yearly counters, so workers never overwrite each other's additions
+        self.engine = PolicyEngine(self.policy, Shards.partitions(partitions))
         self.app = faust.App(
             f"{settings.topic_prefix}-streams",
             broker=f"kafka://{settings.kafka.bootstrap_servers}",

@@ -83,6 +83,7 @@ class Deferrals:
         same keys)."""
         self.engine = engine
         self.state = state
+        self.space = space  # also the counters' shard this holder adds to (policy/counters.py)
         self.index_key = f"{INDEX}@{space}" if space else INDEX
 
     def judge(self, event: Event, *, may_wait: bool) -> list[Judged]:
@@ -91,7 +92,7 @@ class Deferrals:
         if missing and may_wait and self._room(missing[0]):
             self._defer(event, missing[0])
             return []
-        decisions = [(event, d) for d in self.engine.evaluate(event, self.state)]
+        decisions = [(event, d) for d in self.engine.evaluate(event, self.state, self.space)]
         for node in provides(event):
             if node in self.state and node in self._index():  # waited for, and now known
                 decisions += self._judge_all(self._take(node), may_wait=True)

@@ -27,6 +27,7 @@ from auditline.events import (
     TrainingRun,
 )
 from auditline.policy.constraints import Constraints, strictest
+from auditline.policy.counters import Shards
 from auditline.policy.decisions import Decision
 from auditline.policy.declassify import inherit
 from auditline.policy.model import Policy
@@ -36,24 +37,29 @@ State = MutableMapping[str, Any]
 
 
 class PolicyEngine:
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, shards: Shards | None = None) -> None:
+        """``shards``: the counters' shards when several writers share the state (the worker's
+        input partitions, see ``policy/counters.py``); each ``evaluate`` names its own."""
         self.policy = policy
-        self.transfers = TransferRules(policy)
+        self.transfers = TransferRules(policy, shards)
         # a state value read again (a dict state and the worker's tables return the same object
         # until it changes) is not parsed into Constraints again
         self._constraints = Derived(Constraints.from_json)
 
-    def evaluate(self, event: Event, state: State) -> list[Decision]:
+    def evaluate(self, event: Event, state: State, shard: str = "") -> list[Decision]:
+        """The decisions on ``event``; ``shard``: the counters' shard this writer adds to."""
         if isinstance(event, AssetDeclared):
             return self._declared(event, state)
         if isinstance(event, DataMovement):
-            return self._movement(event, state)
+            return self._movement(event, state, shard)
         if isinstance(event, TrainingRun):
-            return self._training(event, state)
+            return self._training(event, state, shard)
         if isinstance(event, ModelDeployed):
-            return self._serving(event, event.model_name, event.model_version, state, "serving")
+            return self._serving(
+                event, event.model_name, event.model_version, state, "serving", shard=shard
+            )
         if isinstance(event, Prediction | PredictionBatch):
-            return self._prediction(event, state)
+            return self._prediction(event, state, shard)
         return []
 
     # -- state --------------------------------------------------------------------------------
@@ -116,7 +122,7 @@ class PolicyEngine:
             )
         return out
 
-    def _movement(self, event: DataMovement, state: State) -> list[Decision]:
+    def _movement(self, event: DataMovement, state: State, shard: str) -> list[Decision]:
         eid = str(event.envelope.event_id)
         known = self.constraints(state, f"asset:{event.asset_id}")
         cls = str(event.classification) if event.classification else "unknown"
@@ -154,6 +160,7 @@ class PolicyEngine:
             else event.records,
             purpose=event.purpose,
             evidence=(eid,),
+            shard=shard,
         )
         decisions = self.transfers.judge(transfer, state)
         if event.target_asset_id:
@@ -164,7 +171,7 @@ class PolicyEngine:
             )
         return decisions
 
-    def _training(self, event: TrainingRun, state: State) -> list[Decision]:
+    def _training(self, event: TrainingRun, state: State, shard: str) -> list[Decision]:
         eid = str(event.envelope.event_id)
         day, where = event.envelope.event_time.date(), event.location.country
         decisions: list[Decision] = []
@@ -179,8 +186,9 @@ class PolicyEngine:
                 continue
             if judge:
                 hop = Transfer(
-                    eid, day, where, inherited, "training", purpose=event.purpose, evidence=(eid,)
-                )
+                    eid, day, where, inherited, "training", purpose=event.purpose,
+                    evidence=(eid,), shard=shard,
+                )  # fmt: skip
                 decisions += self.transfers.judge(hop, state)
             merged = inherited if merged is None else merged.merge(inherited)
         if (
@@ -194,19 +202,22 @@ class PolicyEngine:
         return decisions
 
     def _serving(
-        self, event: Event, name: str, version: str, state: State, hop: str
+        self, event: Event, name: str, version: str, state: State, hop: str, *, shard: str
     ) -> list[Decision]:
         model = self.constraints(state, f"model:{name}:{version}")
         location = getattr(event, "location")  # noqa: B009 - ModelDeployed and predictions have it
         if model is None:
             return []
         eid = str(event.envelope.event_id)
+        day = event.envelope.event_time.date()
         transfer = Transfer(
-            eid, event.envelope.event_time.date(), location.country, model, hop, evidence=(eid,)
-        )
+            eid, day, location.country, model, hop, evidence=(eid,), shard=shard
+        )  # fmt: skip
         return self.transfers.judge(transfer, state)
 
-    def _prediction(self, event: Prediction | PredictionBatch, state: State) -> list[Decision]:
+    def _prediction(
+        self, event: Prediction | PredictionBatch, state: State, shard: str
+    ) -> list[Decision]:
         """Serving a constrained model, judged once per (model, serving country, day). Until
         the model's constraints are known (its training run not read yet) nothing is marked, so
         the first prediction after they are is judged."""
@@ -215,4 +226,6 @@ class PolicyEngine:
         if key in state or f"model:{event.model_name}:{event.model_version}" not in state:
             return []
         state[key] = True
-        return self._serving(event, event.model_name, event.model_version, state, "prediction")
+        return self._serving(
+            event, event.model_name, event.model_version, state, "prediction", shard=shard
+        )

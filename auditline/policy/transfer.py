@@ -14,6 +14,7 @@ from typing import Any
 
 from auditline.events import MechanismKind, Party, TransferMechanism
 from auditline.policy.constraints import Constraints
+from auditline.policy.counters import Shards, total
 from auditline.policy.decisions import Decision
 from auditline.policy.model import Policy
 
@@ -44,6 +45,7 @@ class Transfer:
     subjects: int = 0
     purpose: str | None = None
     evidence: tuple[str, ...] = field(default=())
+    shard: str = ""  # the counters' shard the judging writer adds to (policy/counters.py)
 
 
 def valid(mechanism: TransferMechanism | None, kinds: set[MechanismKind], day: date) -> bool:
@@ -56,9 +58,10 @@ def valid(mechanism: TransferMechanism | None, kinds: set[MechanismKind], day: d
 
 
 class TransferRules:
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, shards: Shards | None = None) -> None:
         self.policy = policy
         self.eea = policy.group("EEA")
+        self.shards = shards or Shards()
 
     def judge(self, t: Transfer, state: MutableMapping[str, Any]) -> list[Decision]:
         out: list[Decision] = []
@@ -202,14 +205,15 @@ class TransferRules:
         if mech is not None and mech.kind == MechanismKind.DEROGATION and mech.occasional:
             exporter = t.exporter.entity_id if t.exporter else "?"
             key = f"derogation:{exporter}:{t.to_country}:{t.day.year}"
-            record = dict(state.get(key, {"uses": 0, "events": []}))
+            own = self.shards.own_key(key, t.shard)
+            record = dict(state.get(own, {"uses": 0, "events": []}))
             if t.event_id not in record["events"]:  # a replayed event counts once
                 record = {
                     "uses": record["uses"] + 1,
                     "events": [*record["events"], t.event_id][-RECENT_EVENTS:],
                 }
-                state[key] = record
-            used = int(record["uses"])
+                state[own] = record
+            used = total(self.shards.parts(state, key), "uses")
             limit = (
                 int(self.policy.rule["EU-3RD"].params.get("derogation_max_per_year", 3))
                 if "EU-3RD" in self.policy.rule
@@ -256,24 +260,24 @@ class TransferRules:
             return
         exporter = t.exporter.entity_id if t.exporter else "?"
         key = f"cn:{exporter}:{t.day.year}"
-        counts = dict(state.get(key, {"personal": 0, "sensitive": 0, "events": []}))
+        own = self.shards.own_key(key, t.shard)
+        counts = dict(state.get(own, {"personal": 0, "sensitive": 0, "events": []}))
         if t.event_id not in counts.setdefault("events", []):  # a replayed event counts once
             bucket = (
                 "sensitive" if t.constraints.classification in self.policy.sensitive else "personal"
             )
             counts[bucket] += t.subjects
             counts["events"] = [*counts["events"], t.event_id][-RECENT_EVENTS:]
-            state[key] = counts
+            state[own] = counts
+        parts = self.shards.parts(state, key)  # every writer's part, this one's included
+        personal, sensitive = total(parts, "personal"), total(parts, "sensitive")
         assess = self.policy.rule.get("CN-ASSESS")
         contract = self.policy.rule.get("CN-CONTRACT")
         big = assess and (
-            counts["personal"] > assess.params.get("personal_threshold", 1_000_000)
-            or counts["sensitive"] > assess.params.get("sensitive_threshold", 10_000)
+            personal > assess.params.get("personal_threshold", 1_000_000)
+            or sensitive > assess.params.get("sensitive_threshold", 10_000)
         )
-        facts = {
-            "exported_personal": str(counts["personal"]),
-            "exported_sensitive": str(counts["sensitive"]),
-        }
+        facts = {"exported_personal": str(personal), "exported_sensitive": str(sensitive)}
         if t.constraints.classification == "cn_important" or big:
             if not valid(t.mechanism, {MechanismKind.CN_SECURITY_ASSESSMENT}, t.day):
                 emit(
@@ -284,8 +288,7 @@ class TransferRules:
                     **facts,
                 )
         elif contract and (
-            counts["personal"] > contract.params.get("personal_threshold", 100_000)
-            or counts["sensitive"] > 0
+            personal > contract.params.get("personal_threshold", 100_000) or sensitive > 0
         ):
             kinds = {
                 MechanismKind.CN_STANDARD_CONTRACT,
@@ -293,10 +296,12 @@ class TransferRules:
                 MechanismKind.CN_SECURITY_ASSESSMENT,
             }
             if not valid(t.mechanism, kinds, t.day):
-                if "band_since" not in counts:  # the first day in the band unfiled: kept
+                starts = [part["band_since"] for part in parts if "band_since" in part]
+                if not starts:  # the first day in the band unfiled: kept (in this writer's part)
                     counts["band_since"] = t.day.isoformat()
-                    state[key] = counts
-                since = date.fromisoformat(counts["band_since"])
+                    state[own] = counts
+                    starts = [counts["band_since"]]
+                since = date.fromisoformat(min(starts))
                 grace = int(contract.params.get("grace_days", 10))
                 late = (t.day - since).days > grace
                 emit(
