@@ -14,7 +14,8 @@ Records come in batches (``take_events``): table writes are buffered per batch
 per-event iteration; a worker applies the other workers' table writes, never its own read
 back: ``streams/tables.py``), and each audit batch is judged in event-time order; an event whose
 lineage has not been read yet waits in the policy state until it has, or until every audit
-partition has been read past it (``Deferrals``, ``Progress``).
+partition, the other workers' included, has been read past it (``Deferrals``, ``Progress``: each
+worker publishes how far it has read in the shared state).
 
 Alerts are emitted through the producer SDK (hash-chained, spooled). Records that do not decode go
 to the dead-letter topic with the reason; no record stops a worker. Delivery is at least once:
@@ -64,6 +65,7 @@ from .runtime import QuietWorker
 from .tables import JsonTable, LocalOverlay, WriterAwareGlobalTable, new_writer_tag
 
 BATCH, BATCH_WAIT_S = 1000, 0.05  # records per batch, longest wait for a batch to fill
+IDLE_RELEASE_S = 1.0  # how often an idle worker publishes its read progress and releases
 
 
 class Processors:
@@ -109,11 +111,13 @@ class Processors:
         self.head_table = JsonTable(self._table("stream-heads"), writer=self.writer)
         self.chains = ChainJudge(self.head_table, verification_keys(settings))
         self._deferrals: dict[int, Deferrals] = {}  # by input partition number
-        self.progress = Progress(self.audit_names)
+        self.progress = Progress(self.audit_names, partitions)
+        self._in_batch = False  # the audit agent is between taking a batch and flushing it
         self.serving_state = LocalOverlay(self.state)
         self._producer: AuditProducer | None = None
         self.outbox: list[tuple[type[Event], dict[str, Any]]] = []  # alerts of the current batch
         self.app.agent(self._topic(*self.audit_names), name="audit")(self.audit_agent)
+        self.app.timer(IDLE_RELEASE_S, name="auditline-read-progress")(self.idle_release)
         self.app.agent(self._topic(self.predictions_name), name="predictions")(
             self.predictions_agent
         )
@@ -210,22 +214,44 @@ class Processors:
     async def audit_agent(self, stream: Any) -> None:
         async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
             started = time.perf_counter()
-            decoded = await self.decode_batch(batch)
-            self.note_progress(batch, decoded)
-            horizon = self.progress.horizon(self.app.consumer)
-            # topics are read side by side: judge each batch in event-time order, and hold back
-            # an event whose lineage has not been read yet until it is, or until every partition
-            # has been read past it (see auditline.policy.deferral)
-            for event, message in sorted(decoded, key=lambda pair: _event_order(pair[0])):
-                holder = self.deferrals(message.partition)
-                self.report(holder.judge(event, may_wait=horizon is not None))
-                reference = reference_of(event)
-                if reference is not None:
-                    self.references[reference[0]] = reference[1]
-            for number in self.progress.partitions(self.app.consumer):
-                self.report(self.deferrals(number).release(horizon))
-            self.flush()
+            self._in_batch = True
+            try:
+                # what earlier batches read, their state writes flushed: published with this one's
+                claims = self.progress.published(self.app.consumer)
+                decoded = await self.decode_batch(batch)
+                self.note_progress(batch, decoded)
+                horizon = self.progress.horizon(self.app.consumer, self.state)
+                # topics are read side by side: judge each batch in event-time order, and hold back
+                # an event whose lineage has not been read yet until it is, or until every partition
+                # has been read past it (see auditline.policy.deferral)
+                for event, message in sorted(decoded, key=lambda pair: _event_order(pair[0])):
+                    holder = self.deferrals(message.partition)
+                    self.report(holder.judge(event, may_wait=horizon is not None))
+                    reference = reference_of(event)
+                    if reference is not None:
+                        self.references[reference[0]] = reference[1]
+                for number in self.progress.partitions(self.app.consumer):
+                    self.report(self.deferrals(number).release(horizon))
+                for key, through in claims.items():
+                    self.state[key] = through
+                self.flush()
+            finally:
+                self._in_batch = False
             self.metrics.took((r.message.topic for r in batch), "audit", started)
+
+    async def idle_release(self) -> None:
+        """Every second between batches: publish how far this worker has read (everything it
+        took is judged and flushed), and judge the held events the other workers' progress now
+        lets through (an idle worker gets no batch to do it in)."""
+        app = self.app
+        if self._in_batch or app.rebalancing or app.in_recovery:
+            return
+        for key, through in self.progress.published(app.consumer).items():
+            self.state[key] = through
+        horizon = self.progress.horizon(app.consumer, self.state)
+        for number in self.progress.partitions(app.consumer):
+            self.report(self.deferrals(number).release(horizon))
+        self.flush()
 
     def deferrals(self, partition: int) -> Deferrals:
         """Held events of one input partition number: the audit topics are co-partitioned, so

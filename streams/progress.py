@@ -1,23 +1,40 @@
-"""How far the worker has read its audit partitions, for judging lineage in order.
+"""How far the audit partitions have been read, by this worker and by the others.
 
 ``Progress`` records, per input partition, the next offset and the latest event time of what
-the audit agent has taken. ``horizon`` is the event time through which every assigned audit
-partition has been read: the latest event time of the slowest partition that still has records
-to read (at its last fetch's high watermark), or None when all are read to the end. Events
-whose lineage has not arrived are judged once the horizon passes them (``Deferrals``).
+the audit agent has taken. A partition number's *claim* is the event time through which it has
+been read: the latest event time taken on the slowest of its audit topics that still has records
+to read (at its last fetch's high watermark), or the wall clock when all are read to the end.
+
+The audit topics are co-partitioned, so one worker holds a partition number. Each worker
+publishes its numbers' claims in the shared policy state (``read@p<n>``) after the state writes
+of the reads they cover (one batch later, or from the idle timer once everything taken has been
+judged and flushed), and every second while idle. ``horizon`` is the event time through which
+every partition number, this worker's and the others', has been read: events waiting for
+lineage are judged once it passes them (``Deferrals``), so a node declared on another worker's
+partition is waited for while that worker has not read past the event. ``None`` (all read, judge
+everything) only when this worker holds every partition number and all are read to the end.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 LONG_AGO = -(2**62)  # a horizon that releases nothing
+CLAIM_KEY = "read@p{}"
+
+
+class Shared(Protocol):
+    """The shared state the claims are read from (the worker's policy-state table)."""
+
+    def get(self, key: str, default: Any = None) -> Any: ...
 
 
 class Progress:
-    def __init__(self, topics: Iterable[str]) -> None:
+    def __init__(self, topics: Iterable[str], partitions: int = 1) -> None:
         self.topics = set(topics)
+        self.numbers = partitions  # partition numbers of every audit topic
         self.read: dict[Any, tuple[int, int]] = {}  # tp -> (next offset, latest event time ms)
 
     def saw(self, tp: Any, offset: int, event_time_ms: int | None) -> None:
@@ -30,21 +47,54 @@ class Progress:
         """The audit partition numbers assigned to this worker."""
         return {tp.partition for tp in consumer.assignment() if tp.topic in self.topics}
 
-    def horizon(self, consumer: Any) -> int | None:
-        """Event time (ms) read through on every assigned audit partition; None: all read."""
-        horizon: int | None = None
+    def claims(self, consumer: Any) -> dict[int, int | None]:
+        """Per assigned partition number: the event time (ms) read through, or None when every
+        audit topic's partition of that number is read to its end."""
+        numbers: set[int] = set()
+        unread: dict[int, list[int]] = {}
         for tp in consumer.assignment():
-            if tp.topic not in self.topics:
-                continue
-            try:
-                end = consumer.highwater(tp)
-            except Exception:  # noqa: BLE001 - e.g. the partition is moving: assume unread
-                return LONG_AGO
-            if end is None:
-                return LONG_AGO
-            next_offset, latest = self.read.get(tp, (None, LONG_AGO))
-            if next_offset is None:  # nothing taken here yet: from where the group committed
-                next_offset = getattr(consumer, "_committed_offset", {}).get(tp) or 0
-            if next_offset < end:
-                horizon = latest if horizon is None else min(horizon, latest)
-        return horizon
+            if tp.topic in self.topics:
+                numbers.add(tp.partition)
+                through = self._through(consumer, tp)
+                if through is not None:
+                    unread.setdefault(tp.partition, []).append(through)
+        return {n: min(unread[n]) if n in unread else None for n in numbers}
+
+    def _through(self, consumer: Any, tp: Any) -> int | None:
+        try:
+            end = consumer.highwater(tp)
+        except Exception:  # noqa: BLE001 - e.g. the partition is moving: assume unread
+            return LONG_AGO
+        if end is None:
+            return LONG_AGO
+        next_offset, latest = self.read.get(tp, (None, LONG_AGO))
+        if next_offset is None:  # nothing taken here yet: from where the group committed
+            next_offset = getattr(consumer, "_committed_offset", {}).get(tp) or 0
+        return latest if next_offset < end else None
+
+    def horizon(
+        self, consumer: Any, shared: Shared | None = None, now_ms: int | None = None
+    ) -> int | None:
+        """Event time (ms) read through on every partition number; None: all read here.
+
+        ``shared``: the policy state holding the other workers' claims (``read@p<n>``); a
+        number nobody has claimed yet counts as not read at all."""
+        own = self.claims(consumer)
+        unread = [t for t in own.values() if t is not None]
+        others = [n for n in range(self.numbers) if n not in own]
+        if not others or shared is None:
+            return min(unread) if unread else None
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        times = [now if t is None else t for t in own.values()]
+        for number in others:
+            claim = shared.get(CLAIM_KEY.format(number))
+            times.append(int(claim) if isinstance(claim, int) else LONG_AGO)
+        return min(times)
+
+    def published(self, consumer: Any, now_ms: int | None = None) -> dict[str, int]:
+        """This worker's claims as the state entries to publish (read to the end: the clock)."""
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        return {
+            CLAIM_KEY.format(number): now if through is None else through
+            for number, through in self.claims(consumer).items()
+        }
