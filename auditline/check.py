@@ -17,7 +17,7 @@ from uuid import NAMESPACE_URL, uuid5
 from pydantic import ValidationError
 
 from auditline.catalogue import Catalogue
-from auditline.events import ZERO_HASH, Event
+from auditline.events import GIVEN, ZERO_HASH, Event
 from auditline.policy.decisions import Decision
 from auditline.policy.engine import PolicyEngine
 
@@ -57,7 +57,7 @@ def parse_event(text: str, line: int, models: dict[str, type[Event]]) -> Event:
             "hash": ZERO_HASH,
         }
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=GIVEN)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(p) for p in error["loc"])

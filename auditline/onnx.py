@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from auditline.errors import ConfigError
-from auditline.events import Location, Prediction, PredictionBatch
+from auditline.events import GIVEN, Location, Prediction, PredictionBatch
 from auditline.producer.helpers import file_digest
 
 if TYPE_CHECKING:
@@ -69,7 +69,11 @@ class AuditedModel:
             raise ConfigError(f"{path}: input width is dynamic; pass feature_names")
         self.producer = producer
         self.model, self.version = model, version
-        self.location = location if isinstance(location, Location) else Location(**location)
+        self.location = (
+            location
+            if isinstance(location, Location)
+            else Location.model_validate(location, context=GIVEN)
+        )
         self.sample_rate = sample_rate
         self.digest = file_digest(path)
         self._rng = random.Random(seed)

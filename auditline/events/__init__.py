@@ -5,6 +5,7 @@ from auditline.events.audit import AssetDeclared, DataMovement, ModelDeployed, T
 from auditline.events.checkpoints import CheckpointHead, StreamCheckpoint
 from auditline.events.predictions import Prediction, PredictionBatch
 from auditline.events.records import (
+    GIVEN,
     CategoricalColumn,
     Certification,
     Declassification,
@@ -37,6 +38,7 @@ from auditline.events.types import (
 )
 
 __all__ = [
+    "GIVEN",
     "ZERO_HASH",
     "AssetDeclared",
     "AssetKind",

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic_core import PydanticCustomError
 
 from auditline.events.types import (
     CertificationStatus,
@@ -19,6 +20,7 @@ from auditline.events.types import (
     SignatureAlgorithm,
     UtcTime,
 )
+from auditline.regions import RegionError, locate
 
 
 class Frozen(BaseModel):
@@ -29,10 +31,35 @@ class Frozen(BaseModel):
     )
 
 
+GIVEN: dict[str, Any] = {"auditline_given": True}
+"""Validation context of what a caller gives (the SDK, ``auditline check``): locations are
+completed, normalised and checked against the region catalogue. Without it (decoding, stored
+events) a location with a country is taken as recorded: its hash covers it as it is."""
+
+
 class Location(Frozen):
+    """Where something is. ``provider`` + ``region`` may stand in for ``country``: the region
+    catalogue (``auditline.regions``) fills the country in and, for what a caller gives
+    (``GIVEN``), normalises the provider's name and the region id and refuses an unknown region
+    without a country or a country that contradicts the region. The wire always carries the
+    country, provider and region."""
+
     country: CountryCode
     provider: str | None = None
     region: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _complete_from_region(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict):
+            return data
+        given = bool(info.context and info.context.get("auditline_given"))
+        if not given and data.get("country") is not None:
+            return data  # recorded (decoded, stored): changed, it would no longer match its hash
+        try:
+            return locate(data)
+        except RegionError as exc:
+            raise PydanticCustomError(exc.kind, "{reason}", {"reason": str(exc)}) from None
 
 
 class ProducerInfo(Frozen):

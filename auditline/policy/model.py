@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from auditline.errors import PolicyError
 from auditline.yamlfile import load_model
@@ -56,11 +57,20 @@ class Policy(_Strict):
     disclaimer: str = ""
     groups: dict[str, list[str]]
     adequacy: list[Adequacy]
-    regions: dict[str, dict[str, str]] = Field(default_factory=dict)
     personal: list[str]
     sensitive: list[str]
     inherit_to_models: bool = True
     rules: list[RuleConfig]
+    regions: object = None  # refused: see _no_region_map
+
+    @field_validator("regions")
+    @classmethod
+    def _no_region_map(cls, value: object) -> None:
+        raise PydanticCustomError(
+            "region_map",
+            "no longer read: cloud regions resolve through auditline's region catalogue "
+            "(docs/policy.md, Cloud locations); remove the key",
+        )
 
     @cached_property
     def rule(self) -> dict[str, RuleConfig]:

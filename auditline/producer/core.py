@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from auditline.catalogue import Catalogue
 from auditline.codec import Codec, make_codec
 from auditline.errors import EmitError, InvalidEventError
-from auditline.events import Envelope, Event, Location, ProducerInfo, StreamCheckpoint
+from auditline.events import GIVEN, Envelope, Event, Location, ProducerInfo, StreamCheckpoint
 from auditline.events.types import ZERO_HASH
 from auditline.integrity.keyring import signer_for
 from auditline.producer.helpers import LineageHelpers
@@ -91,8 +91,9 @@ class AuditProducer(LineageHelpers):
         self.identity = ProducerInfo(
             service=config.service,
             instance=config.instance,
-            location=Location(
-                country=config.country, provider=config.provider, region=config.region
+            location=Location.model_validate(
+                {"country": config.country, "provider": config.provider, "region": config.region},
+                context=GIVEN,
             ),
         )
         self.sealer = Sealer(self.identity, self.codec.header, signer_for(self.settings))
@@ -254,7 +255,7 @@ class AuditProducer(LineageHelpers):
             )
         fields = {k: v for k, v in body.items() if k != "event_time"}
         try:
-            return model.model_validate({"envelope": self._placeholder, **fields})
+            return model.model_validate({"envelope": self._placeholder, **fields}, context=GIVEN)
         except ValidationError as exc:
             raise invalid_event(model, exc) from exc
 

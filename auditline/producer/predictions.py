@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import uuid4
 
 from auditline.errors import EmitError, InvalidEventError
-from auditline.events import Location, PredictionBatch
+from auditline.events import GIVEN, Location, PredictionBatch
 
 if TYPE_CHECKING:
     from auditline.producer.core import AuditProducer, Receipt
@@ -78,7 +78,9 @@ class PredictionBuffer:
         self.producer = producer
         self.fixed = {
             "model_name": model_name, "model_version": model_version,
-            "location": location if isinstance(location, Location) else Location(**location),
+            "location": location
+            if isinstance(location, Location)
+            else Location.model_validate(location, context=GIVEN),
             "artifact_digest": artifact_digest, "sample_rate": sample_rate,
         }  # fmt: skip
         producer._validate(PredictionBatch, {**self.fixed, "batch_id": "check", "count": 0,
