@@ -2,8 +2,10 @@
 
 Each line is one event in its model's JSON form with a ``kind`` (the event type name). The
 ``envelope`` may be left out for hand-written events: ``event_time`` (ISO-8601 with a zone) is
-then given at the top level and ``event_id`` may be; the rest is filled in. Decisions other than a
-plain allow are printed as JSON lines.
+then given at the top level and ``event_id`` may be; the rest is filled in. The whole input is
+validated first: every problem of every bad line is reported and nothing is judged. Then decisions
+other than a plain allow are printed as JSON lines; the exit status says whether any reached the
+``--fail-on`` severity.
 """
 
 from __future__ import annotations
@@ -33,20 +35,45 @@ class BadInput(Exception):
         return f"line {self.line}: {self.reason}"
 
 
+@dataclass(frozen=True)
+class UnusableInput(Exception):
+    """Every problem of every unusable line of an input (``check`` validates before judging)."""
+
+    problems: tuple[BadInput, ...]
+
+    def __str__(self) -> str:
+        return "; ".join(map(str, self.problems))
+
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+DEFAULT_FAIL_ON = "low"  # the lowest severity that is not informational
+
+
 def parse_event(text: str, line: int, models: dict[str, type[Event]]) -> Event:
+    """One event, or ``BadInput`` naming its first problem (``parse_problems``: every one)."""
+    problems = parse_problems(text, line, models)
+    if isinstance(problems, list):
+        raise problems[0]
+    return problems
+
+
+def parse_problems(text: str, line: int, models: dict[str, type[Event]]) -> Event | list[BadInput]:
+    """One event, or every problem of the line (each invalid field of the event)."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise BadInput(line, f"not JSON: {exc.msg} at column {exc.colno}") from exc
+        return [BadInput(line, f"not JSON: {exc.msg} at column {exc.colno}")]
     if not isinstance(data, dict) or "kind" not in data:
-        raise BadInput(line, 'each line must be a JSON object with a "kind" (e.g. "DataMovement")')
+        return [
+            BadInput(line, 'each line must be a JSON object with a "kind" (e.g. "DataMovement")')
+        ]
     kind = data.pop("kind")
     model = models.get(kind)
     if model is None:
-        raise BadInput(line, f"unknown kind {kind}; one of: {', '.join(sorted(models))}")
+        return [BadInput(line, f"unknown kind {kind}; one of: {', '.join(sorted(models))}")]
     if "envelope" not in data:
         if "event_time" not in data:
-            raise BadInput(line, "event_time is required when the envelope is left out")
+            return [BadInput(line, "event_time is required when the envelope is left out")]
         data["envelope"] = {
             "event_id": data.pop("event_id", None) or str(uuid5(NAMESPACE_URL, f"check:{line}")),
             "event_time": data.pop("event_time"),
@@ -59,18 +86,43 @@ def parse_event(text: str, line: int, models: dict[str, type[Event]]) -> Event:
     try:
         return model.model_validate(data, context=GIVEN)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"])
-        raise BadInput(line, f"{kind}.{where}: {error['msg']}") from exc
+        return [
+            BadInput(line, f"{kind}.{'.'.join(str(p) for p in error['loc'])}: {error['msg']}")
+            for error in exc.errors()
+        ]
+
+
+def parse_all(lines: Iterable[str]) -> list[Event]:
+    """Every event of ``lines``, or ``UnusableInput`` with every problem of every bad line."""
+    models = {entry.model.__name__: entry.model for entry in Catalogue()}
+    events: list[Event] = []
+    problems: list[BadInput] = []
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        parsed = parse_problems(text, number, models)
+        if isinstance(parsed, list):
+            problems += parsed
+        else:
+            events.append(parsed)
+    if problems:
+        raise UnusableInput(tuple(problems))
+    return events
 
 
 def check(
     lines: Iterable[str], engine: PolicyEngine, state: dict[str, Any] | None = None
 ) -> Iterator[Decision]:
-    """Decisions for the events in ``lines``; raises ``BadInput`` at the first unusable line."""
-    models = {entry.model.__name__: entry.model for entry in Catalogue()}
+    """Decisions for the events in ``lines``, in file order; the whole input is validated first
+    (``UnusableInput`` before any decision)."""
+    events = parse_all(lines)
     state = {} if state is None else state
-    for number, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
-        yield from engine.evaluate(parse_event(text, number, models), state)
+    for event in events:
+        yield from engine.evaluate(event, state)
+
+
+def fails(decision: Decision, fail_on: str) -> bool:
+    """Whether ``decision`` is at or above the ``fail_on`` severity (unknown ones fail)."""
+    if decision.severity not in SEVERITIES:
+        return True
+    return SEVERITIES.index(decision.severity) >= SEVERITIES.index(fail_on)

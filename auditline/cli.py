@@ -71,23 +71,30 @@ def _cmd_config(_: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from auditline.check import BadInput, check
+    from auditline.check import UnusableInput, check, fails
     from auditline.policy.engine import PolicyEngine
     from auditline.policy.model import load_policy
 
     engine = PolicyEngine(load_policy(args.policy))
     stream = sys.stdin if args.events == "-" else _open(args.events)
-    found = 0
+    failing = 0
     try:
         for decision in check(stream, engine):
             print(json.dumps(decision.to_json()), flush=True)
-            found += 1
-    except BadInput as exc:
-        print(f"auditline check: {args.events}: {exc}", file=sys.stderr)
+            failing += fails(decision, args.fail_on)
+    except UnusableInput as exc:
+        for problem in exc.problems:
+            print(f"auditline check: {args.events}: {problem}", file=sys.stderr)
+        lines = len({p.line for p in exc.problems})
+        print(
+            f"auditline check: {args.events}: {len(exc.problems)} problems on {lines} lines, "
+            "nothing judged: fix them and run again",
+            file=sys.stderr,
+        )
         return 2
     except UnicodeDecodeError:
         return _not_text("check", args.events)
-    return 1 if found else 0
+    return 1 if failing else 0
 
 
 def _cmd_drift(args: argparse.Namespace) -> int:
@@ -205,12 +212,22 @@ def build_parser() -> argparse.ArgumentParser:
     config.set_defaults(run=_cmd_config)
     check = sub.add_parser(
         "check",
-        help="judge a file of JSON events against a policy (exit 0 clean, 1 findings, 2 bad input)",
+        help="judge a file of JSON events against a policy (exit 0 nothing at or above "
+        "--fail-on, 1 something is, 2 bad input)",
         description="Events as JSON lines (see docs/policy.md), processed in file order; prints "
-        "one JSON line per decision that is not a plain allow.",
+        "one JSON line per decision that is not a plain allow. The whole file is validated "
+        "first: with any unusable line, every problem is reported on standard error, nothing "
+        "is judged and the exit status is 2.",
     )
     check.add_argument("events", help="JSON-lines file, or - for standard input")
     check.add_argument("--policy", default=None, help="policy YAML (default: the shipped pack)")
+    check.add_argument(
+        "--fail-on",
+        default="low",
+        choices=["info", "low", "medium", "high", "critical"],
+        help="exit 1 when a decision is at or above this severity (default low: informational "
+        "decisions such as an adequacy with obligations alone exit 0)",
+    )
     check.set_defaults(run=_cmd_check)
     drift = sub.add_parser(
         "drift",

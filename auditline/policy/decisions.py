@@ -20,6 +20,10 @@ class Decision:
     mechanism_ids: tuple[str, ...] = ()
     obligations: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        if self.decision == "allow_with_obligations" and not self.obligations:
+            raise ValueError(f"{self.rule_id}: an allow_with_obligations names its obligations")
+
     @property
     def decision_id(self) -> str:
         """The same rule on the same event (and hop) always gives the same id."""

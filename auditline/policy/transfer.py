@@ -85,7 +85,13 @@ class TransferRules:
         return out
 
     def _emitter(self, t: Transfer, out: list[Decision]) -> Callable[..., None]:
-        def emit(rule_id: str, decision: str, message: str, **facts: str) -> None:
+        def emit(
+            rule_id: str,
+            decision: str,
+            message: str,
+            obligations: tuple[str, ...] = (),
+            **facts: str,
+        ) -> None:
             rule = self.policy.rule.get(rule_id)
             if rule is None:
                 return
@@ -109,6 +115,7 @@ class TransferRules:
                     {**base, **facts},
                     tuple(dict.fromkeys((*t.constraints.evidence, *t.evidence))),
                     (mech.mechanism_id,) if mech and mech.mechanism_id else (),
+                    obligations,
                 )
             )
 
@@ -135,6 +142,11 @@ class TransferRules:
                 "allow_with_obligations",
                 f"adequacy for {t.to_country} covers only "
                 f"{adequacy.scope} importers: confirm the importer is in scope",
+                (
+                    f"confirm and record that the importer "
+                    f"{t.importer.entity_id if t.importer else '(not named)'} falls within the "
+                    f"{adequacy.scope} scope of the adequacy decision for {t.to_country}",
+                ),
                 scope=adequacy.scope,
             )
         else:

@@ -89,3 +89,35 @@ def test_unusable_input_exits_2_with_line_and_reason(
 def test_a_missing_file_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "/nonexistent/events.jsonl"]) == 2
     assert "cannot read /nonexistent/events.jsonl" in capsys.readouterr().err
+
+
+def test_every_problem_of_every_line_is_reported_and_nothing_judged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = {**MOVE, "records": "many", "bytes": -1, "destination": {}}
+    path = write(tmp_path, DECLARE, MOVE, bad, "{not json", MOVE)
+    assert main(["check", path]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""  # validated first: no decision printed for the good lines before line 3
+    lines = err.splitlines()
+    assert any("line 3: DataMovement.records" in line for line in lines)
+    assert any("line 3: DataMovement.destination" in line for line in lines)
+    assert any("line 4: not JSON" in line for line in lines)
+    assert lines[-1].endswith("problems on 2 lines, nothing judged: fix them and run again")
+
+
+def test_informational_decisions_alone_exit_0_unless_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Canada's adequacy covers commercial organisations only: EU-ADEQ allow_with_obligations
+    (severity info), with the obligation it names."""
+    to_canada = {**MOVE, "destination": {"country": "CA"}, "importer": {**PARTY, "country": "CA"}}
+    personal = {**DECLARE, "residency": []}
+    path = write(tmp_path, personal, to_canada)
+    assert main(["check", path]) == 0
+    (decision,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (decision["rule_id"], decision["decision"]) == ("EU-ADEQ", "allow_with_obligations")
+    assert decision["obligations"] and "importer x" in decision["obligations"][0]
+    assert main(["check", "--fail-on", "info", path]) == 1
+    assert main(["check", "--fail-on", "critical", write(tmp_path, DECLARE, MOVE)]) == 0
+    assert main(["check", "--fail-on", "high", write(tmp_path, DECLARE, MOVE)]) == 1
