@@ -220,12 +220,43 @@ class PolicyEngine:
     ) -> list[Decision]:
         """Serving a constrained model, judged once per (model, serving country, day). Until
         the model's constraints are known (its training run not read yet) nothing is marked, so
-        the first prediction after they are is judged."""
+        the first prediction after they are is judged. The predictions' data subjects are
+        judged too (``_subjects``), whatever the model was trained on."""
+        decisions = self._subjects(event, state, shard)
         day = event.envelope.event_time.date()
         key = f"served:{event.model_name}:{event.model_version}:{event.location.country}:{day}"
         if key in state or f"model:{event.model_name}:{event.model_version}" not in state:
-            return []
+            return decisions
         state[key] = True
-        return self._serving(
+        return decisions + self._serving(
             event, event.model_name, event.model_version, state, "prediction", shard=shard
         )
+
+    def _subjects(
+        self, event: Prediction | PredictionBatch, state: State, shard: str
+    ) -> list[Decision]:
+        """A prediction about an identifiable person is that person's personal data: serving a
+        data subject of jurisdiction J from country C is a transfer from J to C, judged by the
+        regime J's data falls under, once per (model version, J, C, day)."""
+        if isinstance(event, Prediction):
+            subjects = {event.subject_jurisdiction}
+        else:
+            subjects = set(event.subject_jurisdictions)
+        where, day = event.location.country, event.envelope.event_time.date()
+        eid, model = str(event.envelope.event_id), f"model:{event.model_name}:{event.model_version}"
+        decisions: list[Decision] = []
+        for subject in sorted(s for s in subjects if s is not None and s != where):
+            key = f"subject:{event.model_name}:{event.model_version}:{subject}:{where}:{day}"
+            if key in state:
+                continue
+            state[key] = True
+            about = Constraints(
+                "personal", frozenset({subject}), location=subject, evidence=(eid,),
+                via=(f"subjects:{subject}", model),
+            )  # fmt: skip
+            transfer = Transfer(
+                eid, day, where, about, "prediction-subject", from_country=subject,
+                evidence=(eid,), shard=shard,
+            )  # fmt: skip
+            decisions += self.transfers.judge(transfer, state)
+        return decisions

@@ -19,8 +19,8 @@ def test_the_demo_and_its_printed_follow_ups(tmp_path: Path) -> None:
     )
     assert demo.returncode == 0, demo.stderr
     out = demo.stdout
-    assert "stored 15 events" in out  # 8 events, 5 violations, 2 final checkpoints
-    assert "verified 15 events in 8 streams against 8 anchors: intact" in out
+    assert "stored 16 events" in out  # 8 events, 6 violations, 2 final checkpoints
+    assert "verified 16 events in 8 streams against 8 anchors: intact" in out
     assert out.rstrip().endswith("round trip, hash chains and signatures: intact")
     assert (tmp_path / "data" / "auditline" / "clickhouse").is_dir()  # the per-user default
     lines = out.split("Try it yourself on the demo's store and keys:\n", 1)[1].splitlines()

@@ -132,7 +132,7 @@ def test_each_bundle_has_exactly_its_lineage_decisions(
         assert all(check["ok"] for check in bundle["chain_verification"])
     churn = evidence(provenance, "churn:3")
     hops = {hop for _, hop, _ in violations(churn)}
-    assert hops == {"movement", "training", "serving", "prediction"}
+    assert hops == {"movement", "training", "serving", "prediction", "prediction-subject"}
     started = next(t for t in churn["training"] if t["status"] == "started")
     assert started["run_id"] == "run-42"  # every run status is in the bundle
     assert len(churn["training"]) == 2
