@@ -75,6 +75,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from auditline.policy.engine import PolicyEngine
     from auditline.policy.model import load_policy
 
+    if args.transfer is not None:
+        return _cmd_preflight(args)
+    if args.events is None:
+        raise ConfigError("give a file of JSON events (or - for standard input), or --transfer")
     engine = PolicyEngine(load_policy(args.policy))
     stream = sys.stdin if args.events == "-" else _open(args.events)
     failing = 0
@@ -95,6 +99,92 @@ def _cmd_check(args: argparse.Namespace) -> int:
     except UnicodeDecodeError:
         return _not_text("check", args.events)
     return 1 if failing else 0
+
+
+def _cmd_preflight(args: argparse.Namespace) -> int:
+    """``auditline check --transfer ASSET --to WHERE ...``: judged before the move."""
+    from datetime import UTC, datetime
+
+    from pydantic import ValidationError
+
+    from auditline.check import fails
+    from auditline.events import GIVEN, Party, TransferMechanism
+    from auditline.policy.preflight import Proposal
+
+    if not (args.to and args.purpose):
+        raise ConfigError("--transfer needs --to (a country or PROVIDER:REGION) and --purpose")
+    try:
+        from auditline.sinks.preflight import check_transfer
+    except ImportError:
+        return _needs_extra(argparse.Namespace(command="check --transfer", extra="store"))
+    try:
+        proposal = Proposal(
+            asset_id=args.transfer,
+            destination=_place(args.to, "--to"),
+            source=_place(args.source, "--from") if args.source else None,
+            purpose=args.purpose,
+            on=_instant(args.on) if args.on else datetime.now(UTC),
+            mechanism=TransferMechanism.model_validate(_json_arg(args.mechanism, "--mechanism"))
+            if args.mechanism
+            else None,
+            exporter=Party.model_validate(_json_arg(args.exporter, "--exporter"), context=GIVEN)
+            if args.exporter
+            else None,
+            importer=Party.model_validate(_json_arg(args.importer, "--importer"), context=GIVEN)
+            if args.importer
+            else None,
+            records=args.records,
+        )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        raise ConfigError(f"{exc.title} {where}: {error['msg']}") from exc
+    from auditline.settings import load_settings
+
+    answer = check_transfer(load_settings(), proposal)
+    for decision in answer.decisions:
+        print(json.dumps(decision.to_json()), flush=True)
+    verdict = (
+        "may go"
+        if not answer.decisions
+        else ("refused" if not answer.allowed else "may go, with the decisions above")
+    )
+    print(
+        f"auditline check: {proposal.asset_id} to {proposal.destination.country} on "
+        f"{proposal.on.isoformat()}: {verdict} ({answer.replayed} upstream events replayed)",
+        file=sys.stderr,
+    )
+    return 1 if any(fails(d, args.fail_on) for d in answer.decisions) else 0
+
+
+def _place(text: str, option: str) -> Any:
+    """``DE`` (a country) or ``PROVIDER:REGION`` (``aws:eu-central-1``) as a Location."""
+    from auditline.events import GIVEN, Location
+
+    provider, _, region = text.partition(":")
+    fields = {"provider": provider, "region": region} if region else {"country": text.upper()}
+    try:
+        return Location.model_validate(fields, context=GIVEN)
+    except ValueError as exc:
+        reason = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)
+        raise ConfigError(f"{option} {text}: {reason}") from exc
+
+
+def _instant(text: str) -> Any:
+    from datetime import UTC, datetime
+
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigError(f"--on {text}: not an ISO date or date-time (2026-12-01)") from exc
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _json_arg(text: str, option: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{option}: not JSON ({exc.msg} at column {exc.colno})") from exc
 
 
 def _cmd_drift(args: argparse.Namespace) -> int:
@@ -219,7 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
         "first: with any unusable line, every problem is reported on standard error, nothing "
         "is judged and the exit status is 2.",
     )
-    check.add_argument("events", help="JSON-lines file, or - for standard input")
+    check.add_argument(
+        "events", nargs="?", default=None, help="JSON-lines file, or - for standard input"
+    )
     check.add_argument("--policy", default=None, help="policy YAML (default: the shipped pack)")
     check.add_argument(
         "--fail-on",
@@ -228,6 +320,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 when a decision is at or above this severity (default low: informational "
         "decisions such as an adequacy with obligations alone exit 0)",
     )
+    flight = check.add_argument_group(
+        "pre-flight (store extra)",
+        "--transfer ASSET judges a transfer before it happens: the asset's lineage is read from "
+        "the store (AUDITLINE_CLICKHOUSE__DSN) and replayed through the policy engine, then the "
+        "proposed movement is judged; nothing is written. Exit 0: nothing at or above "
+        "--fail-on (the transfer may go), 1: something is, 4: the asset is not in the store.",
+    )
+    flight.add_argument("--transfer", metavar="ASSET", help="the asset id to move")
+    flight.add_argument("--to", help="destination: a country (US) or PROVIDER:REGION")
+    flight.add_argument("--from", dest="source", help="source (default: where the asset is)")
+    flight.add_argument("--purpose", help="purpose of the transfer")
+    flight.add_argument("--mechanism", help='transfer mechanism as JSON ({"kind": "scc", ...})')
+    flight.add_argument("--exporter", help="exporting party as JSON")
+    flight.add_argument("--importer", help="importing party as JSON (certifications for DPF)")
+    flight.add_argument("--on", help="day or ISO date-time of the transfer (default: now)")
+    flight.add_argument("--records", type=int, default=0, help="records to move")
     check.set_defaults(run=_cmd_check)
     drift = sub.add_parser(
         "drift",

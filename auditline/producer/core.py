@@ -32,10 +32,11 @@ from pydantic import ValidationError
 
 from auditline.catalogue import Catalogue
 from auditline.codec import Codec, make_codec
-from auditline.errors import EmitError, InvalidEventError
+from auditline.errors import ConfigError, EmitError, InvalidEventError
 from auditline.events import GIVEN, Envelope, Event, Location, ProducerInfo, StreamCheckpoint
 from auditline.events.types import ZERO_HASH
 from auditline.integrity.keyring import signer_for
+from auditline.policy.preflight import Preflight, Proposal
 from auditline.producer.helpers import LineageHelpers
 from auditline.producer.predictions import PredictionBuffer
 from auditline.producer.records import SpoolRecord
@@ -195,6 +196,38 @@ class AuditProducer(LineageHelpers):
             log.warning("sending spooled events failed, the pump retries: %s", exc)
             self._failed.set()
         return receipts
+
+    def check(
+        self,
+        asset_id: str,
+        *,
+        to: Location | Mapping[str, Any],
+        purpose: str,
+        on: datetime | None = None,
+        **details: Any,
+    ) -> Preflight:
+        """May ``asset_id``, with everything it inherits, go ``to`` for ``purpose`` (on ``on``,
+        default now)? Judged before the transfer, from the audit store's lineage
+        (``AUDITLINE_CLICKHOUSE__DSN``, the ``store`` extra) with the policy engine the stream
+        processors use; nothing is emitted. ``details``: ``mechanism``, ``source``,
+        ``exporter``, ``importer``, ``records`` (see ``auditline.policy.preflight.Proposal``).
+        Block the transfer when ``allowed`` is false; ``NotFoundError`` for an unknown asset."""
+        try:
+            from auditline.sinks.preflight import check_transfer
+        except ImportError as exc:
+            raise ConfigError(
+                "AuditProducer.check reads lineage from the audit store: "
+                "pip install 'auditline[store]'"
+            ) from exc
+        given = {"destination": to, "source": details.pop("source", None), **details}
+        for key in ("destination", "source"):
+            if isinstance(given[key], Mapping):
+                given[key] = Location.model_validate(given[key], context=GIVEN)
+        proposal = Proposal(
+            asset_id=asset_id, purpose=purpose, on=event_time_of(on), **given
+        )  # fmt: skip
+        answer: Preflight = check_transfer(self.settings, proposal)
+        return answer
 
     def stream_of(self, model: type[Event]) -> str:
         """The producer stream events of ``model`` belong to: service/instance/topic."""
