@@ -12,6 +12,10 @@ DDL, ``file()``/``url()`` and lowering ``readonly``); one SELECT / WITH / SHOW /
 EXPLAIN / EXISTS statement without INTO OUTFILE, as the engine's parser reads it (chDB lets KILL
 QUERY and INTO OUTFILE through at ``readonly = 1``); it sees every insert the owner completed
 before it started. With ``store.py``, the only module that touches the engine.
+
+``POST /lineage/walk`` (same token) answers a lineage walk from this process's in-memory index
+(``walks.py``): a JSON object ``database``, ``start``, ``upstream``, ``depth``, ``as_of`` (ms since
+the epoch) in, ``{"steps": [[node, depth, edge_type, via], ...]}`` out, nearest first.
 """
 
 from __future__ import annotations
@@ -22,14 +26,17 @@ import logging
 import re
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
+
+from .walks import EPOCH, MS, ROUTE, IndexWalks, engine_indexes
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +55,10 @@ TRANSPORT = frozenset({
 })  # fmt: skip
 CHDB_ONLY_FORMATS = frozenset({"dataframe", "arrowtable", "datastore"})  # chdb's Python results
 MAX_BODY = 32 * 1024 * 1024
+WALK_FIELDS = (
+    "a lineage walk is a JSON object: database, start (strings), upstream (boolean), "
+    "depth (>= 0), as_of (ms since 1970)"
+)
 READONLY, SYNTAX, AUTHENTICATION = 164, 62, 516
 REFUSED = (
     "live queries on an embedded store are read-only: one SELECT, WITH, SHOW, DESCRIBE, EXPLAIN "
@@ -102,6 +113,29 @@ def parse_request(target: str, content_type: str, body: bytes) -> Request:
     )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class WalkRequest:
+    database: str
+    start: str
+    upstream: bool
+    depth: int
+    as_of: datetime
+
+
+def parse_walk(body: bytes) -> WalkRequest:
+    """The lineage walk a ``POST /lineage/walk`` body asks for."""
+    try:
+        data = json.loads(body)
+        request = WalkRequest(data["database"], data["start"], data["upstream"], data["depth"],
+                              EPOCH + data["as_of"] * MS)  # fmt: skip
+        fields = (request.database, request.start, request.upstream, request.depth)
+        if [type(f) for f in fields] != [str, str, bool, int] or request.depth < 0:
+            raise TypeError(fields)
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:
+        raise EngineError(SYNTAX, WALK_FIELDS, 400) from exc
+    return request
+
+
 def _form(content_type: str, body: bytes) -> dict[str, str]:
     message = BytesParser(policy=HTTP).parsebytes(
         b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
@@ -138,6 +172,11 @@ class Engine:
             yield conn
         finally:
             conn.close()
+
+    def arrow(self, sql: str) -> Any:
+        """A read's result as a pyarrow table (a lineage index loads through it)."""
+        with self.session(Request(sql)) as conn:
+            return _run(conn, sql, "ArrowTable")
 
     def checked(self, conn: Any, sql: str) -> str:
         """``sql`` if the engine's parser reads it as one read statement without INTO OUTFILE."""
@@ -184,6 +223,7 @@ class EndpointServer(ThreadingHTTPServer):
 
     def __init__(self, path: str) -> None:
         self.engine = Engine(path)
+        self.indexes, self._let_go = engine_indexes(path)  # shared with this process's stores
         super().__init__(("127.0.0.1", 0), _Handler)
         self.token = secrets.token_urlsafe(32)
         self._active, self._closing = 0, False
@@ -207,6 +247,7 @@ class EndpointServer(ThreadingHTTPServer):
         self.server_close()
         with self._idle:
             self._idle.wait_for(lambda: self._active == 0, timeout=wait_s)
+        self._let_go()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         logger.debug("live query connection from %s failed", client_address, exc_info=True)
@@ -236,15 +277,15 @@ class _Handler(BaseHTTPRequestHandler):
         if urlsplit(self.path).path.rstrip("/") == "/ping":
             self._reply(200, b"Ok.\n", {})
         else:
-            self._query()
+            self._serve(self._query)
 
     def do_POST(self) -> None:
-        self._query()
+        self._serve(self._walk if urlsplit(self.path).path == ROUTE else self._query)
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("live query endpoint: " + format, *args)
 
-    def _query(self) -> None:
+    def _serve(self, answer: Callable[[], None]) -> None:
         if not self.server.authorised(self.headers.get("Authorization")):
             self._fail(EngineError(AUTHENTICATION, "a live query needs the owner's token", 403))
             return
@@ -253,11 +294,21 @@ class _Handler(BaseHTTPRequestHandler):
                 self._fail(EngineError(210, "the owner is closing the store", 503))
                 return
             try:
-                self._answer(
-                    parse_request(self.path, self.headers.get("Content-Type", ""), self._body())
-                )
+                answer()
             except EngineError as exc:
                 self._fail(exc)
+
+    def _query(self) -> None:
+        self._answer(parse_request(self.path, self.headers.get("Content-Type", ""), self._body()))
+
+    def _walk(self) -> None:
+        request = parse_walk(self._body())
+        walks = IndexWalks(self.server.indexes, request.database, self.server.engine.arrow)
+        steps = walks.walk(
+            request.start, upstream=request.upstream, depth=request.depth, as_of=request.as_of
+        )
+        body = json.dumps({"steps": steps}, ensure_ascii=False).encode()
+        self._reply(200, body, {"Content-Type": "application/json; charset=utf-8"})
 
     def _body(self) -> bytes:
         if self.headers.get("Transfer-Encoding"):

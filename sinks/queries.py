@@ -1,16 +1,15 @@
 """Provenance queries over the audit store: parameterised SQL only (``{name:Type}`` bindings).
 
-Graph walks go level by level: one indexed query per depth over the edges valid at ``as_of``
-(``lineage_edges`` sorted by source for downstream, ``lineage_edges_by_dst`` for upstream), so a
-walk of depth N costs at most N queries whatever the fan-out, and each node is visited once.
+Graph walks are the store's (``walks.py``): from the in-memory lineage index where the engine is
+in this process, one request to the owner where another process owns it, one recursive query on
+a server; never a query per level.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from auditline.errors import NotFoundError
 from auditline.jurisdictions import expand
@@ -23,8 +22,10 @@ from .store import Store
 FAR_FUTURE = datetime(2200, 1, 1, tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
+    """A node a walk reached (immutable; a tuple of plain values, so that a walk of thousands of
+    nodes builds them fast and the garbage collector soon stops tracking them)."""
+
     node: str
     depth: int
     edge_type: str
@@ -39,48 +40,19 @@ class Provenance:
 
     # -- graph walks --------------------------------------------------------------------------
 
-    def _step(
-        self, frontier: list[str], as_of: datetime, upstream: bool
-    ) -> list[tuple[str, str, str]]:
-        """Edges touching ``frontier`` that are open at ``as_of``.
-
-        An edge is open when its latest row at that time (by ``valid_from``) does not close it
-        (a retired deployment writes a closing row). The rows come from one primary-key lookup;
-        the latest-row rule is applied here, as closings are rare.
-        """
-        table, near, far = (
-            ("lineage_edges_by_dst", "dst", "src") if upstream else ("lineage_edges", "src", "dst")
-        )
-        _, rows = self.store.rows(
-            f"SELECT {near}, {far}, edge_type, valid_from, valid_to IS NULL "
-            f"FROM {self.db}.{table} WHERE {near} IN {{frontier:Array(String)}} "
-            "AND valid_from <= {as_of:DateTime64(3, 'UTC')}",
-            {"frontier": frontier, "as_of": as_of},
-        )
-        latest: dict[tuple[str, str, str], tuple[datetime, bool]] = {}
-        for a, b, kind, since, is_open in rows:
-            key = (str(a), str(b), str(kind))
-            if key not in latest or since > latest[key][0]:
-                latest[key] = (since, bool(is_open))
-        return [key for key, (_, is_open) in latest.items() if is_open]
-
     def walk(
         self, start: str, *, upstream: bool, depth: int = 10, as_of: datetime | None = None
     ) -> list[Hit]:
-        """Nodes reachable from ``start`` within ``depth`` hops, nearest first."""
-        as_of = as_of or FAR_FUTURE
-        seen, frontier, hits = {start}, [start], []
-        for level in range(1, depth + 1):
-            if not frontier:
-                break
-            found = []
-            for via, node, kind in sorted(self._step(frontier, as_of, upstream)):
-                if node not in seen:
-                    seen.add(node)
-                    found.append(node)
-                    hits.append(Hit(node, level, kind, via))
-            frontier = found
-        return hits
+        """Nodes reachable from ``start`` within ``depth`` hops, nearest first.
+
+        Over the edges open at ``as_of`` (an edge's latest row by then does not close it); each
+        node once, with the sorted-first (via, node, edge type) edge that reached it at its level.
+        One step whatever the depth: see ``walks.py``.
+        """
+        steps = self.store.walks.walk(
+            start, upstream=upstream, depth=depth, as_of=as_of or FAR_FUTURE
+        )
+        return list(map(Hit._make, steps))
 
     def upstream(self, node: str, depth: int = 10, as_of: datetime | None = None) -> list[Hit]:
         return self.walk(node, upstream=True, depth=depth, as_of=as_of)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -23,6 +24,7 @@ from auditline.errors import ConfigError, SinkError, StoreUnavailableError
 from auditline.settings import ClickHouseSettings, data_dir
 
 from .owner import Owner, advertised, lock_holder, owned_here, serve
+from .walks import SqlWalks, Walks, indexed, through_owner
 
 OWNER_START_S = 5.0  # how long a process holding the lock may take to advertise its endpoint
 
@@ -66,7 +68,8 @@ def connect(settings: ClickHouseSettings) -> Store:
 def _embedded(clickhouse_connect: Any, path: str, database: str) -> Store:
     """The engine at ``path`` opened here, or, when another process owns it, that owner's reads."""
     if path.startswith(":memory:"):
-        return Store(_open_engine(clickhouse_connect, path), database, embedded=True)
+        client = _open_engine(clickhouse_connect, path)
+        return Store(client, database, embedded=True, walks=indexed(path))
     return _here_or_via_owner(clickhouse_connect, _engine_folder(path), database, retry=True)
 
 
@@ -80,7 +83,7 @@ def _here_or_via_owner(clickhouse_connect: Any, path: str, database: str, *, ret
         if retry and lock_holder(path) is not None:  # another process took the lock first
             return _here_or_via_owner(clickhouse_connect, path, database, retry=False)
         raise
-    return Store(client, database, embedded=True, release=serve(path))
+    return Store(client, database, embedded=True, release=serve(path), walks=indexed(path))
 
 
 def _engine_folder(path: str) -> str:
@@ -141,7 +144,10 @@ def _via_owner(clickhouse_connect: Any, path: str, owner: Owner, database: str) 
         name: setting._replace(readonly=int(name == "readonly"))
         for name, setting in client.server_settings.items()
     }
-    return Store(client, database, embedded=True, owner_pid=owner.pid, release=pool.clear)
+    return Store(
+        client, database, embedded=True, owner_pid=owner.pid, release=pool.clear,
+        walks=through_owner(owner.port, owner.token),
+    )  # fmt: skip
 
 
 class Store:
@@ -160,24 +166,31 @@ class Store:
         embedded: bool,
         owner_pid: int | None = None,
         release: Callable[[], None] | None = None,
+        walks: Callable[[Store], Walks] | None = None,
     ) -> None:
         self.client = client
         self.database = database
         self.embedded = embedded
         self.owner_pid = owner_pid
         self._release = release
+        self.walks = (walks or SqlWalks)(self)  # lineage walks (``walks.py``), told of writes
+        self._insert_contexts: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._inserting = threading.Lock()  # an insert context holds one insert's data
 
     @property
     def via_owner(self) -> bool:
         return self.owner_pid is not None
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None, **settings: Any) -> Any:
+        self._insert_contexts.clear()
         try:
             return self.client.command(
                 sql, parameters=parameters, settings=self._settings(settings)
             )
         except Exception as exc:
             raise SinkError(f"{self._refuser} refused: {_first_line(exc)}") from exc
+        finally:
+            self.walks.ran(sql)
 
     def rows(
         self, sql: str, parameters: dict[str, Any] | None = None, **settings: Any
@@ -189,6 +202,8 @@ class Store:
             )
         except Exception as exc:
             raise SinkError(f"{self._refuser} refused: {_first_line(exc)}") from exc
+        finally:
+            self.walks.ran(sql)
         return list(result.column_names), [tuple(row) for row in result.result_rows]
 
     def stream(
@@ -202,8 +217,20 @@ class Store:
                 yield from (tuple(row) for row in rows)
         except Exception as exc:
             raise SinkError(f"{self._refuser} refused: {_first_line(exc)}") from exc
+        finally:
+            self.walks.ran(sql)
+
+    def arrow(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        """A query's result as a pyarrow table (an embedded engine's lineage index reads it)."""
+        try:
+            return self.client.query_arrow(sql, parameters=parameters)
+        except Exception as exc:
+            raise SinkError(f"{self._refuser} refused: {_first_line(exc)}") from exc
+        finally:
+            self.walks.ran(sql)
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """One insert of ``rows`` (tuples in ``columns`` order) into ``table``, as columns."""
         if not rows:
             return
         if self.via_owner:
@@ -212,19 +239,32 @@ class Store:
                 f"{self.owner_pid}, which answers read-only queries; stop it to write from here"
             )
         try:
-            # columns, not rows: clickhouse-connect writes column by column, so handing it the
-            # columns (one C-level transpose here) spares its Python transpose of every row
-            self.client.insert(
-                f"{self.database}.{table}", list(zip(*rows, strict=True)),
-                column_names=list(columns), column_oriented=True,
-            )  # fmt: skip
+            with self._inserting, self.walks.inserting(table, columns, rows):
+                # columns, not rows: clickhouse-connect writes column by column, so handing it
+                # the columns (one C-level transpose here) spares its Python transpose of each row
+                self.client.insert(
+                    data=list(zip(*rows, strict=True)), context=self._insert_context(table, columns)
+                )
         except Exception as exc:
+            self._insert_contexts.clear()  # a failed insert may leave its data in the context
             raise SinkError(f"insert into {table} failed: {_first_line(exc)}") from exc
+
+    def _insert_context(self, table: str, columns: Sequence[str]) -> Any:
+        """clickhouse-connect's insert context of a table and columns: the column types are
+        described once, not before every insert (``command`` forgets them: DDL may change them)."""
+        key = (table, tuple(columns))
+        context = self._insert_contexts.get(key)
+        if context is None:
+            context = self._insert_contexts[key] = self.client.create_insert_context(
+                f"{self.database}.{table}", list(columns), column_oriented=True
+            )
+        return context
 
     def close(self) -> None:
         release, self._release = self._release, None
         if release is not None:
             release()  # the owner stops serving before its engine closes
+        self.walks.close()
         self.client.close()
 
     @property

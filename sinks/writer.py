@@ -17,11 +17,14 @@ where exactness matters).
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from confluent_kafka import (
@@ -42,6 +45,7 @@ from .metrics import SinkMetrics
 from .rows import COLUMNS, Located, rows_for
 from .store import Store
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DERIVED_FIRST = (
     "lineage_nodes",
     "lineage_edges",
@@ -54,7 +58,13 @@ DERIVED_FIRST = (
 
 
 class StoreWriter:
-    """Exactly-once writes of decoded events: skip ids present, derived rows first, log last."""
+    """Exactly-once writes of decoded events: skip ids present, derived rows first, log last.
+
+    Only events that may be stored are looked up by id: an event newer than the newest stored
+    event of its kind cannot be there (the newest is read from the end of the audit log's sort
+    order, whatever its size). In-order streams then look up only the events at the boundary;
+    a replay, a late event or a partition behind the others, every event at or before it.
+    """
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -71,21 +81,45 @@ class StoreWriter:
         unique: dict[Any, Located] = {}
         for item in located:
             unique.setdefault(item.event.envelope.event_id, item)
-        if not unique:
-            return []
-        times = [item.event.envelope.event_time for item in unique.values()]
+        newest = self._newest({type(item.event).__name__ for item in unique.values()})
+        maybe: dict[Any, datetime] = {}  # the events that may be stored, with their times
+        for key, item in unique.items():
+            when, last = item.event.envelope.event_time, newest.get(type(item.event).__name__)
+            if last is not None and when <= last:
+                maybe[key] = when
+        seen = self._present(maybe) if maybe else set()
+        return [item for key, item in unique.items() if key not in seen]
+
+    def _newest(self, kinds: set[str]) -> dict[str, datetime]:
+        """The newest stored event time of each of these kinds that has any: the last row of
+        the kind in the audit log's sort order (kind, event_time, …), read in reverse."""
+        if not kinds:
+            return {}
+        params = {f"k{i}": kind for i, kind in enumerate(sorted(kinds))}
+        _, rows = self.store.rows(
+            " UNION ALL ".join(
+                f"(SELECT kind, toUnixTimestamp64Milli(event_time) FROM "
+                f"`{self.store.database}`.audit_log WHERE kind = {{{name}:String}} "
+                "ORDER BY event_time DESC LIMIT 1)"
+                for name in params
+            ),
+            params,
+        )
+        return {kind: _EPOCH + timedelta(milliseconds=ms) for kind, ms in rows}
+
+    def _present(self, times: dict[Any, datetime]) -> set[Any]:
+        """Which of these event ids (with their event times) the audit log holds."""
         _, present = self.store.rows(
             f"SELECT event_id FROM `{self.store.database}`.audit_log "
             "WHERE event_time BETWEEN {lo:DateTime64(3, 'UTC')} AND {hi:DateTime64(3, 'UTC')} "
             "AND event_id IN {ids:Array(UUID)}",
             {
-                "lo": min(times) - timedelta(milliseconds=1),
-                "hi": max(times) + timedelta(milliseconds=1),
-                "ids": list(unique),
+                "lo": min(times.values()) - timedelta(milliseconds=1),
+                "hi": max(times.values()) + timedelta(milliseconds=1),
+                "ids": list(times),
             },
         )
-        seen = {row[0] for row in present}
-        return [item for key, item in unique.items() if key not in seen]
+        return {row[0] for row in present}
 
 
 @dataclass
@@ -152,6 +186,10 @@ class Sink:
 
     def step(self) -> int:
         """One batch: consume, decode, insert, commit. Returns the messages handled."""
+        with gc_deferred():
+            return self._batch()
+
+    def _batch(self) -> int:
         sink = self.settings.sink
         messages = self.consumer.consume(sink.batch_max_events, sink.batch_max_wait_ms / 1000)
         messages = [m for m in messages if not _ignorable(m)]
@@ -169,8 +207,8 @@ class Sink:
 
     def _observe(self, messages: list[Message], before: tuple[int, int, int], took: float) -> None:
         assert self.metrics is not None
-        for message in messages:
-            self.metrics.consumed.labels(message.topic() or "").inc()
+        for topic, count in Counter(message.topic() or "" for message in messages).items():
+            self.metrics.consumed.labels(topic).inc(count)
         stored, skipped, dead = before
         self.metrics.stored.inc(self.stats.stored - stored)
         self.metrics.skipped.inc(self.stats.skipped_present - skipped)
@@ -185,18 +223,7 @@ class Sink:
                 self.metrics.lag.labels(topic, str(partition)).set(lag)
 
     def process(self, messages: list[Message]) -> None:
-        located: list[Located] = []
-        for message in messages:
-            error = message.error()
-            if error is not None:
-                raise SinkError(f"consume failed: {error}")
-            topic, partition, offset = _coordinates(message)
-            try:
-                event = self.codec.decode(message.value() or b"")
-            except DecodeError as exc:
-                self._dead_letter(message, str(exc))
-                continue
-            located.append(Located(event, topic, partition, offset))
+        located = self._decoded(messages)
         self.stats.consumed += len(messages)
         stored, skipped = self.writer.write(located)
         if self.stats.dead_lettered:
@@ -205,6 +232,20 @@ class Sink:
                 raise SinkError(f"{remaining} dead letters not acknowledged: not committing")
         self.stats.stored += stored
         self.stats.skipped_present += skipped
+
+    def _decoded(self, messages: list[Message]) -> list[Located]:
+        """The decoded events with their coordinates; undecodable records dead-lettered."""
+        decode, located = self.codec.decode, []
+        for message in messages:
+            if message.error() is not None:
+                raise SinkError(f"consume failed: {message.error()}")
+            try:
+                event = decode(message.value() or b"")
+            except DecodeError as exc:
+                self._dead_letter(message, str(exc))
+                continue
+            located.append(Located(event, *_coordinates(message)))
+        return located
 
     def _dead_letter(self, message: Message, reason: str) -> None:
         topic, partition, offset = _coordinates(message)
@@ -225,6 +266,37 @@ class Sink:
     def close(self) -> None:
         self.dead_letters.flush(30)
         self.consumer.close()
+
+
+@contextmanager
+def gc_deferred() -> Iterator[None]:
+    """No cyclic garbage collection inside: the collection that came due runs at the end, once a
+    batch's objects are freed.
+
+    A batch keeps thousands of decoded events and their rows alive until it ends; collections
+    that start meanwhile traverse them again and again (a quarter of the sink's CPU, measured
+    with bench/sink.py). Reference counting frees them when the batch ends either way.
+    """
+    if not gc.isenabled():  # the process decided otherwise
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        _collect_due()
+
+
+def _collect_due() -> None:
+    """The collection the interpreter would start at its next allocation, started now: the
+    oldest generation past its threshold (between batches the sink may allocate nothing)."""
+    counts, thresholds = gc.get_count(), gc.get_threshold()
+    if not thresholds[0]:  # automatic collection switched off
+        return
+    due = [generation for generation in (2, 1, 0) if counts[generation] > thresholds[generation]]
+    if due:
+        gc.collect(due[0])
 
 
 def _coordinates(message: Message) -> tuple[str, int, int]:

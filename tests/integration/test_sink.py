@@ -16,7 +16,7 @@ import pytest
 from auditline.sinks.migrate import migrate
 from auditline.sinks.store import connect
 from auditline.sinks.writer import Sink
-from confluent_kafka import Producer
+from confluent_kafka import Message, Producer
 
 from auditline.demo import _bodies
 from auditline.events import Prediction
@@ -110,3 +110,37 @@ def test_undecodable_records_are_dead_lettered_and_the_sink_goes_on(
     assert {m.headers["source_topic"].decode() for m in dead} == {assets}
     _, rows = store.rows(f"SELECT count() FROM `{store.database}`.audit_log")
     assert rows == [(9,)]
+
+
+def test_a_batch_stored_but_not_committed_is_read_again_and_stored_once(
+    kafka_bootstrap: str, tmp_path: Path, topic_prefix: str, store_settings: ClickHouseSettings
+) -> None:
+    """A crash between the insert and the commit, without killing anything: the first sink stores
+    a batch and stops before its commit; the next one (the same static member) reads it again."""
+    sink_settings = SinkSettings(group_id=f"sink-{topic_prefix}", instance_id=f"i-{topic_prefix}")
+    settings = producer_settings(kafka_bootstrap, topic_prefix, tmp_path / "spool").model_copy(
+        update={"clickhouse": store_settings, "sink": sink_settings}
+    )
+    store = connect(store_settings)
+    migrate(store)
+    first = Sink(settings, store)
+    with AuditProducer(settings) as producer:
+        producer.emit_many(Prediction, [PREDICTION] * 500)
+        assert producer.flush(30)
+    messages: list[Message] = []
+    deadline = time.monotonic() + 60
+    while len(messages) < 500:
+        assert time.monotonic() < deadline, len(messages)
+        messages += [m for m in first.consumer.consume(500, 1.0) if m.error() is None]
+    first.process(messages)  # stored, not committed
+    first.dead_letters.flush(10)
+    second = Sink(settings, store)  # takes the static member's partitions over
+    stats = second.run(idle_exit_s=6)
+    second.close()
+    first.close()
+    assert first.stats.stored == len(messages) and stats.skipped_present == len(messages)
+    _, rows = store.rows(
+        f"SELECT count(), uniqExact(event_id) FROM `{store.database}`.audit_log "
+        "WHERE kind = 'Prediction'"
+    )
+    assert rows == [(500, 500)]

@@ -1,0 +1,123 @@
+"""The store side of the sink's exactly-once effect, on the embedded engine: ids already stored
+and repeats within a batch are skipped, derived rows come with every stored event; inserts
+reuse the columns they described until DDL may have changed them; no garbage collection inside
+a batch."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Iterator
+
+import pytest
+from auditline.sinks.migrate import migrate
+from auditline.sinks.rows import Located
+from auditline.sinks.store import Store, connect
+from auditline.sinks.writer import StoreWriter, gc_deferred
+
+from auditline.errors import SinkError
+from auditline.events import Event, Prediction
+from auditline.settings import ClickHouseSettings
+from tests.unit.sinks.platform import platform
+
+
+@pytest.fixture
+def empty(store_settings: ClickHouseSettings) -> Iterator[Store]:
+    store = connect(store_settings)
+    migrate(store)
+    yield store
+    store.close()
+
+
+def located(events: list[Event], first_offset: int = 0) -> list[Located]:
+    return [Located(e, "t", 0, first_offset + i) for i, e in enumerate(events)]
+
+
+def counts(store: Store) -> tuple[int, int, int]:
+    db = store.database
+    _, [(rows, ids, predictions)] = store.rows(
+        f"SELECT count(), uniqExact(event_id), "
+        f"(SELECT count() FROM `{db}`.predictions FINAL) FROM `{db}`.audit_log"
+    )
+    return rows, ids, predictions
+
+
+def test_a_replayed_batch_stores_nothing_twice(empty: Store) -> None:
+    events = platform()
+    writer = StoreWriter(empty)
+    assert writer.write(located(events)) == (len(events), 0)
+    assert writer.write(located(events)) == (0, len(events))  # a crash before the commit
+    predictions = sum(isinstance(e, Prediction) for e in events)
+    assert counts(empty) == (len(events), len(events), predictions)
+
+
+def test_repeats_within_a_batch_and_ids_already_stored_are_skipped(empty: Store) -> None:
+    events = platform()
+    writer = StoreWriter(empty)
+    assert writer.write(located(events[:5])) == (5, 0)
+    # a producer's replay: events already stored and repeated, at later offsets, beside new ones
+    batch = located(events[3:] + events[3:7], first_offset=100)
+    assert writer.write(batch) == (len(events) - 5, 2 + 4)
+    predictions = sum(isinstance(e, Prediction) for e in events)
+    assert counts(empty) == (len(events), len(events), predictions)
+
+
+def test_late_events_older_than_the_newest_stored_are_looked_up_and_stored(empty: Store) -> None:
+    events = platform()
+    writer = StoreWriter(empty)
+    assert writer.write(located(events[5:])) == (len(events) - 5, 0)
+    assert writer.write(located(events[:7], first_offset=50)) == (5, 2)
+    assert counts(empty)[:2] == (len(events), len(events))
+
+
+def test_an_event_deleted_from_the_log_is_stored_again_and_the_others_are_not(
+    empty: Store,
+) -> None:
+    events = platform()
+    writer = StoreWriter(empty)
+    writer.write(located(events))
+    newest = max(events, key=lambda e: e.envelope.event_time)
+    empty.command(
+        f"DELETE FROM `{empty.database}`.audit_log WHERE event_id = {{id:UUID}}",
+        {"id": newest.envelope.event_id},
+    )  # the newest of its kind: looked up, found absent
+    assert writer.write(located(events)) == (1, len(events) - 1)
+    assert counts(empty)[:2] == (len(events), len(events))
+
+
+def test_inserts_describe_a_table_once_and_again_after_ddl(empty: Store) -> None:
+    table = f"`{empty.database}`.probe"
+    empty.command(f"CREATE TABLE {table} (a UInt8, b String) ENGINE = MergeTree ORDER BY a")
+    with pytest.raises(SinkError, match="insert into probe failed"):
+        empty.insert("probe", ("a", "b"), [(0,)])  # a row short of a column
+    empty.insert("probe", ("a", "b"), [(1, "x")])
+    empty.insert("probe", ("a", "b"), [(2, "y"), (3, "z")])
+    empty.command(f"ALTER TABLE {table} MODIFY COLUMN b Nullable(String)", mutations_sync=1)
+    empty.insert("probe", ("a", "b"), [(4, None)])  # as the column is now, not as it was
+    _, rows = empty.rows(f"SELECT a, b FROM {table} ORDER BY a")
+    assert rows == [(1, "x"), (2, "y"), (3, "z"), (4, None)]
+
+
+class Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_garbage_collection_waits_for_the_end_of_a_batch_and_a_disabled_one_stays_off() -> None:
+    assert gc.isenabled()
+    with pytest.raises(SinkError), gc_deferred():
+        assert not gc.isenabled()
+        raise SinkError("a failed batch")
+    assert gc.isenabled()
+    with gc_deferred():  # cyclic garbage past the threshold: collected at the end, not inside
+        gc.collect()
+        garbage = [weakref.ref(Cycle()) for _ in range(gc.get_threshold()[0] * 2)]
+        assert all(ref() is not None for ref in garbage)
+    assert all(ref() is None for ref in garbage)
+    gc.disable()
+    try:
+        with gc_deferred():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
