@@ -2,7 +2,9 @@
 
 Used for data movements and, through lineage, for training on data and serving models: the
 same rules judge each hop, so a residency pin or an EU origin follows the data into models and
-predictions. Counters (China's yearly volumes, derogation use) live in the state mapping.
+predictions. Counters (China's yearly volumes, derogation use) live in the state mapping. The
+regimes that are data in the pack (UK, Switzerland, Saudi Arabia, Japan, Korea, Brazil, India's
+DPDP Act) are judged by ``policy/regimes.py``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from auditline.policy.constraints import Constraints
 from auditline.policy.counters import Shards, total
 from auditline.policy.decisions import Decision
 from auditline.policy.model import Policy
+from auditline.policy.regimes import RegimeRules, certified
 
 RECENT_EVENTS = 1000  # event ids kept per counter so that a replay after a restart counts once
 SAFEGUARDS = {
@@ -62,6 +65,7 @@ class TransferRules:
         self.policy = policy
         self.eea = policy.group("EEA")
         self.shards = shards or Shards()
+        self.regimes = RegimeRules(policy)
 
     def judge(self, t: Transfer, state: MutableMapping[str, Any]) -> list[Decision]:
         out: list[Decision] = []
@@ -75,6 +79,7 @@ class TransferRules:
             self._china(t, emit, state)
             self._russia(t, emit)
             self._india(t, emit)
+            self.regimes.judge(t, emit)  # UK, CH, SA, JP, KR, BR, India's DPDP: policy/regimes.py
         if t.purpose and t.constraints.purposes and t.purpose not in t.constraints.purposes:
             emit(
                 "PUR-COMPAT",
@@ -164,16 +169,7 @@ class TransferRules:
         )
 
     def _dpf_active(self, importer: Party | None, day: date) -> bool:
-        if importer is None:
-            return False
-        return any(
-            c.scheme == "EU-US-DPF"
-            and c.status == "active"
-            and c.as_of <= day
-            and (c.valid_until is None or day <= c.valid_until)
-            and (day - c.as_of).days <= 366
-            for c in importer.certifications
-        )
+        return certified(importer, "EU-US-DPF", day)
 
     def _scc_ok(self, t: Transfer, emit: Callable[..., None]) -> bool:
         """A valid safeguard; an overdue TIA or missing Art. 9 measures still alert."""
