@@ -29,11 +29,12 @@ from _report import report
 from auditline.sinks.migrate import migrate
 from auditline.sinks.rows import AUDIT_COLUMNS, Located, audit_row
 from auditline.sinks.store import Store, connect
-from auditline.sinks.writer import Sink, gc_deferred
+from auditline.sinks.writer import Sink
 from confluent_kafka import Consumer
 
 from auditline.catalogue import Catalogue
 from auditline.codec import SingleObjectCodec
+from auditline.collector import gc_deferred
 from auditline.demo import _bodies
 from auditline.events import Prediction
 from auditline.producer import AuditProducer

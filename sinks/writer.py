@@ -17,12 +17,10 @@ where exactness matters).
 
 from __future__ import annotations
 
-import gc
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,6 +35,7 @@ from confluent_kafka import (
 
 from auditline.catalogue import Catalogue
 from auditline.codec import Codec, make_codec
+from auditline.collector import gc_deferred
 from auditline.errors import DecodeError, SinkError
 from auditline.settings import AuditlineSettings
 from auditline.topics import consumer_lag, ensure_topics, with_logger
@@ -266,37 +265,6 @@ class Sink:
     def close(self) -> None:
         self.dead_letters.flush(30)
         self.consumer.close()
-
-
-@contextmanager
-def gc_deferred() -> Iterator[None]:
-    """No cyclic garbage collection inside: the collection that came due runs at the end, once a
-    batch's objects are freed.
-
-    A batch keeps thousands of decoded events and their rows alive until it ends; collections
-    that start meanwhile traverse them again and again (a quarter of the sink's CPU, measured
-    with bench/sink.py). Reference counting frees them when the batch ends either way.
-    """
-    if not gc.isenabled():  # the process decided otherwise
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-        _collect_due()
-
-
-def _collect_due() -> None:
-    """The collection the interpreter would start at its next allocation, started now: the
-    oldest generation past its threshold (between batches the sink may allocate nothing)."""
-    counts, thresholds = gc.get_count(), gc.get_threshold()
-    if not thresholds[0]:  # automatic collection switched off
-        return
-    due = [generation for generation in (2, 1, 0) if counts[generation] > thresholds[generation]]
-    if due:
-        gc.collect(due[0])
 
 
 def _coordinates(message: Message) -> tuple[str, int, int]:

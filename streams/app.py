@@ -34,6 +34,7 @@ import faust
 from auditline.alerting.bodies import integrity_body, violation_body
 from auditline.catalogue import Catalogue
 from auditline.codec import make_codec
+from auditline.collector import collect_due
 from auditline.drift.offline import load_drift_settings
 from auditline.errors import AuditlineError
 from auditline.events import (
@@ -61,7 +62,7 @@ from . import consumer, health
 from .drift import DriftStates, References, partial_of, reference_of
 from .integrity import ChainJudge
 from .progress import Progress
-from .runtime import QuietWorker
+from .runtime import GC_INTERVAL_S, QuietWorker
 from .tables import JsonTable, LocalOverlay, WriterAwareGlobalTable, new_writer_tag
 
 BATCH, BATCH_WAIT_S = 1000, 0.05  # records per batch, longest wait for a batch to fill
@@ -118,6 +119,7 @@ class Processors:
         self.outbox: list[tuple[type[Event], dict[str, Any]]] = []  # alerts of the current batch
         self.app.agent(self._topic(*self.audit_names), name="audit")(self.audit_agent)
         self.app.timer(IDLE_RELEASE_S, name="auditline-read-progress")(self.idle_release)
+        self.app.timer(GC_INTERVAL_S, name="auditline-gc")(self.collect_garbage)
         self.app.agent(self._topic(self.predictions_name), name="predictions")(
             self.predictions_agent
         )
@@ -252,6 +254,10 @@ class Processors:
         for number in self.progress.partitions(app.consumer):
             self.report(self.deferrals(number).release(horizon))
         self.flush()
+
+    async def collect_garbage(self) -> None:
+        """Between batches, the garbage collection that came due (see ``runtime.tune_gc``)."""
+        collect_due()
 
     def deferrals(self, partition: int) -> Deferrals:
         """Held events of one input partition number: the audit topics are co-partitioned, so

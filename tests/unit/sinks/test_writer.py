@@ -13,8 +13,9 @@ import pytest
 from auditline.sinks.migrate import migrate
 from auditline.sinks.rows import Located
 from auditline.sinks.store import Store, connect
-from auditline.sinks.writer import StoreWriter, gc_deferred
+from auditline.sinks.writer import StoreWriter
 
+from auditline.collector import gc_deferred
 from auditline.errors import SinkError
 from auditline.events import Event, Prediction
 from auditline.settings import ClickHouseSettings
