@@ -7,6 +7,7 @@ before and the day a fact takes effect. Engineering reference, not legal advice.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from auditline.errors import PolicyError
 from auditline.events import AssetDeclared, DataMovement, Party, Prediction
 from auditline.policy.decisions import Decision
 from auditline.policy.engine import PolicyEngine
-from auditline.policy.model import REGIME_RULES, Policy, load_policy
+from auditline.policy.model import REGIME_RULES, RULE_IDS, Policy, load_policy
 from tests.unit.policy.test_scenarios import event, loc
 
 POLICY = load_policy()
@@ -276,6 +277,37 @@ def test_every_fact_of_the_regimes_names_a_source_read_on_a_date() -> None:
         assert {i for i in (ids.transfer, ids.partial, ids.certified, ids.assessment) if i} <= (
             every_rule
         )
+
+
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "policy.md"
+CITED = re.compile(r"\[([a-z0-9-]+(?:, [a-z0-9-]+)*)\](?!\()")  # [key] or [key, key], not a link
+
+
+def rules_table() -> dict[str, str]:
+    """docs/policy.md, "Rules of the default pack": each rule id's row."""
+    section = DOCS.read_text().split("## Rules of the default pack", 1)[1]
+    rows = (line.split(" | ", 1) for line in section.splitlines() if line.startswith("| "))
+    return {
+        cells[0][2:]: cells[1] for cells in rows if len(cells) == 2 and cells[0][2:] in RULE_IDS
+    }
+
+
+def test_every_rule_of_the_pack_cites_sources_read_on_a_date() -> None:
+    """Issue 14: docs/policy.md lists every rule with its facts' sources (keys of the pack's
+    ``sources``, each with its page and retrieval date); the pack's rules cannot name them."""
+    rows = rules_table()
+    assert set(rows) == set(RULE_IDS) == {rule.id for rule in POLICY.rules}
+    known = sorted(POLICY.sources)
+    for rule_id, row in rows.items():
+        keys = [key for group in CITED.findall(row) for key in group.split(", ")]
+        assert keys, f"{rule_id} cites no source"
+        for key in keys:
+            assert key in known, f"{rule_id} cites {key!r}, not a source of the pack"
+            source = POLICY.sources[key]
+            assert source.url.startswith("http") and source.retrieved == date(2026, 12, 1)
+    text = DOCS.read_text()
+    for key in POLICY.sources:  # and every source of the pack is listed with its facts
+        assert f"[{key}](" in text, f"source {key!r} is not in the docs' sources tables"
 
 
 @pytest.mark.parametrize(
