@@ -36,6 +36,6 @@ def collect_due() -> None:
     counts, thresholds = gc.get_count(), gc.get_threshold()
     if not thresholds[0]:  # collection switched off for good
         return
-    due = [generation for generation in (2, 1, 0) if counts[generation] > thresholds[generation]]
+    due = [g for g in (2, 1, 0) if thresholds[g] and counts[g] > thresholds[g]]  # 0: not by count
     if due:
         gc.collect(due[0])

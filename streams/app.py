@@ -26,6 +26,7 @@ and are not checked twice for integrity (``ChainJudge``).
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
@@ -65,6 +66,7 @@ from .progress import Progress
 from .runtime import GC_INTERVAL_S, QuietWorker
 from .tables import JsonTable, LocalOverlay, WriterAwareGlobalTable, new_writer_tag
 
+log = logging.getLogger(__name__)
 BATCH, BATCH_WAIT_S = 1000, 0.05  # records per batch, longest wait for a batch to fill
 IDLE_RELEASE_S = 1.0  # how often an idle worker publishes its read progress and releases
 
@@ -248,12 +250,16 @@ class Processors:
         app = self.app
         if self._in_batch or app.rebalancing or app.in_recovery:
             return
-        for key, through in self.progress.published(app.consumer).items():
-            self.state[key] = through
-        horizon = self.progress.horizon(app.consumer, self.state)
-        for number in self.progress.partitions(app.consumer):
-            self.report(self.deferrals(number).release(horizon))
-        self.flush()
+        try:  # a timer's exception would stop the worker (faust crashes the app), an agent's not
+            for key, through in self.progress.published(app.consumer).items():
+                self.state[key] = through
+            horizon = self.progress.horizon(app.consumer, self.state)
+            for number in self.progress.partitions(app.consumer):
+                self.report(self.deferrals(number).release(horizon))
+            self.flush()
+        except Exception:
+            # the alerts of what was judged stay in the outbox: the next flush sends them
+            log.exception("releasing held events between batches failed; retrying next tick")
 
     async def collect_garbage(self) -> None:
         """Between batches, the garbage collection that came due (see ``runtime.tune_gc``)."""

@@ -37,10 +37,15 @@ class Progress:
         self.numbers = partitions  # partition numbers of every audit topic
         self.read: dict[Any, tuple[int, int]] = {}  # tp -> (next offset, latest event time ms)
 
-    def saw(self, tp: Any, offset: int, event_time_ms: int | None) -> None:
+    def saw(
+        self, tp: Any, offset: int, event_time_ms: int | None, now_ms: int | None = None
+    ) -> None:
+        """Record ``offset`` taken; an event time from the future counts as now, so that one
+        future-dated event cannot claim the partition read through its time."""
         _, latest = self.read.get(tp, (0, LONG_AGO))
         if event_time_ms is not None:
-            latest = max(latest, event_time_ms)
+            now = int(time.time() * 1000) if now_ms is None else now_ms
+            latest = max(latest, min(event_time_ms, now))
         self.read[tp] = (offset + 1, latest)
 
     def partitions(self, consumer: Any) -> set[int]:

@@ -89,13 +89,15 @@ class AuditProducer(LineageHelpers):
         self.catalogue = Catalogue(self.settings.topic_prefix)
         self.codec = codec or make_codec(self.settings, self.catalogue)
         config = self.settings.producer
+        where = {"country": config.country, "provider": config.provider, "region": config.region}
+        try:
+            location = Location.model_validate(where, context=GIVEN)
+        except ValidationError as exc:
+            raise ConfigError(
+                f"AUDITLINE_PRODUCER__COUNTRY/PROVIDER/REGION: {exc.errors()[0]['msg']}"
+            ) from exc
         self.identity = ProducerInfo(
-            service=config.service,
-            instance=config.instance,
-            location=Location.model_validate(
-                {"country": config.country, "provider": config.provider, "region": config.region},
-                context=GIVEN,
-            ),
+            service=config.service, instance=config.instance, location=location
         )
         self.sealer = Sealer(self.identity, self.codec.header, signer_for(self.settings))
         self._new_id = UuidSource()

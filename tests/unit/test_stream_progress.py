@@ -68,3 +68,11 @@ def test_other_workers_claims_bound_the_horizon() -> None:
     progress.saw(TP("a.assets", 0), 10, 4_000)
     consumer.ends[TP("a.assets", 0)] = 20  # more arrived here, read through 4 s
     assert progress.horizon(consumer, shared, now_ms=10_000) == 4_000
+
+
+def test_a_future_dated_event_claims_no_more_than_now() -> None:
+    progress, consumer = Progress(TOPICS, 1), holding(0)
+    progress.saw(TP("a.assets", 0), 0, 7_258_118_400_000, now_ms=5_000)  # dated 2200
+    assert progress.claims(consumer)[0] == LONG_AGO  # movements unread at all
+    progress.saw(TP("a.movements", 0), 0, 4_000, now_ms=5_000)
+    assert progress.claims(consumer)[0] == 4_000
