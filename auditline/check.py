@@ -68,9 +68,10 @@ def parse_problems(text: str, line: int, models: dict[str, type[Event]]) -> Even
             BadInput(line, 'each line must be a JSON object with a "kind" (e.g. "DataMovement")')
         ]
     kind = data.pop("kind")
-    model = models.get(kind)
+    model = models.get(kind) if isinstance(kind, str) else None
     if model is None:
-        return [BadInput(line, f"unknown kind {kind}; one of: {', '.join(sorted(models))}")]
+        shown = kind if isinstance(kind, str) else json.dumps(kind)
+        return [BadInput(line, f"unknown kind {shown}; one of: {', '.join(sorted(models))}")]
     if "envelope" not in data:
         if "event_time" not in data:
             return [BadInput(line, "event_time is required when the envelope is left out")]

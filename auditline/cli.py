@@ -91,14 +91,18 @@ def _cmd_check(args: argparse.Namespace) -> int:
             print(f"auditline check: {args.events}: {problem}", file=sys.stderr)
         lines = len({p.line for p in exc.problems})
         print(
-            f"auditline check: {args.events}: {len(exc.problems)} problems on {lines} lines, "
-            "nothing judged: fix them and run again",
+            f"auditline check: {args.events}: {_count(len(exc.problems), 'problem')} on "
+            f"{_count(lines, 'line')}, nothing judged: fix them and run again",
             file=sys.stderr,
         )
         return 2
     except UnicodeDecodeError:
         return _not_text("check", args.events)
     return 1 if failing else 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _cmd_preflight(args: argparse.Namespace) -> int:
@@ -113,6 +117,8 @@ def _cmd_preflight(args: argparse.Namespace) -> int:
 
     if not (args.to and args.purpose):
         raise ConfigError("--transfer needs --to (a country or PROVIDER:REGION) and --purpose")
+    if args.events is not None:
+        raise ConfigError("give either a file of events or --transfer, not both")
     try:
         from auditline.sinks.preflight import check_transfer
     except ImportError:
@@ -171,12 +177,16 @@ def _place(text: str, option: str) -> Any:
 
 
 def _instant(text: str) -> Any:
-    from datetime import UTC, datetime
+    """An ISO date-time (naive: UTC), or a day: its last millisecond (UTC), so that what was
+    declared that day counts."""
+    from datetime import UTC, datetime, time
 
     try:
         value = datetime.fromisoformat(text)
     except ValueError as exc:
         raise ConfigError(f"--on {text}: not an ISO date or date-time (2026-12-01)") from exc
+    if len(text) == 10:  # a day
+        value = datetime.combine(value.date(), time(23, 59, 59, 999000))
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 

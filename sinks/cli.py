@@ -9,16 +9,15 @@ import signal
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from auditline.errors import ConfigError, NotFoundError
+from auditline.errors import ConfigError
 from auditline.integrity.keyring import verification_keys
 from auditline.output import json_value, render
 from auditline.settings import AuditlineSettings, load_settings
 from auditline.topics import require_broker
 
-from .store import Store, connect, embedded_path
+from .store import Store, connect, open_existing
 
 
 def _store(settings: AuditlineSettings) -> Store:
@@ -27,22 +26,7 @@ def _store(settings: AuditlineSettings) -> Store:
 
 def _audit_store(settings: AuditlineSettings) -> Store:
     """The store an auditor's command reads: it must exist, never be created by the reading."""
-    dsn = settings.clickhouse.dsn
-    path = embedded_path(dsn)
-    if path is not None and not path.startswith(":memory:") and not Path(path).exists():
-        raise NotFoundError(
-            f"no embedded store at {path}: run `auditline sink` (or `auditline demo`) first, or "
-            "set AUDITLINE_CLICKHOUSE__DSN to where it is"
-        )
-    store = connect(settings.clickhouse)
-    _, found = store.rows("SELECT 1 FROM system.databases WHERE name = {d:String}",
-                          {"d": store.database})  # fmt: skip
-    if not found:
-        raise NotFoundError(
-            f"the store at {dsn} has no audit database {store.database}: run `auditline "
-            "migrate` or `auditline sink`, or set AUDITLINE_CLICKHOUSE__DATABASE"
-        )
-    return store
+    return open_existing(settings.clickhouse)
 
 
 def _time(value: str) -> datetime:

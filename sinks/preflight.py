@@ -16,7 +16,7 @@ from auditline.policy.preflight import Preflight, Proposal, preflight
 from auditline.settings import AuditlineSettings
 
 from .queries import Provenance
-from .store import connect
+from .store import open_existing
 
 UPSTREAM_DEPTH = 50
 
@@ -38,7 +38,7 @@ def upstream_events(provenance: Provenance, proposal: Proposal) -> list[Event]:
 
 def check_transfer(settings: AuditlineSettings, proposal: Proposal) -> Preflight:
     """The decisions ``proposal`` would get, from the store ``settings`` name."""
-    store = connect(settings.clickhouse)
+    store = open_existing(settings.clickhouse)
     try:
         provenance = Provenance(store)
         engine = PolicyEngine(provenance.policy)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from auditline.errors import NotFoundError
+from auditline.errors import ConfigError, NotFoundError
 from auditline.jurisdictions import expand
 from auditline.policy.model import Policy, load_policy
 from auditline.settings import load_settings
@@ -20,6 +20,7 @@ from .rows import model_node
 from .store import Store
 
 FAR_FUTURE = datetime(2200, 1, 1, tzinfo=UTC)
+MAX_DEPTH = 1000  # a ClickHouse server's recursive CTE evaluates at most 1,000 levels
 
 
 class Hit(NamedTuple):
@@ -47,8 +48,11 @@ class Provenance:
 
         Over the edges open at ``as_of`` (an edge's latest row by then does not close it); each
         node once, with the sorted-first (via, node, edge type) edge that reached it at its level.
-        One step whatever the depth: see ``walks.py``.
+        One step whatever the depth: see ``walks.py``. ``ConfigError`` for a depth outside
+        0-1000 (a server's recursive query stops at 1,000 levels).
         """
+        if not 0 <= depth <= MAX_DEPTH:
+            raise ConfigError(f"depth {depth}: give a depth from 0 to {MAX_DEPTH}")
         steps = self.store.walks.walk(
             start, upstream=upstream, depth=depth, as_of=as_of or FAR_FUTURE
         )

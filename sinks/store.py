@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
-from auditline.errors import ConfigError, SinkError, StoreUnavailableError
+from auditline.errors import ConfigError, NotFoundError, SinkError, StoreUnavailableError
 from auditline.settings import ClickHouseSettings, data_dir
 
 from .owner import Owner, advertised, lock_holder, owned_here, serve
@@ -45,6 +45,28 @@ def embedded_path(dsn: str) -> str | None:
     if not dsn.startswith("chdb:"):
         return None
     return dsn.removeprefix("chdb:").removeprefix("//") or ":memory:"
+
+
+def open_existing(settings: ClickHouseSettings) -> Store:
+    """The store a reader reads: it must exist, never be created by the reading
+    (``NotFoundError`` saying where it looked)."""
+    dsn = settings.dsn
+    path = embedded_path(dsn)
+    if path is not None and not path.startswith(":memory:") and not os.path.exists(path):
+        raise NotFoundError(
+            f"no embedded store at {path}: run `auditline sink` (or `auditline demo`) first, or "
+            "set AUDITLINE_CLICKHOUSE__DSN to where it is"
+        )
+    store = connect(settings)
+    _, found = store.rows("SELECT 1 FROM system.databases WHERE name = {d:String}",
+                          {"d": store.database})  # fmt: skip
+    if not found:
+        store.close()
+        raise NotFoundError(
+            f"the store at {_safe(dsn)} has no audit database {store.database}: run `auditline "
+            "migrate` or `auditline sink`, or set AUDITLINE_CLICKHOUSE__DATABASE"
+        )
+    return store
 
 
 def connect(settings: ClickHouseSettings) -> Store:

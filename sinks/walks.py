@@ -277,14 +277,28 @@ class EngineIndexes:
                 index = kept.index if kept.writes == writes else None
             try:
                 index = index if index is not None else load()
-                for batch in pending:
-                    index = index.with_rows(batch)
+                if pending:  # one merge for every waiting insert: one sort, not one per insert
+                    index = index.with_rows(_joined(pending))
             except BaseException:
-                self.changed()  # the pending rows are gone: load the index next time
+                with self._lock:  # this database only: its pending rows are gone, load it next
+                    self._kept.pop(database, None)
                 raise
             with self._lock:
                 kept.index, kept.writes = index, writes
             return index
+
+
+def _joined(batches: Sequence[EdgeBatch]) -> EdgeBatch:
+    """Waiting inserts as one batch, in insert order."""
+    if len(batches) == 1:
+        return batches[0]
+    from .lineage import EdgeBatch
+
+    return EdgeBatch(
+        [v for b in batches for v in b.src], [v for b in batches for v in b.dst],
+        [v for b in batches for v in b.kind], [v for b in batches for v in b.since],
+        [v for b in batches for v in b.closes],
+    )  # fmt: skip
 
 
 def edge_batch(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> EdgeBatch | None:

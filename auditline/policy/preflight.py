@@ -21,7 +21,9 @@ from datetime import datetime
 from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
-from auditline.errors import NotFoundError
+from pydantic import ValidationError
+
+from auditline.errors import InvalidEventError, NotFoundError
 from auditline.events import (
     GIVEN,
     ZERO_HASH,
@@ -112,7 +114,15 @@ def preflight(engine: PolicyEngine, history: Iterable[Event], proposal: Proposal
     source = proposal.source or Location.model_validate(
         {"country": known.location or "ZZ"}, context=GIVEN
     )
-    decisions = engine.evaluate(proposal.movement(source), state)
+    try:
+        movement = proposal.movement(source)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        raise InvalidEventError(
+            f"the proposed transfer is invalid at {where}: {error['msg']}", field=where
+        ) from exc
+    decisions = engine.evaluate(movement, state)
     return Preflight(proposal, tuple(decisions), replayed, known.to_json())
 
 

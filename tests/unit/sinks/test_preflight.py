@@ -83,7 +83,7 @@ def test_the_cli_and_the_sdk_answer_the_same(
     assert main([*flight, "--to", "aws:us-east-1"]) == 1
     out, err = capsys.readouterr()
     rules = {json.loads(line)["rule_id"] for line in out.splitlines()}
-    assert "RES-PIN" in rules and "ds-fr to US on 2026-02-01T00:00:00+00:00: refused" in err
+    assert "RES-PIN" in rules and "ds-fr to US on 2026-02-01T23:59:59.999000+00:00: refused" in err
     assert main([*flight, "--to", "DE"]) == 0
     assert "may go (2 upstream events replayed)" in capsys.readouterr().err
     assert main([*flight, "--to", "aws:eu-nowhere-9"]) == 2
@@ -96,3 +96,36 @@ def test_the_cli_and_the_sdk_answer_the_same(
         answer = producer.check("ds-fr", to={"provider": "gcp", "region": "us-east4"},
                                 purpose="analytics", on=LATER)  # fmt: skip
     assert not answer.allowed and answer.proposal.destination.country == "US"
+
+
+def test_bad_proposals_and_missing_stores_are_one_line_errors(
+    lineage: Store,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    flight = ["check", "--transfer", "ds-fr", "--purpose", "analytics", "--to", "US"]
+    assert main([*flight, "--records", "-1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "invalid at records" in err
+    # a day means all of it: the copy made at 08:02 on 5 Jan 2026 counts on that day
+    assert main([*flight, "--on", "2026-01-05"]) == 1
+    capsys.readouterr()
+    missing = tmp_path / "no-store"
+    monkeypatch.setenv("AUDITLINE_CLICKHOUSE__DSN", f"chdb://{missing}")
+    assert main(flight) == 4
+    assert f"no embedded store at {missing}" in capsys.readouterr().err
+    assert not missing.exists()  # a reader never creates a store
+
+
+def test_walk_depths_outside_0_to_1000_are_refused(lineage: Store) -> None:
+    from auditline.sinks.queries import Provenance
+
+    from auditline.errors import ConfigError
+
+    provenance = Provenance(lineage)
+    assert [h.node for h in provenance.downstream("ds", 0)] == []
+    with pytest.raises(ConfigError, match="depth -1: give a depth from 0 to 1000"):
+        provenance.downstream("ds", -1)
+    with pytest.raises(ConfigError, match="depth 1001"):
+        provenance.upstream("ds-fr", 1001)
