@@ -4,8 +4,9 @@ A location may name a cloud provider and a region instead of a country (``{"prov
 "region": "eu-central-1"}``); ``locate`` completes such a location with the region's country,
 normalises the provider's name (``Amazon`` -> ``aws``) and the region id (as the provider spells
 it), and refuses what it cannot resolve or what contradicts itself, saying what to do. The
-``Location`` model calls it before validation, so every entry point (SDK, ``auditline check``,
-decoding) sees the same completed location; the wire carries the country, provider and region.
+``Location`` model calls it before validation on what callers give (the SDK, ``auditline
+check``: validation context ``GIVEN``); a recorded location (decoded, stored) is taken as it is,
+only completed when it has no country. The wire carries the country, provider and region.
 
 Each catalogued region names its source (the provider's documentation, and the list it was
 checked against) with the retrieval date; docs/policy.md says how to add one. Engineering

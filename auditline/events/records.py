@@ -44,6 +44,10 @@ class Location(Frozen):
     without a country or a country that contradicts the region. The wire always carries the
     country, provider and region."""
 
+    # a Location object a caller gives is checked like a dict (pydantic keeps instances as
+    # they are by default, which would let an unchecked one through GIVEN)
+    model_config = ConfigDict(**Frozen.model_config, revalidate_instances="always")
+
     country: CountryCode
     provider: str | None = None
     region: str | None = None
@@ -51,9 +55,13 @@ class Location(Frozen):
     @model_validator(mode="before")
     @classmethod
     def _complete_from_region(cls, data: Any, info: ValidationInfo) -> Any:
+        given = bool(info.context and info.context.get("auditline_given"))
+        if isinstance(data, Location):
+            if not given:
+                return data
+            data = data.model_dump()
         if not isinstance(data, dict):
             return data
-        given = bool(info.context and info.context.get("auditline_given"))
         if not given and data.get("country") is not None:
             return data  # recorded (decoded, stored): changed, it would no longer match its hash
         try:
