@@ -51,6 +51,26 @@ class Transfer:
     shard: str = ""  # the counters' shard the judging writer adds to (policy/counters.py)
 
 
+EU_SCC_2021 = {"c2c", "c2p", "p2p", "p2c", "uk_addendum"}  # Decision 2021/914's modules
+EU_SCC_2021_FROM = date(2021, 6, 27)
+EU_SCC_OLD = {"2001/497", "2004/915", "2010/87", "legacy"}  # repealed by Decision 2021/914:
+OLD_SCC_CONCLUDED_BY, OLD_SCC_UNTIL = date(2021, 9, 26), date(2022, 12, 27)  # its Art. 4
+
+
+def eu_scc(mechanism: TransferMechanism, day: date) -> bool:
+    """Whether SCCs (by ``module``) are the EU's valid on ``day``: the 2021 clauses (a module, the
+    UK Addendum to them, or no module named) from 27 Jun 2021; the repealed ones only if
+    concluded by 26 Sep 2021 and only until 27 Dec 2022; other clauses (the UK's IDTA, Brazil's
+    ANPD clauses ...) are not EU SCCs."""
+    module = (mechanism.module or "").lower()
+    if not module or module in EU_SCC_2021:
+        return day >= EU_SCC_2021_FROM or not module
+    if module in EU_SCC_OLD:
+        concluded = mechanism.signed_on is None or mechanism.signed_on <= OLD_SCC_CONCLUDED_BY
+        return concluded and day <= OLD_SCC_UNTIL
+    return False
+
+
 def valid(mechanism: TransferMechanism | None, kinds: set[MechanismKind], day: date) -> bool:
     return (
         mechanism is not None
@@ -177,6 +197,8 @@ class TransferRules:
             return False
         mech = t.mechanism
         assert mech is not None
+        if mech.kind == MechanismKind.SCC and not eu_scc(mech, t.day):
+            return False  # old, or not the EU's clauses: no safeguard for EEA data
         if mech.kind == MechanismKind.SCC and (
             mech.tia_review_date is None or mech.tia_review_date < t.day
         ):

@@ -69,6 +69,6 @@ def test_a_location_object_a_caller_gives_is_checked_like_a_dict() -> None:
     unchecked = Location(country="DE", provider="aws", region="us-east-1")  # no context: as is
     movement = demo_events()[1].model_dump()
     movement["destination"] = unchecked
-    with pytest.raises(ValidationError, match="is in US .* gives country DE"):
+    with pytest.raises(ValidationError, match=r"is in US .* gives country DE"):
         DataMovement.model_validate(movement, context=GIVEN)
     assert DataMovement.model_validate(movement).destination == unchecked  # recorded: as is

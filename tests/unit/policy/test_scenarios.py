@@ -402,3 +402,38 @@ def test_russian_transfers_to_a_restricted_importer_are_denied(tmp_path: Path) -
                   move("ru", "FR", src="RU", mechanism=notified))
     ]  # fmt: skip
     assert decisions == [[], [("RU-NOTIFY", "deny", "importer")], []]
+
+
+@pytest.mark.parametrize(
+    ("clauses", "when", "expected"),
+    [
+        ({"module": "c2p"}, datetime(2026, 3, 2, tzinfo=UTC), []),
+        ({"module": "uk_addendum"}, datetime(2026, 3, 2, tzinfo=UTC), []),
+        (
+            {"module": "2010/87", "signed_on": date(2019, 1, 1)},
+            datetime(2022, 12, 27, tzinfo=UTC),
+            [],
+        ),
+        (
+            {"module": "2010/87", "signed_on": date(2019, 1, 1)},
+            datetime(2022, 12, 28, tzinfo=UTC),
+            [("EU-3RD", "deny")],
+        ),
+        (
+            {"module": "legacy", "signed_on": date(2021, 10, 1)},  # concluded after 26 Sep 2021
+            datetime(2022, 6, 1, tzinfo=UTC),
+            [("EU-3RD", "deny")],
+        ),
+        ({"module": "idta"}, datetime(2026, 3, 2, tzinfo=UTC), [("EU-3RD", "deny")]),
+        ({"module": "br_specific"}, datetime(2026, 3, 2, tzinfo=UTC), [("EU-3RD", "deny")]),
+    ],
+)
+def test_only_the_eus_own_valid_clauses_are_a_safeguard_for_eea_data(
+    clauses: dict[str, Any], when: datetime, expected: list[tuple[str, str]]
+) -> None:
+    """Decision 2021/914: its modules from 27 Jun 2021; the repealed clauses only if concluded
+    by 26 Sep 2021 and only until 27 Dec 2022; other countries' clauses are no EU SCCs."""
+    state: dict[str, Any] = {}
+    mechanism = {**SCC, **clauses, "tia_review_date": date(2030, 1, 1)}
+    results = run(state, asset("ds"), move("ds", "SG", when=when, mechanism=mechanism))
+    assert results[1] == expected
