@@ -237,26 +237,33 @@ class PolicyEngine:
     ) -> list[Decision]:
         """A prediction about an identifiable person is that person's personal data: serving a
         data subject of jurisdiction J from country C is a transfer from J to C, judged by the
-        regime J's data falls under, once per (model version, J, C, day)."""
+        regime J's data falls under, once per (model version, J, C, day). The EEA's members
+        are judged together (one hop for all of them an event brings), so a batch of EU
+        residents raises one decision per rule, not one per member state. Off with the pack's
+        ``judge_prediction_subjects: false``."""
+        if not self.policy.judge_prediction_subjects:
+            return []
         if isinstance(event, Prediction):
             subjects = {event.subject_jurisdiction}
         else:
             subjects = set(event.subject_jurisdictions)
         where, day = event.location.country, event.envelope.event_time.date()
         eid, model = str(event.envelope.event_id), f"model:{event.model_name}:{event.model_version}"
-        decisions: list[Decision] = []
+        groups: dict[str, set[str]] = {}
         for subject in sorted(s for s in subjects if s is not None and s != where):
             key = f"subject:{event.model_name}:{event.model_version}:{subject}:{where}:{day}"
-            if key in state:
-                continue
-            state[key] = True
+            if key not in state:
+                state[key] = True
+                group = "EEA" if subject in self.transfers.eea or subject == "EEA" else subject
+                groups.setdefault(group, set()).add(subject)
+        decisions: list[Decision] = []
+        for group, members in sorted(groups.items()):
             about = Constraints(
-                "personal", frozenset({subject}), location=subject, evidence=(eid,),
-                via=(f"subjects:{subject}", model),
+                "personal", frozenset(members | {group}), location=group, evidence=(eid,),
+                via=(f"subjects:{','.join(sorted(members))}", model),
             )  # fmt: skip
             transfer = Transfer(
-                eid, day, where, about, "prediction-subject", from_country=subject,
-                evidence=(eid,), shard=shard,
+                eid, day, where, about, "prediction-subject", evidence=(eid,), shard=shard,
             )  # fmt: skip
             decisions += self.transfers.judge(transfer, state)
         return decisions

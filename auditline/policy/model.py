@@ -155,6 +155,7 @@ class Policy(_Strict):
     personal: list[str]
     sensitive: list[str]
     inherit_to_models: bool = True
+    judge_prediction_subjects: bool = True  # predictions judged as their subjects' personal data
     sources: dict[str, Source] = Field(default_factory=dict)
     regimes: dict[RegimeKey, Regime] = Field(default_factory=dict)
     rules: list[RuleConfig]

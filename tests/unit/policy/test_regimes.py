@@ -143,17 +143,15 @@ def test_swiss_fadp(name: str, args: tuple[Any, ...], expected: list[tuple[str, 
 
 
 @rows(
-    ("before the PDPL", ("SA", "AE", date(2023, 9, 13)), []),
-    ("no safeguard", ("SA", "AE", date(2023, 9, 14)), [("SA-XFER", "deny")]),
+    ("within the PDPL's year of grace", ("SA", "AE", date(2024, 9, 13)), []),
+    ("no safeguard", ("SA", "AE", date(2024, 9, 14)), [("SA-XFER", "deny")]),
     ("to the EEA: no adequacy list published", ("SA", "DE"), [("SA-XFER", "deny")]),
     ("SCCs with a risk assessment", ("SA", "AE", DAY, mech("scc", **TRA)), []),
     ("binding common rules without a risk assessment", ("SA", "AE", DAY, mech("bcr")),
      [("SA-RISK", "alert")]),
     ("certificate of accreditation", ("SA", "US", DAY, mech("certification", **TRA)), []),
-    ("binding code of conduct under the 2023 text",
-     ("SA", "AE", date(2024, 8, 31), mech("code_of_conduct", **TRA)), []),
-    ("binding code of conduct after the 2024 amendment",
-     ("SA", "AE", date(2024, 9, 1), mech("code_of_conduct", **TRA)), [("SA-XFER", "deny")]),
+    ("binding code of conduct, dropped by the 2024 amendment before the grace ended",
+     ("SA", "AE", date(2024, 9, 14), mech("code_of_conduct", **TRA)), [("SA-XFER", "deny")]),
 )  # fmt: skip
 def test_saudi_pdpl(name: str, args: tuple[Any, ...], expected: list[tuple[str, str]]) -> None:
     assert judge(*args) == expected, name
@@ -313,9 +311,9 @@ def test_every_rule_of_the_pack_cites_sources_read_on_a_date() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "error"),
     [
-        ("source: uk-korea}", "source: nowhere}", r"regimes: .*UK\.adequacy\.13: source 'nowhere'"),
+        ("source: uk-korea}", "source: nowhere}", r"regimes: .*UK\.adequacy\.14: source 'nowhere'"),
         ("covers: [GB, UK]", "covers: [GB, BRITAIN]", r"UK\.covers: 'BRITAIN' is neither"),
-        ("certification: UK-US-DPF, ", "", r"UK\.adequacy\.14: dpf_certified needs"),
+        ("certification: UK-US-DPF, ", "", r"UK\.adequacy\.15: dpf_certified needs"),
         ("kind: derogation, effective_from: 2023-09-15", "kind: derogaton, effective_from: "
          "2023-09-15", r"regimes\.KR\.bases\.2\.kind"),
     ],
@@ -331,3 +329,9 @@ def pack(tmp_path: Path, old: str, new: str) -> Policy:
     path = tmp_path / "policy.yaml"
     path.write_text(text.replace(old, new, 1))
     return load_policy(path)
+
+
+def test_the_faroe_islands_are_adequate_for_uk_data() -> None:
+    """DPA 2018 Sch. 21 kept the EU's decision 2010/146/EU; the ICO corrected its list's
+    omission of the Faroe Islands on 13 Oct 2023."""
+    assert judge("GB", "FO", date(2022, 5, 1)) == []

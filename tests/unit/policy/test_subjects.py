@@ -42,16 +42,17 @@ def test_eu_residents_served_from_a_third_country_by_a_model_trained_on_public_d
     decisions = ENGINE.evaluate(prediction, state)
     assert [(d.rule_id, d.decision) for d in decisions] == [("EU-3RD", "deny")]
     facts = decisions[0].facts
-    assert (facts["hop"], facts["from"], facts["to"]) == ("prediction-subject", "DE", "IN")
+    assert (facts["hop"], facts["from"], facts["to"]) == ("prediction-subject", "EEA", "IN")
+    assert facts["via"].startswith("model:public-model:1 <- subjects:DE")
     assert decisions[0].evidence == (str(prediction.envelope.event_id),)
 
 
 def test_once_per_model_subject_jurisdiction_serving_country_and_day() -> None:
     state: dict[str, Any] = {}
     assert judged(state, single("DE", "IN"), single("DE", "IN"), single("DE", "IN", DAY2)) == [
-        [("EU-3RD", "deny", "DE")], [], [("EU-3RD", "deny", "DE")],
+        [("EU-3RD", "deny", "EEA")], [], [("EU-3RD", "deny", "EEA")],
     ]  # fmt: skip
-    assert judged(state, single("FR", "IN")) == [[("EU-3RD", "deny", "FR")]]
+    assert judged(state, single("FR", "IN")) == [[("EU-3RD", "deny", "EEA")]]  # new that day
 
 
 def test_subjects_served_where_they_are_or_where_their_data_may_go_are_not_judged() -> None:
@@ -63,10 +64,21 @@ def test_subjects_served_where_they_are_or_where_their_data_may_go_are_not_judge
     assert judged(state, single("US", "IN")) == [[]]  # no regime of the pack restricts it
 
 
-def test_a_batch_is_judged_once_per_subject_jurisdiction_in_it() -> None:
+def test_a_batch_of_eea_residents_raises_one_decision_per_rule_not_one_per_member_state() -> None:
     state: dict[str, Any] = {}
-    decisions = ENGINE.evaluate(batch(["DE", "DE", "FR", None, "IN"], "IN"), state)
-    assert sorted((d.rule_id, d.facts["from"]) for d in decisions) == [
-        ("EU-3RD", "DE"), ("EU-3RD", "FR"),
-    ]  # fmt: skip
+    decisions = ENGINE.evaluate(batch(["DE", "DE", "FR", None, "IN", "IT"], "IN"), state)
+    assert [(d.rule_id, d.facts["from"]) for d in decisions] == [("EU-3RD", "EEA")]
+    assert "subjects:DE,FR,IT" in decisions[0].facts["via"]
     assert ENGINE.evaluate(batch(["FR", "DE"], "IN"), state) == []
+
+
+def test_each_regime_judges_its_own_subjects_once() -> None:
+    decisions = ENGINE.evaluate(batch(["DE", "KR", "FR", "KR"], "US"), {})
+    assert sorted((d.rule_id, d.facts["from"]) for d in decisions) == [
+        ("EU-US", "EEA"), ("KR-XFER", "KR"),
+    ]  # fmt: skip
+
+
+def test_the_pack_can_turn_subject_judging_off() -> None:
+    policy = load_policy().model_copy(update={"judge_prediction_subjects": False})
+    assert PolicyEngine(policy).evaluate(single("DE", "IN"), {}) == []
