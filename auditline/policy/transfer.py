@@ -304,8 +304,8 @@ class TransferRules:
         assess = self.policy.rule.get("CN-ASSESS")
         contract = self.policy.rule.get("CN-CONTRACT")
         big = assess and (
-            personal > assess.params.get("personal_threshold", 1_000_000)
-            or sensitive > assess.params.get("sensitive_threshold", 10_000)
+            personal >= assess.params.get("personal_threshold", 1_000_000)
+            or sensitive >= assess.params.get("sensitive_threshold", 10_000)
         )
         facts = {"exported_personal": str(personal), "exported_sensitive": str(sensitive)}
         if t.constraints.classification == "cn_important" or big:
@@ -318,7 +318,7 @@ class TransferRules:
                     **facts,
                 )
         elif contract and (
-            personal > contract.params.get("personal_threshold", 100_000) or sensitive > 0
+            personal >= contract.params.get("personal_threshold", 100_000) or sensitive > 0
         ):
             kinds = {
                 MechanismKind.CN_STANDARD_CONTRACT,

@@ -437,3 +437,26 @@ def test_only_the_eus_own_valid_clauses_are_a_safeguard_for_eea_data(
     mechanism = {**SCC, **clauses, "tia_review_date": date(2030, 1, 1)}
     results = run(state, asset("ds"), move("ds", "SG", when=when, mechanism=mechanism))
     assert results[1] == expected
+
+
+@pytest.mark.parametrize(
+    ("personal", "sensitive", "expected"),
+    [
+        (99_999, 0, []),
+        (100_000, 0, [("CN-CONTRACT", "alert")]),  # "100,000 people or more" (以上)
+        (999_999, 0, [("CN-CONTRACT", "alert")]),
+        (1_000_000, 0, [("CN-ASSESS", "deny")]),  # "1,000,000 or more"
+        (0, 9_999, [("CN-CONTRACT", "alert")]),
+        (0, 10_000, [("CN-ASSESS", "deny")]),
+    ],
+)
+def test_china_thresholds_count_the_number_itself(
+    personal: int, sensitive: int, expected: list[tuple[str, str]]
+) -> None:
+    """Provisions on Promoting and Regulating Cross-Border Data Flows (22 Mar 2024), Arts. 7-8:
+    以上 ("or more") includes the number itself."""
+    cls = "cn_sensitive" if sensitive else "personal"
+    cn = asset("cn", country="CN", cls=cls, origin_jurisdictions=("CN",))
+    state: dict[str, Any] = {}
+    move_ = move("cn", "SG", src="CN", distinct_subjects=personal or sensitive)
+    assert run(state, cn, move_)[1] == expected
