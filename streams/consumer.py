@@ -164,6 +164,16 @@ class RewindingConsumer(driver.Consumer):
             await self.commit()
         return True
 
+    def last_fetch_ms(self, tp: Any) -> int | None:
+        """When a fetch last brought ``tp``'s high watermark (ms since the epoch; aiokafka's
+        ``last_poll_timestamp``), None before the first: how fresh "read to the end" is."""
+        try:
+            consumer = self._thread._ensure_consumer()
+            at: int | None = consumer.last_poll_timestamp(tp)
+        except (AssertionError, AttributeError, KafkaError):  # not assigned (any more), stopping
+            return None
+        return at
+
     def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
         return _RewindingThread(self, loop=self.loop, beacon=self.beacon)
 

@@ -2,8 +2,11 @@
 
 ``Progress`` records, per input partition, the next offset and the latest event time of what
 the audit agent has taken. A partition number's *claim* is the event time through which it has
-been read: the latest event time taken on the slowest of its audit topics that still has records
-to read (at its last fetch's high watermark), or the wall clock when all are read to the end.
+been read: the latest event time taken (never later than now) on the slowest of its audit
+topics that still has records to read (at its last fetch's high watermark); when all are read
+to the end, the time of the fetch that showed that end, less ``FETCH_MARGIN_MS``. Not the
+clock: after a pause (a stop, a long collection) the last high watermark is stale, and records
+appended since are not read yet.
 
 The audit topics are co-partitioned, so one worker holds a partition number. Each worker
 publishes its numbers' claims in the shared policy state (``read@p<n>``) after the state writes
@@ -23,6 +26,7 @@ from typing import Any, Protocol
 
 LONG_AGO = -(2**62)  # a horizon that releases nothing
 CLAIM_KEY = "read@p{}"
+FETCH_MARGIN_MS = 1000  # between the broker's high watermark and the fetch's arrival, and more
 
 
 class Shared(Protocol):
@@ -89,17 +93,35 @@ class Progress:
         others = [n for n in range(self.numbers) if n not in own]
         if not others or shared is None:
             return min(unread) if unread else None
-        now = int(time.time() * 1000) if now_ms is None else now_ms
-        times = [now if t is None else t for t in own.values()]
+        times = list(self.published(consumer, now_ms).values())
         for number in others:
             claim = shared.get(CLAIM_KEY.format(number))
             times.append(int(claim) if isinstance(claim, int) else LONG_AGO)
         return min(times)
 
     def published(self, consumer: Any, now_ms: int | None = None) -> dict[str, int]:
-        """This worker's claims as the state entries to publish (read to the end: the clock)."""
-        now = int(time.time() * 1000) if now_ms is None else now_ms
+        """This worker's claims as the state entries to publish (a partition number read to
+        the end: when its last fetches showed the end, less the margin)."""
         return {
-            CLAIM_KEY.format(number): now if through is None else through
+            CLAIM_KEY.format(number): self._fetched(consumer, number, now_ms)
+            if through is None
+            else through
             for number, through in self.claims(consumer).items()
         }
+
+    def _fetched(self, consumer: Any, number: int, now_ms: int | None) -> int:
+        """When every audit partition of ``number`` was last seen at its end, less the margin
+        (the clock when the consumer cannot say: a driver without ``last_fetch_ms``)."""
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        last_fetch = getattr(consumer, "last_fetch_ms", None)
+        if last_fetch is None:
+            return now
+        seen: list[int | None] = [
+            last_fetch(tp)
+            for tp in consumer.assignment()
+            if tp.topic in self.topics and tp.partition == number
+        ]
+        known = [at for at in seen if at is not None]
+        if not known or len(known) < len(seen):
+            return LONG_AGO
+        return min(min(known) - FETCH_MARGIN_MS, now)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from auditline.streams.progress import CLAIM_KEY, LONG_AGO, Progress
+from auditline.streams.progress import CLAIM_KEY, FETCH_MARGIN_MS, LONG_AGO, Progress
 
 TOPICS = ("a.assets", "a.movements")
 
@@ -76,3 +76,29 @@ def test_a_future_dated_event_claims_no_more_than_now() -> None:
     assert progress.claims(consumer)[0] == LONG_AGO  # movements unread at all
     progress.saw(TP("a.movements", 0), 0, 4_000, now_ms=5_000)
     assert progress.claims(consumer)[0] == 4_000
+
+
+class Fetching(Consumer):
+    """A consumer that says when it last saw each partition's end (aiokafka's poll time)."""
+
+    def __init__(self, ends: dict[TP, int], fetched: dict[TP, int]) -> None:
+        super().__init__(ends)
+        self.fetched = fetched
+
+    def last_fetch_ms(self, tp: TP) -> int | None:
+        return self.fetched.get(tp)
+
+
+def test_read_to_the_end_claims_when_the_end_was_seen_not_the_clock() -> None:
+    """After a pause the last high watermark is stale: records appended since are unread, so a
+    partition read to its end claims the time of the fetch that showed the end, less a margin."""
+    ends = {TP(t, 0): 5 for t in TOPICS}
+    consumer = Fetching(ends, {TP("a.assets", 0): 20_000, TP("a.movements", 0): 18_000})
+    progress = Progress(TOPICS, 2)
+    for tp in ends:
+        for offset in range(5):
+            progress.saw(tp, offset, 1_000, now_ms=60_000)
+    claim = progress.published(consumer, now_ms=60_000)[CLAIM_KEY.format(0)]
+    assert claim == 18_000 - FETCH_MARGIN_MS  # not 60,000
+    del consumer.fetched[TP("a.assets", 0)]  # never fetched: nothing known to be read
+    assert progress.published(consumer, now_ms=60_000)[CLAIM_KEY.format(0)] == LONG_AGO
