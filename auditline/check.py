@@ -19,11 +19,9 @@ from uuid import NAMESPACE_URL, uuid5
 from pydantic import ValidationError
 
 from auditline.catalogue import Catalogue
-from auditline.events import GIVEN, ZERO_HASH, Event
+from auditline.events import GIVEN, Event, unsent_envelope
 from auditline.policy.decisions import Decision
 from auditline.policy.engine import PolicyEngine
-
-CHECK_PRODUCER = {"service": "auditline-check", "instance": "file", "location": {"country": "ZZ"}}
 
 
 @dataclass(frozen=True)
@@ -75,15 +73,11 @@ def parse_problems(text: str, line: int, models: dict[str, type[Event]]) -> Even
     if "envelope" not in data:
         if "event_time" not in data:
             return [BadInput(line, "event_time is required when the envelope is left out")]
-        data["envelope"] = {
-            "event_id": data.pop("event_id", None) or str(uuid5(NAMESPACE_URL, f"check:{line}")),
-            "event_time": data.pop("event_time"),
-            "producer": CHECK_PRODUCER,
-            "stream": "check",
-            "sequence": line,
-            "prev_hash": ZERO_HASH,
-            "hash": ZERO_HASH,
-        }
+        data["envelope"] = unsent_envelope(
+            data.pop("event_id", None) or str(uuid5(NAMESPACE_URL, f"check:{line}")),
+            data.pop("event_time"),
+            service="auditline-check", instance="file", stream="check", sequence=line,
+        )  # fmt: skip
     try:
         return model.model_validate(data, context=GIVEN)
     except ValidationError as exc:

@@ -165,15 +165,16 @@ def _cmd_preflight(args: argparse.Namespace) -> int:
 
 def _place(text: str, option: str) -> Any:
     """``DE`` (a country) or ``PROVIDER:REGION`` (``aws:eu-central-1``) as a Location."""
+    from pydantic import ValidationError
+
     from auditline.events import GIVEN, Location
 
     provider, _, region = text.partition(":")
     fields = {"provider": provider, "region": region} if region else {"country": text.upper()}
     try:
         return Location.model_validate(fields, context=GIVEN)
-    except ValueError as exc:
-        reason = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)
-        raise ConfigError(f"{option} {text}: {reason}") from exc
+    except ValidationError as exc:
+        raise ConfigError(f"{option} {text}: {exc.errors()[0]['msg']}") from exc
 
 
 def _instant(text: str) -> Any:

@@ -234,11 +234,7 @@ class Processors:
                     reference = reference_of(event)
                     if reference is not None:
                         self.references[reference[0]] = reference[1]
-                for number in self.progress.partitions(self.app.consumer):
-                    self.report(self.deferrals(number).release(horizon))
-                for key, through in claims.items():
-                    self.state[key] = through
-                self.flush()
+                self.release_and_publish(horizon, claims)
             finally:
                 self._in_batch = False
             self.metrics.took((r.message.topic for r in batch), "audit", started)
@@ -251,15 +247,20 @@ class Processors:
         if self._in_batch or app.rebalancing or app.in_recovery:
             return
         try:  # a timer's exception would stop the worker (faust crashes the app), an agent's not
-            for key, through in self.progress.published(app.consumer).items():
-                self.state[key] = through
-            horizon = self.progress.horizon(app.consumer, self.state)
-            for number in self.progress.partitions(app.consumer):
-                self.report(self.deferrals(number).release(horizon))
-            self.flush()
+            claims = self.progress.published(app.consumer)
+            self.release_and_publish(self.progress.horizon(app.consumer, self.state), claims)
         except Exception:
             # the alerts of what was judged stay in the outbox: the next flush sends them
             log.exception("releasing held events between batches failed; retrying next tick")
+
+    def release_and_publish(self, horizon: int | None, claims: dict[str, int]) -> None:
+        """End of a batch or an idle tick: judge the held events ``horizon`` lets through on
+        every partition number held here, publish this worker's read progress, flush."""
+        for number in self.progress.partitions(self.app.consumer):
+            self.report(self.deferrals(number).release(horizon))
+        for key, through in claims.items():
+            self.state[key] = through
+        self.flush()
 
     async def collect_garbage(self) -> None:
         """Between batches, the garbage collection that came due (see ``runtime.tune_gc``)."""

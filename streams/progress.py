@@ -93,7 +93,7 @@ class Progress:
         others = [n for n in range(self.numbers) if n not in own]
         if not others or shared is None:
             return min(unread) if unread else None
-        times = list(self.published(consumer, now_ms).values())
+        times = list(self._as_published(own, consumer, now_ms).values())
         for number in others:
             claim = shared.get(CLAIM_KEY.format(number))
             times.append(int(claim) if isinstance(claim, int) else LONG_AGO)
@@ -102,11 +102,16 @@ class Progress:
     def published(self, consumer: Any, now_ms: int | None = None) -> dict[str, int]:
         """This worker's claims as the state entries to publish (a partition number read to
         the end: when its last fetches showed the end, less the margin)."""
+        return self._as_published(self.claims(consumer), consumer, now_ms)
+
+    def _as_published(
+        self, claims: dict[int, int | None], consumer: Any, now_ms: int | None
+    ) -> dict[str, int]:
         return {
             CLAIM_KEY.format(number): self._fetched(consumer, number, now_ms)
             if through is None
             else through
-            for number, through in self.claims(consumer).items()
+            for number, through in claims.items()
         }
 
     def _fetched(self, consumer: Any, number: int, now_ms: int | None) -> int:

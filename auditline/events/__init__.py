@@ -18,6 +18,7 @@ from auditline.events.records import (
     ProducerInfo,
     Signature,
     TransferMechanism,
+    unsent_envelope,
 )
 from auditline.events.types import (
     ZERO_HASH,
@@ -77,4 +78,5 @@ __all__ = [
     "StreamCheckpoint",
     "TrainingRun",
     "TransferMechanism",
+    "unsent_envelope",
 ]

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validat
 from pydantic_core import PydanticCustomError
 
 from auditline.events.types import (
+    ZERO_HASH,
     CertificationStatus,
     CountryCode,
     FeatureKind,
@@ -94,6 +95,18 @@ class Envelope(Frozen):
     trace_id: str | None = None
     tenant: str | None = None
     schema_version: Literal[1, 2] = 2  # contracts layout: auditline.contracts.CONTRACTS_VERSION
+
+
+def unsent_envelope(
+    event_id: str, event_time: Any, *, service: str, instance: str, stream: str, sequence: int
+) -> dict[str, Any]:
+    """The envelope fields of an event judged but never sent (``auditline check``, pre-flight):
+    a producer of unknown location (``ZZ``), no place in a hash chain."""
+    return {
+        "event_id": event_id, "event_time": event_time, "stream": stream, "sequence": sequence,
+        "producer": {"service": service, "instance": instance, "location": {"country": "ZZ"}},
+        "prev_hash": ZERO_HASH, "hash": ZERO_HASH,
+    }  # fmt: skip
 
 
 class Certification(Frozen):

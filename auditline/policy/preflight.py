@@ -26,19 +26,15 @@ from pydantic import ValidationError
 from auditline.errors import InvalidEventError, NotFoundError
 from auditline.events import (
     GIVEN,
-    ZERO_HASH,
     DataMovement,
     Event,
     Location,
     Party,
     TransferMechanism,
+    unsent_envelope,
 )
 from auditline.policy.decisions import Decision
 from auditline.policy.engine import PolicyEngine
-
-PREFLIGHT_PRODUCER = {
-    "service": "auditline-preflight", "instance": "check", "location": {"country": "ZZ"},
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -60,12 +56,11 @@ class Proposal:
 
     def movement(self, source: Location) -> DataMovement:
         """The movement this proposal would be, as the engine judges one."""
-        when = self.on.isoformat()
-        envelope = {
-            "event_id": str(uuid5(NAMESPACE_URL, f"preflight:{self.asset_id}:{when}")),
-            "event_time": self.on, "producer": PREFLIGHT_PRODUCER, "stream": "preflight",
-            "sequence": 0, "prev_hash": ZERO_HASH, "hash": ZERO_HASH,
-        }  # fmt: skip
+        envelope = unsent_envelope(
+            str(uuid5(NAMESPACE_URL, f"preflight:{self.asset_id}:{self.on.isoformat()}")),
+            self.on, service="auditline-preflight", instance="check", stream="preflight",
+            sequence=0,
+        )  # fmt: skip
         return DataMovement.model_validate(
             {
                 "envelope": envelope, "asset_id": self.asset_id, "operation": "copy",

@@ -63,8 +63,10 @@ def eu_scc(mechanism: TransferMechanism, day: date) -> bool:
     concluded by 26 Sep 2021 and only until 27 Dec 2022; other clauses (the UK's IDTA, Brazil's
     ANPD clauses ...) are not EU SCCs."""
     module = (mechanism.module or "").lower()
-    if not module or module in EU_SCC_2021:
-        return day >= EU_SCC_2021_FROM or not module
+    if not module:
+        return True
+    if module in EU_SCC_2021:
+        return day >= EU_SCC_2021_FROM
     if module in EU_SCC_OLD:
         concluded = mechanism.signed_on is None or mechanism.signed_on <= OLD_SCC_CONCLUDED_BY
         return concluded and day <= OLD_SCC_UNTIL

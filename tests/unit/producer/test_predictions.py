@@ -42,6 +42,15 @@ def record_until_full(buffer: PredictionBuffer, every: int, **fields: Any) -> in
     return written
 
 
+def flush_when_there_is_room(buffer: PredictionBuffer, timeout: float = 10) -> None:
+    """Flush the kept predictions, again while the spool is full (delivery reports free it)."""
+    deadline = time.monotonic() + timeout
+    while buffer.buffered and time.monotonic() < deadline:
+        with contextlib.suppress(SpoolFullError):
+            buffer.flush()
+        time.sleep(0.05)
+
+
 def test_count_bound_columns_and_flush(
     make_producer: Callable[..., AuditProducer], broker: InProcessBroker
 ) -> None:
@@ -102,13 +111,7 @@ def test_a_full_spool_keeps_the_predictions_until_there_is_room(
     rows = record_until_full(buffer, every=100)  # batches of 100 until the spool is full
     assert buffer.buffered > 0  # kept, not dropped
     broker.available = True
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            buffer.flush()
-            break
-        except SpoolFullError:
-            time.sleep(0.05)  # delivery reports free the spool
+    flush_when_there_is_room(buffer)
     assert producer.flush(10)
     values = [v for b in batches(broker) for v in b.numeric_features[0].values]
     assert values == [float(i) for i in range(rows)]
@@ -148,11 +151,7 @@ def test_kept_rows_of_two_shapes_are_written_as_two_batches(
     buffer.record({"x": float(written)})  # no score: a new shape behind the kept rows
     written += 1
     broker.available = True
-    deadline = time.monotonic() + 10
-    while buffer.buffered and time.monotonic() < deadline:
-        with contextlib.suppress(SpoolFullError):
-            buffer.flush()
-        time.sleep(0.05)
+    flush_when_there_is_room(buffer)
     assert producer.flush(10)
     found = batches(broker)
     assert [v for b in found for v in b.numeric_features[0].values] == [
