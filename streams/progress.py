@@ -4,9 +4,10 @@
 the audit agent has taken. A partition number's *claim* is the event time through which it has
 been read: the latest event time taken (never later than now) on the slowest of its audit
 topics that still has records to read (at its last fetch's high watermark); when all are read
-to the end, the time of the fetch that showed that end, less ``FETCH_MARGIN_MS``. Not the
-clock: after a pause (a stop, a long collection) the last high watermark is stale, and records
-appended since are not read yet.
+to the end, the time of the poll before the one that showed that end, less
+``FETCH_MARGIN_MS`` (see ``_covered``). Not the clock, nor the last poll's time: after a pause (a
+stop, a long collection) the last high watermark is stale, and records appended since are not
+read yet.
 
 The audit topics are co-partitioned, so one worker holds a partition number. Each worker
 publishes its numbers' claims in the shared policy state (``read@p<n>``) after the state writes
@@ -40,6 +41,7 @@ class Progress:
         self.topics = set(topics)
         self.numbers = partitions  # partition numbers of every audit topic
         self.read: dict[Any, tuple[int, int]] = {}  # tp -> (next offset, latest event time ms)
+        self._polls: dict[Any, tuple[int | None, int]] = {}  # tp -> (earlier, latest) poll time
 
     def saw(
         self, tp: Any, offset: int, event_time_ms: int | None, now_ms: int | None = None
@@ -122,7 +124,7 @@ class Progress:
         if last_fetch is None:
             return now
         seen: list[int | None] = [
-            last_fetch(tp)
+            self._covered(tp, last_fetch(tp))
             for tp in consumer.assignment()
             if tp.topic in self.topics and tp.partition == number
         ]
@@ -130,3 +132,17 @@ class Progress:
         if not known or len(known) < len(seen):
             return LONG_AGO
         return min(min(known) - FETCH_MARGIN_MS, now)
+
+    def _covered(self, tp: Any, polled: int | None) -> int | None:
+        """A time before which every record of ``tp`` was appended within its current high
+        watermark: an earlier poll's time. The latest poll's time is when its response was
+        handled, which can be long after the broker sent it (a paused process handles a stale
+        response on resuming); a response handled after an earlier one was asked for after it,
+        so its high watermark covers what was appended before that earlier poll."""
+        if polled is None:
+            return None
+        earlier, latest = self._polls.get(tp, (None, polled))
+        if polled != latest:
+            earlier, latest = latest, polled
+        self._polls[tp] = (earlier, latest)
+        return earlier
