@@ -395,6 +395,7 @@ _EXTRA_COMMANDS = (
     ("auditline.sinks.cli", "clickhouse_connect", "store",
      ("migrate", "sink", "lineage", "query", "evidence", "sql", "verify", "attest")),
     ("auditline.streams.cli", "faust", "streams", ("worker",)),
+    ("auditline.openlineage.cli", "jsonschema_rs", "openlineage", ("openlineage",)),
 )  # fmt: skip
 
 

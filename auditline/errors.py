@@ -43,6 +43,16 @@ class SchemaMismatchError(DecodeError):
     """The bytes do not decode with the schema they name, or decode to an invalid event."""
 
 
+class OpenLineageError(DecodeError):
+    """An OpenLineage event cannot be understood (not JSON, no eventTime, no run id, no job
+    name, over the size bound ...): reject it with ``str(err)`` (HTTP 400 with a JSON error,
+    the dead-letter topic on Kafka). ``field`` names the offending part (dotted path) if one."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class EmitError(AuditlineError):
     """An event could not be handed to the transport or spool."""
 

@@ -177,6 +177,34 @@ class MetricsSettings(_Section):
     )
 
 
+class OpenLineageSettings(_Section):
+    """OpenLineage ingestion (`auditline openlineage serve|consume|import`), docs/openlineage.md."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=5000, ge=0, le=65535, description="HTTP port (Marquez's is 5000).")
+    api_key: SecretStr | None = Field(
+        default=None, description="When set, requests need `Authorization: Bearer <api_key>`."
+    )
+    topic: str | None = Field(
+        default=None,
+        description="Topic of OpenLineage JSON (the KafkaTransport's); unset: "
+        "`<topic_prefix>.openlineage.in`.",
+    )
+    group_id: str = "auditline-openlineage"
+    inventory_path: Path | None = Field(
+        default=None, description="Location inventory YAML: dataset patterns → where they are."
+    )
+    training_jobs: dict[str, str] = Field(
+        default_factory=dict,
+        description="Job `namespace/name` globs → the model a matching job trains.",
+    )
+    default_purpose: str = Field(default="unspecified", min_length=1)
+    max_event_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    original_limit_bytes: int = Field(
+        default=256 * 1024, ge=0, description="An event's text is kept as evidence up to this."
+    )
+
+
 class AuditlineSettings(BaseSettings):
     """Everything auditline reads from its environment."""
 
@@ -194,6 +222,7 @@ class AuditlineSettings(BaseSettings):
     spool: SpoolSettings = Field(default_factory=SpoolSettings)
     sink: SinkSettings = Field(default_factory=SinkSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    openlineage: OpenLineageSettings = Field(default_factory=OpenLineageSettings)
     keyring_path: Path | None = Field(
         default=None,
         description="Public keys (JSON, `auditline keys generate`) that verify Ed25519 "

@@ -26,6 +26,7 @@ from auditline.events import (
     Event,
     IntegrityAlert,
     ModelDeployed,
+    OpenLineageEvent,
     PolicyViolation,
     Prediction,
     PredictionBatch,
@@ -106,6 +107,16 @@ DRIFT_COLUMNS = (
     "window_start",
     "window_end",
     "training_run_id",
+)
+COLUMN_LINEAGE_COLUMNS = (
+    "output_asset",
+    "output_field",
+    "input_asset",
+    "input_field",
+    "transformation",
+    "valid_from",
+    "event_id",
+    "run_id",
 )
 INTEGRITY_COLUMNS = (
     "alert_id",
@@ -373,6 +384,35 @@ def _deployment(event: ModelDeployed) -> Iterator[tuple[str, tuple[Any, ...]]]:
     )
 
 
+def _openlineage(event: OpenLineageEvent) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """An OpenLineage run as a node between its datasets (``read_by``, ``wrote``), under its
+    parent run (``parent_of``); symlinks as ``alias_of`` edges; column lineage rows."""
+    env = event.envelope
+    when, eid = env.event_time, env.event_id
+    if event.run_id is not None:
+        run = f"run:{event.run_id}"
+        attrs = {"job": event.job or "", "event_type": event.event_type, "source": "openlineage"}
+        yield "lineage_nodes", (run, "run", event.job or event.run_id, None, attrs, when, eid)
+        for source in event.inputs:
+            yield "lineage_edges", (source, run, "read_by", when, None, eid, {})
+        for target in event.outputs:
+            yield "lineage_edges", (run, target, "wrote", when, None, eid, {})
+        if event.parent_run_id is not None:
+            parent = f"run:{event.parent_run_id}"
+            yield "lineage_edges", (parent, run, "parent_of", when, None, eid, {})
+    for alias in event.aliases:
+        attrs = {"type": alias.alias_type} if alias.alias_type else {}
+        yield "lineage_edges", (alias.alias, alias.asset_id, "alias_of", when, None, eid, attrs)
+    for edge in event.column_lineage:
+        yield (
+            "column_lineage",
+            (
+                edge.output_asset, edge.output_field, edge.input_asset, edge.input_field,
+                edge.transformation, when, eid, event.run_id,
+            ),
+        )  # fmt: skip
+
+
 def prediction_rows(event: Prediction | PredictionBatch) -> Iterator[tuple[Any, ...]]:
     """One row per prediction (a batch exploded)."""
     if isinstance(event, Prediction):
@@ -493,6 +533,7 @@ _DERIVERS: dict[type[Event], Callable[[Any], Derived]] = {
     PolicyViolation: _violation,
     DriftAlert: _drift,
     IntegrityAlert: _integrity,
+    OpenLineageEvent: _openlineage,
 }
 """Kinds without derived rows (StreamCheckpoint) are not here."""
 
@@ -505,4 +546,5 @@ COLUMNS = {
     "violations": VIOLATION_COLUMNS,
     "drift_alerts": DRIFT_COLUMNS,
     "integrity_alerts": INTEGRITY_COLUMNS,
+    "column_lineage": COLUMN_LINEAGE_COLUMNS,
 }

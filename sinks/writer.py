@@ -48,6 +48,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DERIVED_FIRST = (
     "lineage_nodes",
     "lineage_edges",
+    "column_lineage",
     "predictions",
     "violations",
     "drift_alerts",

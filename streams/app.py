@@ -209,7 +209,7 @@ class Processors:
 
     def report(self, judged: list[tuple[Event, Decision]]) -> None:
         for event, decision in judged:
-            body = violation_body(decision, self.policy.version)
+            body = violation_body(decision, self.policy.version, event.envelope.trace_id)
             self.outbox.append((PolicyViolation, {**body, "event_time": event.envelope.event_time}))
 
     def violations(self, event: Event, state: Any) -> None:

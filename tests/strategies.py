@@ -16,7 +16,7 @@ _JURISDICTION_FIELDS = {
     "origin_jurisdictions", "subject_jurisdictions", "subject_citizenships", "residency",
     "subject_jurisdiction",
 }  # fmt: skip
-_HEX_FIELDS = {"prev_hash", "hash", "artifact_digest"}
+_HEX_FIELDS = {"prev_hash", "hash", "artifact_digest", "digest"}
 
 hex64 = st.text("0123456789abcdef", min_size=64, max_size=64)
 country = st.text(string.ascii_uppercase, min_size=2, max_size=2)

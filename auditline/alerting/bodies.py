@@ -18,13 +18,18 @@ _SEVERITY = {
 }  # fmt: skip
 
 
-def violation_body(decision: Decision, policy_version: str) -> dict[str, Any]:
+def violation_body(
+    decision: Decision, policy_version: str, trace_id: str | None = None
+) -> dict[str, Any]:
+    """The alert of a decision; the judged event's ``trace_id`` (an OpenLineage run id for an
+    ingested event) joins its facts, so that the alert names the run it happened in."""
+    facts = {**decision.facts, "trace_id": trace_id} if trace_id else decision.facts
     return {
         "violation_id": decision.decision_id, "decision": decision.decision,
         "severity": decision.severity, "rule_id": decision.rule_id,
         "rule_version": decision.rule_version, "policy_version": policy_version,
         "subject_event_id": decision.subject_event_id, "message": decision.message,
-        "obligations": decision.obligations, "facts": decision.facts,
+        "obligations": decision.obligations, "facts": facts,
         "mechanism_ids": decision.mechanism_ids, "evidence_event_ids": decision.evidence,
     }  # fmt: skip
 

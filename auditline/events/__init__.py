@@ -3,6 +3,7 @@
 from auditline.events.alerts import DriftAlert, IntegrityAlert, PolicyViolation
 from auditline.events.audit import AssetDeclared, DataMovement, ModelDeployed, TrainingRun
 from auditline.events.checkpoints import CheckpointHead, StreamCheckpoint
+from auditline.events.openlineage import ColumnEdge, DatasetAlias, OpenLineageEvent
 from auditline.events.predictions import Prediction, PredictionBatch
 from auditline.events.records import (
     GIVEN,
@@ -48,7 +49,9 @@ __all__ = [
     "CertificationStatus",
     "CheckpointHead",
     "Classification",
+    "ColumnEdge",
     "DataMovement",
+    "DatasetAlias",
     "Decision",
     "Declassification",
     "DeploymentStatus",
@@ -65,6 +68,7 @@ __all__ = [
     "ModelDeployed",
     "MovementOperation",
     "NumericColumn",
+    "OpenLineageEvent",
     "Party",
     "PartyRole",
     "PolicyViolation",

@@ -48,6 +48,8 @@ from auditline.producer.wire import UuidSource, avro_string
 from auditline.settings import AuditlineSettings, load_settings
 
 log = logging.getLogger(__name__)
+_ENVELOPE_KEYS = frozenset({"event_time", "trace_id"})
+"""Keys of a body given to ``emit_many`` that set the envelope of that one event."""
 RECOVERY_MARGIN_MS = 60_000  # clock skew allowance when scanning the topic after a restart
 CHECKPOINT_ROOM_BYTES = 1 << 20  # the pump skips a checkpoint rather than wait for spool room
 PUMP_INTERVAL_S = 0.01  # the pump serves reports and backlog this often when emit does not
@@ -154,7 +156,8 @@ class AuditProducer(LineageHelpers):
         trace_id: str | None = None,
         tenant: str | None = None,
     ) -> list[Receipt]:
-        """Emit several events of one kind with one spool write (the batch path)."""
+        """Emit several events of one kind with one spool write (the batch path). A body's own
+        ``event_time`` or ``trace_id`` key sets that event's, instead of the arguments'."""
         entry = self.catalogue.for_model(model)
         stream = self.stream_of(model)
         key, stream_avro = stream.encode(), avro_string(stream)
@@ -168,9 +171,9 @@ class AuditProducer(LineageHelpers):
                 own_time = body.get("event_time")
                 link = Link(
                     self._new_id(), event_time_of(own_time) if own_time else when, stream_avro,
-                    head.next_sequence, head.last_hash, trace_id, tenant,
+                    head.next_sequence, head.last_hash, body.get("trace_id", trace_id), tenant,
                 )  # fmt: skip
-                sealed = self.sealer.seal(self._validate(model, body), link)
+                sealed = self.sealer.seal(self.validate(model, body), link)
                 digest_hex = sealed.digest.hex()
                 records.append(
                     SpoolRecord(
@@ -278,8 +281,9 @@ class AuditProducer(LineageHelpers):
         """``flush`` for asyncio code (waits in a worker thread)."""
         return await asyncio.to_thread(self.flush, timeout)
 
-    def _validate(self, model: type[Event], body: Mapping[str, Any]) -> Event:
-        """The event model over the caller's fields.
+    def validate(self, model: type[Event], body: Mapping[str, Any]) -> Event:
+        """The event model over the caller's fields, as ``emit`` checks them (raises
+        ``InvalidEventError`` naming the first bad field).
 
         Only the body is validated here: the envelope is the producer's own and encoded by hand
         (``wire``), so the model carries a fixed placeholder envelope that is never encoded.
@@ -288,7 +292,7 @@ class AuditProducer(LineageHelpers):
             raise InvalidEventError(
                 "envelope is set by the producer; pass body fields only", field="envelope"
             )
-        fields = {k: v for k, v in body.items() if k != "event_time"}
+        fields = {k: v for k, v in body.items() if k not in _ENVELOPE_KEYS}
         try:
             return model.model_validate({"envelope": self._placeholder, **fields}, context=GIVEN)
         except ValidationError as exc:

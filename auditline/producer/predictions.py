@@ -83,7 +83,7 @@ class PredictionBuffer:
             else Location.model_validate(location, context=GIVEN),
             "artifact_digest": artifact_digest, "sample_rate": sample_rate,
         }  # fmt: skip
-        producer._validate(PredictionBatch, {**self.fixed, "batch_id": "check", "count": 0,
+        producer.validate(PredictionBatch, {**self.fixed, "batch_id": "check", "count": 0,
                                              "latency_ms": 0.0})  # fmt: skip  # bad ones: now
         self.max_count, self.max_delay_s, self.max_bytes = max_count, max_delay_ms / 1000, max_bytes
         self._on_close = on_close

@@ -1,0 +1,96 @@
+"""The ingesting service's core: OpenLineage events in, sealed audit events out.
+
+``Ingestor.ingest`` takes the raw bytes of a batch of OpenLineage events (one HTTP request, a
+Kafka batch, a file), checks and converts each (``validation``, ``mapping``) and emits the audit
+events of all the accepted ones through the service's own ``AuditProducer`` (its own producer
+streams, signed and chained like any SDK's), one ``emit_many`` per kind. Guarantee: when
+``ingest`` returns, every accepted event's audit events are in the producer's spool (the SDK's
+durability point: the spool sends them on, across restarts); a rejected event emits nothing and
+comes back with its reason. The evidence event of each OpenLineage event is emitted before any
+event converted from it, in its own stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from auditline.errors import InvalidEventError, OpenLineageError
+from auditline.events import AssetDeclared, DataMovement, Event, OpenLineageEvent, TrainingRun
+from auditline.openlineage.mapping import Converted, MappingConfig, convert
+from auditline.openlineage.validation import check
+from auditline.producer import AuditProducer
+
+EMIT_ORDER: tuple[type[Event], ...] = (OpenLineageEvent, AssetDeclared, TrainingRun, DataMovement)
+"""Kinds in the order a batch emits them: the evidence first, declarations before what they
+govern."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one OpenLineage event: accepted (its audit event ids) or rejected."""
+
+    accepted: bool
+    reason: str = ""
+    run_id: str | None = None
+    event_ids: tuple[str, ...] = ()
+    unplaced: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        if not self.accepted:
+            return {"accepted": False, "error": self.reason}
+        return {
+            "accepted": True, "run_id": self.run_id, "event_ids": list(self.event_ids),
+            "unplaced": list(self.unplaced), "notes": list(self.notes),
+        }  # fmt: skip
+
+
+class Ingestor:
+    """Checks, converts and emits OpenLineage events (see the module docstring)."""
+
+    def __init__(self, producer: AuditProducer, config: MappingConfig) -> None:
+        self.producer = producer
+        self.config = config
+
+    def ingest(self, raws: Sequence[bytes]) -> list[Outcome]:
+        """The outcome of each event, in order; accepted ones spooled when this returns."""
+        converted: list[Converted | str] = []
+        for raw in raws:
+            try:
+                item = convert(check(raw), raw, self.config)
+                for model, body in item.events:
+                    self.producer.validate(model, body)
+            except OpenLineageError as exc:
+                converted.append(str(exc))
+            except InvalidEventError as exc:
+                converted.append(f"the event converts to an invalid audit event: {exc}")
+            else:
+                converted.append(item)
+        ids = self._emit([c for c in converted if isinstance(c, Converted)])
+        accepted = iter(ids)
+        return [
+            Outcome(False, c)
+            if isinstance(c, str)
+            else Outcome(True, "", c.trace_id, next(accepted), c.unplaced, c.notes)
+            for c in converted
+        ]
+
+    def _emit(self, batch: list[Converted]) -> list[tuple[str, ...]]:
+        """Emit the batch kind by kind; the event ids of each converted event, in order."""
+        ids: list[list[str]] = [[] for _ in batch]
+        for model in EMIT_ORDER:
+            owners, bodies = [], []
+            for i, item in enumerate(batch):
+                for kind, body in item.events:
+                    if kind is model:
+                        owners.append(i)
+                        bodies.append(
+                            {**body, "event_time": item.event_time, "trace_id": item.trace_id}
+                        )
+            if bodies:
+                receipts = self.producer.emit_many(model, bodies)
+                for owner, receipt in zip(owners, receipts, strict=True):
+                    ids[owner].append(str(receipt.event_id))
+        return [tuple(each) for each in ids]
