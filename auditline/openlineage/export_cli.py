@@ -265,7 +265,19 @@ def _from_file(path: Path) -> _Destination:
             f"{path} names no transport: an openlineage.yml has `transport:` with a `type` "
             "(http, kafka, file, console, composite ...)"
         )
-    return _Destination(dict(transport), f"the {transport['type']} transport of {path}", loaded)
+    return _Destination(dict(transport), f"{_described(transport)} (from {path})", loaded)
+
+
+def _described(transport: dict[str, Any]) -> str:
+    """Where a transport configuration sends, in words."""
+    kind = transport["type"]
+    if kind == "http" and isinstance(transport.get("url"), str):
+        return urljoin(str(transport["url"]), str(transport.get("endpoint") or "api/v1/lineage"))
+    if kind == "kafka" and transport.get("topic"):
+        return f"Kafka topic {transport['topic']}"
+    if kind == "file" and transport.get("log_file_path"):
+        return str(transport["log_file_path"])
+    return f"the {kind} transport"
 
 
 class _Sender:

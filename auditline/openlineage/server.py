@@ -2,35 +2,88 @@
 
 A body is one OpenLineage event (what the transport sends) or a JSON array of them; gzip or
 deflate bodies (``Content-Encoding``, the transport's ``compression``) are inflated by aiohttp.
-Answers: 201 with the outcome (an array's: each item's) once the audit events are spooled;
-400 with ``{"error": reason}`` when the event cannot be understood (an array with any rejected
+Requests that arrive together are ingested together: one batch (up to ``BATCH`` events) at a
+time, in a worker thread, so that many one-event requests share the spool writes and the event
+loop keeps accepting while a batch is sealed.
+
+Answers: 201 with the outcome (an array's: each item's) once the audit events are spooled; 400
+with ``{"error": reason}`` when the event cannot be understood (an array with any rejected
 item: 400 with each item's outcome, the accepted ones kept); 401 without the configured bearer
-token; 413 over ``max_event_bytes``. ``GET /healthz`` answers ``ok``.
+token; 413 over ``max_event_bytes``; 503 when the events could not be recorded (the spool
+full). ``GET /healthz`` answers ``ok``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
 import signal
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 
+from auditline.errors import AuditlineError
 from auditline.openlineage.ingest import Ingestor, Outcome
 from auditline.settings import OpenLineageSettings
 
 log = logging.getLogger(__name__)
 PATH = "/api/v1/lineage"
+BATCH = 200
+
+
+class Batcher:
+    """Collects the events of concurrent requests and ingests them a batch at a time."""
+
+    def __init__(self, ingestor: Ingestor) -> None:
+        self.ingestor = ingestor
+        self.queue: asyncio.Queue[tuple[list[bytes], asyncio.Future[list[Outcome]]]] = (
+            asyncio.Queue()
+        )
+
+    async def submit(self, raws: list[bytes]) -> list[Outcome]:
+        done: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
+        await self.queue.put((raws, done))
+        return await done
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            waiting = [await self.queue.get()]
+            size = len(waiting[0][0])
+            while size < BATCH and not self.queue.empty():
+                waiting.append(self.queue.get_nowait())
+                size += len(waiting[-1][0])
+            raws = [raw for request, _ in waiting for raw in request]
+            try:
+                outcomes = await loop.run_in_executor(None, self.ingestor.ingest, raws)
+            except Exception as exc:  # noqa: BLE001 - every waiting request gets the failure
+                for _, done in waiting:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            start = 0
+            for request, done in waiting:
+                if not done.done():
+                    done.set_result(outcomes[start : start + len(request)])
+                start += len(request)
 
 
 def application(ingestor: Ingestor, settings: OpenLineageSettings) -> web.Application:
     """The app: the lineage endpoint and a health check."""
     token = settings.api_key.get_secret_value() if settings.api_key else None
     app = web.Application(client_max_size=settings.max_event_bytes)
-    lock = asyncio.Lock()  # one ingest at a time: the producer's emits are ordered per stream
+    batcher = Batcher(ingestor)
+
+    async def batching(_: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(batcher.run(), name="openlineage-batcher")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     async def lineage(request: web.Request) -> web.Response:
         if token is not None and not _authorised(request, token):
@@ -42,13 +95,17 @@ def application(ingestor: Ingestor, settings: OpenLineageSettings) -> web.Applic
         raws = _events(body)
         if isinstance(raws, str):
             return _error(400, raws)
-        async with lock:
-            outcomes = ingestor.ingest(raws)
+        try:
+            outcomes = await batcher.submit(raws)
+        except AuditlineError as exc:
+            log.error("ingesting failed: %s", exc)
+            return _error(503, f"the events could not be recorded: {exc}; retry later")
         return _answer(outcomes, single=not body.lstrip().startswith(b"["))
 
     async def health(_: web.Request) -> web.Response:
         return web.Response(text="ok\n")
 
+    app.cleanup_ctx.append(batching)
     app.router.add_post(PATH, lineage)
     app.router.add_get("/healthz", health)
     return app

@@ -4,57 +4,21 @@ events, judged by the same policy engine, with the OpenLineage run id on the vio
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from auditline.catalogue import Catalogue
 from auditline.codec import SingleObjectCodec
-from auditline.events import DataMovement, Event, OpenLineageEvent
+from auditline.events import DataMovement, OpenLineageEvent
 from auditline.integrity.chain import canonical_from_body
 from auditline.openlineage.ingest import Ingestor
-from auditline.openlineage.locations import load_inventory
-from auditline.openlineage.mapping import MappingConfig
 from auditline.policy.engine import PolicyEngine
 from auditline.policy.model import load_policy
-from auditline.producer import AuditProducer
-from auditline.producer.memory import InProcessBroker, InProcessTransport
+from auditline.producer.memory import InProcessBroker
 from auditline.runner import EmbeddedRunner
-from auditline.settings import AuditlineSettings
-
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "openlineage"
-
-
-def fixture(path: str) -> list[bytes]:
-    return [json.dumps(e).encode() for e in json.loads((FIXTURES / path).read_text())]
-
-
-@pytest.fixture
-def broker() -> InProcessBroker:
-    return InProcessBroker()
-
-
-@pytest.fixture
-def ingestor(broker: InProcessBroker, tmp_path: Path) -> Iterator[Ingestor]:
-    settings = AuditlineSettings(
-        producer={"service": "auditline-openlineage", "instance": "i1"},
-        spool={"path": str(tmp_path / "spool"), "fsync": "never"},
-    )
-    config = MappingConfig(inventory=load_inventory(FIXTURES / "inventory.yaml"))
-    with AuditProducer(settings, transport=InProcessTransport(broker)) as producer:
-        yield Ingestor(producer, config)
-
-
-def events(broker: InProcessBroker) -> list[Event]:
-    codec = SingleObjectCodec(Catalogue())
-    return [codec.decode(m.value) for messages in broker.topics.values() for m in messages]
+from tests.unit.openlineage.samples import events, every_fixture, fixture
 
 
 def test_every_integration_fixture_is_accepted(ingestor: Ingestor) -> None:
-    raws = [raw for path in sorted(FIXTURES.rglob("*.json")) for raw in fixture(
-        str(path.relative_to(FIXTURES)))]  # fmt: skip
-    outcomes = ingestor.ingest(raws)
+    outcomes = ingestor.ingest(every_fixture())
     assert [o.reason for o in outcomes if not o.accepted] == []
     assert all(o.event_ids for o in outcomes)
 
