@@ -10,12 +10,14 @@ client's classes, each carrying ``PRODUCER``:
 - ``DataMovement`` → a ``RunEvent`` COMPLETE, run id = the event id, of the job
   ``movement/<operation>/<asset> -> <target asset, or destination country>`` reading the asset
   (``auditline`` facet: the source location) and writing the target asset if there is one
-  (``auditline`` facet: the destination location; ``outputStatistics``: records, bytes). Job
+  (``auditline`` facet: the destination location; ``outputStatistics``: records, bytes), each
+  facet with what the asset's latest declaration says (classification, residency ...). Job
   facets ``auditline`` (purpose, legal basis, exporter, importer) and ``jobType``; run ``tags``
   (operation, records, bytes, mechanism, sub-processors, onward-of, destination, event id).
 - ``TrainingRun`` → a ``RunEvent`` START, COMPLETE or FAIL (``unknown``: OTHER) of the job
   ``training/<model>``, one run id for all the events of a run (``training_run_id``), reading
-  its inputs and writing the model version once known. Job facets ``auditline`` (purpose,
+  its inputs (with the ``auditline`` facet of their declarations) and writing the model version
+  once known. Job facets ``auditline`` (purpose,
   training, location) and ``jobType``; run ``executionParameters``, ``errorMessage`` (failed),
   ``tags`` (status, code version, artifact digest, metrics, event id).
 - ``ModelDeployed`` → a ``RunEvent`` COMPLETE, run id = the event id, of the job
@@ -35,6 +37,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Collection, Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar, TypeAlias
 
 import attr
@@ -88,6 +91,9 @@ RUN_IDS = uuid.uuid5(uuid.NAMESPACE_URL, "https://auditline.dev/spec/openlineage
 INTEGRATION = "AUDITLINE"
 
 OpenLineage: TypeAlias = RunEvent | DatasetEvent | JobEvent
+Declared: TypeAlias = Mapping[str, AssetDeclared]
+"""The latest declaration of each asset, by asset id."""
+_NONE: Declared = MappingProxyType({})
 EXPORTED: tuple[type[Event], ...] = (AssetDeclared, DataMovement, TrainingRun, ModelDeployed)
 """The kinds an export maps, in the order of the table above."""
 
@@ -195,13 +201,15 @@ def ingested(event: Event, ingesting: Collection[str]) -> bool:
     return event.envelope.producer.service in ingesting
 
 
-def to_openlineage(event: Event) -> list[OpenLineage]:
-    """The OpenLineage events of one audit event (none for a kind not exported)."""
+def to_openlineage(event: Event, declared: Declared = _NONE) -> list[OpenLineage]:
+    """The OpenLineage events of one audit event (none for a kind not exported). ``declared``:
+    the latest declaration of each asset as of the event (the caller's state), whose facts go
+    in the ``auditline`` facet of a dataset a movement or a training run names."""
     build = _BUILDERS.get(type(event))
-    return [] if build is None else build(event)
+    return [] if build is None else build(event, declared)
 
 
-def _asset(event: AssetDeclared) -> list[OpenLineage]:
+def _asset(event: AssetDeclared, declared: Declared) -> list[OpenLineage]:
     namespace, name = dataset_name(event.asset_id)
     facets: dict[str, DatasetFacet] = {
         FACET: _dataset_facet(
@@ -226,19 +234,22 @@ def _asset(event: AssetDeclared) -> list[OpenLineage]:
     return [DatasetEvent(eventTime=_time(event), producer=PRODUCER, dataset=dataset)]
 
 
-def _movement(event: DataMovement) -> list[OpenLineage]:
+def _movement(event: DataMovement, declared: Declared) -> list[OpenLineage]:
     target = event.target_asset_id
 
-    def at(where: Location) -> dict[str, DatasetFacet]:
-        return {FACET: _dataset_facet(where, event.classification, event.subject_jurisdictions)}
+    def at(asset: str, where: Location) -> dict[str, DatasetFacet]:
+        known = declared.get(asset)
+        classification = event.classification or (known.classification if known else None)
+        subjects = event.subject_jurisdictions or (known.subject_jurisdictions if known else ())
+        return {FACET: _dataset_facet(where, classification, subjects, known)}
 
-    inputs = [InputDataset(*dataset_name(event.asset_id), facets=at(event.source))]
+    inputs = [InputDataset(*dataset_name(event.asset_id), facets=at(event.asset_id, event.source))]
     outputs = []
     if target is not None:
         statistics = output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
             rowCount=event.records, size=event.bytes, producer=PRODUCER
         )
-        outputs.append(OutputDataset(*dataset_name(target), facets=at(event.destination),
+        outputs.append(OutputDataset(*dataset_name(target), facets=at(target, event.destination),
                                      outputFacets={"outputStatistics": statistics}))  # fmt: skip
     destination = target if target is not None else event.destination.country
     job = _job(
@@ -264,7 +275,7 @@ def _movement_tags(event: DataMovement) -> tags_run.TagsRunFacet:
     )  # fmt: skip
 
 
-def _training(event: TrainingRun) -> list[OpenLineage]:
+def _training(event: TrainingRun, declared: Declared) -> list[OpenLineage]:
     version = event.model_version
     outputs = [] if version is None else [OutputDataset(**_model(event.model_name, version))]
     job = _job(
@@ -274,7 +285,8 @@ def _training(event: TrainingRun) -> list[OpenLineage]:
     )  # fmt: skip
     state = _RUN_STATES.get(str(event.status), RunState.OTHER)
     run = Run(runId=training_run_id(event.run_id), facets=_training_facets(event))
-    inputs = [InputDataset(*dataset_name(asset)) for asset in event.inputs]
+    inputs = [InputDataset(*dataset_name(asset), facets=_as_declared(declared.get(asset)))
+              for asset in event.inputs]  # fmt: skip
     return [_run_event(event, state, run, job, inputs, outputs)]
 
 
@@ -298,7 +310,7 @@ def _training_facets(event: TrainingRun) -> dict[str, RunFacet]:
     return facets
 
 
-def _deployment(event: ModelDeployed) -> list[OpenLineage]:
+def _deployment(event: ModelDeployed, declared: Declared) -> list[OpenLineage]:
     job = _job(
         f"deployment/{event.deployment_id}",
         "DEPLOYMENT",
@@ -313,7 +325,7 @@ def _deployment(event: ModelDeployed) -> list[OpenLineage]:
     return [_run_event(event, RunState.COMPLETE, run, job, inputs, [])]
 
 
-_BUILDERS: dict[type[Event], Callable[[Any], list[OpenLineage]]] = {
+_BUILDERS: dict[type[Event], Callable[[Any, Declared], list[OpenLineage]]] = {
     AssetDeclared: _asset,
     DataMovement: _movement,
     TrainingRun: _training,
@@ -385,6 +397,14 @@ def _dataset_facet(
         collection_purposes=listed(asset.collection_purposes) if asset else None,
         location=_location(location), owner=asset.owner if asset else None, producer=PRODUCER,
     )  # fmt: skip
+
+
+def _as_declared(asset: AssetDeclared | None) -> dict[str, DatasetFacet]:
+    """The ``auditline`` facet of a declared asset where it is declared; none if undeclared."""
+    if asset is None:
+        return {}
+    return {FACET: _dataset_facet(asset.location, asset.classification,
+                                  asset.subject_jurisdictions, asset)}  # fmt: skip
 
 
 def _location(location: Location) -> FacetLocation:

@@ -8,6 +8,10 @@ event and stops at the first one the consumer refuses or cannot take; Kafka prod
 and waits for their delivery at the end. Run ids are deterministic, so an interrupted export is
 repeated as a whole, or resumed with ``--since``.
 
+State: the latest declaration of each asset, as of each event (the declarations before
+``--since`` are read first, and they are read whatever ``--kind`` says), so that a movement's or
+a training run's datasets carry what is declared of them; it holds one declaration an asset.
+
 Left out: events that auditline itself converted from OpenLineage (``--include-ingested`` keeps
 them), i.e. those of the ingesting service, ``cli.SERVICE`` or any service that emitted an
 ``OpenLineageEvent``.
@@ -21,7 +25,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -93,8 +97,7 @@ def read_rows(store: Any, query: Query, page: int = PAGE) -> Iterator[tuple[str,
 def cmd_export(args: argparse.Namespace) -> int:
     from auditline.openlineage.cli import SERVICE
 
-    export = _export_module()
-    open_existing = _store_opener()
+    export, open_existing = _needed()
     settings = load_settings()
     destination = _destination(args, settings)
     if args.since and args.until and args.since >= args.until:
@@ -137,24 +140,39 @@ def _counted(counts: Counter[str]) -> str:
 
 
 def _send(store: Any, query: Query, export: Any, sender: _Sender) -> _Tally:
+    """Map and send what ``query`` names; every declaration read (those before ``since``
+    first) is the state the mapping reads the facts of the assets it names from."""
+    tally = _Tally(Counter(), Counter())
+    declared: dict[str, Any] = {}
+    before = replace(query, kinds=("AssetDeclared",), since=_EPOCH, until=query.since)
+    for _, event in _decoded(store, before, export, tally):
+        declared[event.asset_id] = event
+    reading = replace(query, kinds=tuple({*query.kinds, "AssetDeclared"}))
+    for kind, event in _decoded(store, reading, export, tally):
+        if kind == "AssetDeclared":
+            declared[event.asset_id] = event
+        if kind not in query.kinds or export.ingested(event, query.left_out):
+            continue  # read for its facts only, or (the query left them out) converted
+        tally.read[kind] += 1
+        for lineage in export.to_openlineage(event, declared):
+            sender.send(lineage, sum(tally.sent.values()))
+            tally.sent[type(lineage).__name__] += 1
+    return tally
+
+
+def _decoded(store: Any, query: Query, export: Any, tally: _Tally) -> Iterator[tuple[str, Any]]:
+    """(kind, event) of each row ``query`` names; one that does not decode is named on stderr."""
     from pydantic import ValidationError
 
     models = {model.__name__: model for model in export.EXPORTED}
-    tally = _Tally(Counter(), Counter())
     for event_id, kind, payload in read_rows(store, query):
         try:
-            event = models[kind].model_validate_json(payload)
+            yield kind, models[kind].model_validate_json(payload)
         except ValidationError as exc:
             tally.unreadable += 1
             reason = str(exc).splitlines()[0]
             print(f"auditline: event {event_id}: its stored {kind} does not decode ({reason}): "
                   "left out", file=sys.stderr)  # fmt: skip
-            continue
-        tally.read[kind] += 1
-        for lineage in export.to_openlineage(event):
-            sender.send(lineage, sum(tally.sent.values()))
-            tally.sent[type(lineage).__name__] += 1
-    return tally
 
 
 def _ingesting(store: Any, service: str) -> frozenset[str]:
@@ -177,24 +195,17 @@ def _count(store: Any, query: Query) -> int:
     return int(rows[0][0])
 
 
-def _export_module() -> Any:
+def _needed() -> tuple[Any, Any]:
+    """The mapping (it needs the OpenLineage client) and the store's opener."""
     try:
         from auditline.openlineage import export
     except ImportError as exc:
-        raise ConfigError(
-            "openlineage export needs the OpenLineage client: pip install 'auditline[openlineage]'"
-        ) from exc
-    return export
-
-
-def _store_opener() -> Any:
+        raise ConfigError("openlineage export needs: pip install 'auditline[openlineage]'") from exc
     try:
         from auditline.sinks.store import open_existing
     except ImportError as exc:
-        raise ConfigError(
-            "openlineage export reads the audit store: pip install 'auditline[store]'"
-        ) from exc
-    return open_existing
+        raise ConfigError("openlineage export needs: pip install 'auditline[store]'") from exc
+    return export, open_existing
 
 
 # ---- where the events go -------------------------------------------------------------------
@@ -357,12 +368,7 @@ def _failure(exc: Exception, target: str, sent: int) -> AuditlineError:
     import requests
     from confluent_kafka import KafkaException
 
-    before = (
-        " (nothing was sent)"
-        if not sent
-        else f" after {sent} events were sent (exporting again "
-        "is safe: the run ids are deterministic)"
-    )
+    before = f" after {sent} events were sent" if sent else " (nothing was sent)"
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         status = exc.response.status_code
         text = " ".join(exc.response.text.split())[:200]
@@ -424,53 +430,32 @@ def add_export(actions: Any) -> None:
         "emits each asset declaration, movement, training run and deployment as OpenLineage "
         "events, with the `auditline` facets, through the openlineage-python client's "
         "transports. Events auditline converted from OpenLineage are left out unless "
-        "--include-ingested. Exit 0 sent, 2 bad input or refused by the consumer, 3 the "
-        "consumer unreachable, 4 no store.",
+        "--include-ingested. Run ids are deterministic: exporting again is safe. Exit 0 sent, "
+        "2 bad input or refused by the consumer, 3 the consumer unreachable, 4 no store.",
     )
-    where = export.add_argument_group("where to (one of)").add_mutually_exclusive_group(
-        required=True
-    )
-    where.add_argument("--url", help="HTTP transport: the consumer (http://localhost:5000)")
-    where.add_argument(
-        "--kafka-topic",
-        metavar="TOPIC",
-        help="Kafka transport: this topic, at AUDITLINE_KAFKA__BOOTSTRAP_SERVERS",
-    )
+    group = export.add_argument_group("where to (one of)")
+    where = group.add_mutually_exclusive_group(required=True)
+    where.add_argument("--url", help="HTTP transport: the consumer, e.g. http://localhost:5000")
+    where.add_argument("--kafka-topic", metavar="TOPIC",
+                       help="Kafka transport: this topic (AUDITLINE_KAFKA__* brokers)")  # fmt: skip
     where.add_argument("--file", metavar="PATH", help="File transport: one event a line, appended")
-    where.add_argument(
-        "--console",
-        action="store_true",
-        help="each event as a JSON line on standard output (the summary: stderr)",
-    )
-    where.add_argument(
-        "--transport-config",
-        metavar="openlineage.yml",
-        help="an OpenLineage client configuration: its transport, facets, filters",
-    )
+    where.add_argument("--console", action="store_true",
+                       help="one event a line on standard output (summary: stderr)")  # fmt: skip
+    where.add_argument("--transport-config", metavar="openlineage.yml",
+                       help="an OpenLineage client configuration file")  # fmt: skip
     http = export.add_argument_group("HTTP transport")
     http.add_argument("--endpoint", default=None, help="path under --url (default api/v1/lineage)")
-    http.add_argument(
-        "--api-key-env",
-        metavar="NAME",
-        default=None,
-        help="send the API key held by this environment variable (Bearer)",
-    )
-    http.add_argument(
-        "--timeout", type=float, default=None, metavar="SECONDS", help="per request (default 5)"
-    )
+    http.add_argument("--api-key-env", metavar="NAME", default=None,
+                      help="send the API key this environment variable holds (Bearer)")  # fmt: skip
+    http.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                      help="per request (default 5)")  # fmt: skip
     what = export.add_argument_group("what")
-    what.add_argument(
-        "--since", type=_time, default=None, metavar="ISO-TIME", help="events from this time"
-    )
-    what.add_argument(
-        "--until", type=_time, default=None, metavar="ISO-TIME", help="events before this time"
-    )
-    what.add_argument(
-        "--kind", action="append", choices=KINDS, help="only this kind (repeat; default all four)"
-    )
-    what.add_argument(
-        "--include-ingested",
-        action="store_true",
-        help="also events auditline converted from OpenLineage (they loop back)",
-    )
+    what.add_argument("--since", type=_time, default=None, metavar="ISO-TIME",
+                      help="events from this time (no zone: UTC)")  # fmt: skip
+    what.add_argument("--until", type=_time, default=None, metavar="ISO-TIME",
+                      help="events before this time")  # fmt: skip
+    what.add_argument("--kind", action="append", choices=KINDS,
+                      help="only this kind (repeat; default all four)")  # fmt: skip
+    what.add_argument("--include-ingested", action="store_true",
+                      help="also events converted from OpenLineage (they loop)")  # fmt: skip
     export.set_defaults(run=cmd_export)

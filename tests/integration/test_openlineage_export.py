@@ -170,20 +170,36 @@ def test_export_posts_the_lineage_to_an_openlineage_consumer(
     assert [d["name"] for d in jobs["training/churn"]["outputs"]] == ["churn:2"]  # the last run
 
 
-def test_export_filters_by_kind_and_time_and_keeps_ingested_events_when_asked(
+def test_export_filters_by_kind_and_time_keeps_ingested_events_when_asked_and_sends_a_key(
     store: Store, store_settings: ClickHouseSettings
 ) -> None:
     until = (T0 + timedelta(minutes=5)).isoformat()
+    env = env_for(store_settings) | {"MARQUEZ_TOKEN": "s3cret"}
     with Consumer() as consumer:
         done = export(
-            env_for(store_settings), "--url", f"http://127.0.0.1:{consumer.port}",
+            env, "--url", f"http://127.0.0.1:{consumer.port}", "--api-key-env", "MARQUEZ_TOKEN",
             "--kind", "AssetDeclared", "--until", until, "--include-ingested",
         )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "exported 4 events (4 DatasetEvent)" in done.stdout
+    assert {h["Authorization"] for _, h, _ in consumer.posts} == {"Bearer s3cret"}
     names = {(e["dataset"]["namespace"], e["dataset"]["name"]) for e in consumer.events()}
     assert names == {("auditline", "raw"), ("auditline", "other"),
                      ("s3://eu-lake", "events/2026"), ("s3://eu-lake", "clicks")}  # fmt: skip
+
+
+def test_export_writes_one_event_a_line_to_a_file_or_to_standard_output(
+    store: Store, store_settings: ClickHouseSettings, tmp_path: Path
+) -> None:
+    env, out = env_for(store_settings), tmp_path / "lineage.ndjson"
+    written = export(env, "--file", str(out), "--kind", "DataMovement")
+    assert written.returncode == 0, written.stderr
+    assert written.stdout.startswith("openlineage: exported 2 events (2 RunEvent)")
+    in_file = [json.loads(line) for line in out.read_text().splitlines()]
+    shown = export(env, "--console", "--kind", "DataMovement")
+    assert shown.returncode == 0, shown.stderr
+    assert [json.loads(line) for line in shown.stdout.splitlines()] == in_file
+    assert shown.stderr.startswith("openlineage: exported 2 events")  # stdout holds the events
 
 
 def test_a_refusal_an_unreachable_consumer_and_a_missing_store_fail_in_one_line(
