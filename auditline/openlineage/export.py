@@ -17,9 +17,9 @@ client's classes, each carrying ``PRODUCER``:
 - ``TrainingRun`` → a ``RunEvent`` START, COMPLETE or FAIL (``unknown``: OTHER) of the job
   ``training/<model>``, one run id for all the events of a run (``training_run_id``), reading
   its inputs (with the ``auditline`` facet of their declarations) and writing the model version
-  once known. Job facets ``auditline`` (purpose,
-  training, location) and ``jobType``; run ``executionParameters``, ``errorMessage`` (failed),
-  ``tags`` (status, code version, artifact digest, metrics, event id).
+  once known. Job facets ``auditline`` (purpose, training, location) and ``jobType``; run
+  ``executionParameters``, ``errorMessage`` (failed), ``tags`` (status, code version, artifact
+  digest, metrics, event id).
 - ``ModelDeployed`` → a ``RunEvent`` COMPLETE, run id = the event id, of the job
   ``deployment/<deployment id>`` reading the model version. Job facets ``auditline`` (the
   serving location) and ``jobType``; run ``tags`` (status deployed or retired, endpoint,
@@ -30,6 +30,7 @@ Jobs are in the namespace ``auditline``. A model version is the dataset ``<model
 OpenLineage namespace and name by ``dataset_name``. Other kinds (predictions, alerts,
 checkpoints, the OpenLineage evidence itself) are not exported. ``ingested`` tells the events
 auditline converted from OpenLineage, which an export leaves out: a round trip does not loop.
+The one state is the caller's: the latest declaration of each asset (``Declared``).
 """
 
 from __future__ import annotations

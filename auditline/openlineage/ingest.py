@@ -8,11 +8,20 @@ streams, signed and chained like any SDK's), one ``emit_many`` per kind. Guarant
 durability point: the spool sends them on, across restarts); a rejected event emits nothing and
 comes back with its reason. The evidence event of each OpenLineage event is emitted before any
 event converted from it, in its own stream.
+
+What an integration repeats is recorded once: a declaration equal to the last one this service
+made of the dataset, a movement a run already reported (a streaming job's RUNNING events every
+checkpoint, then its COMPLETE), a training run's state it already reported. The memory of it is
+bounded (``REMEMBERED`` keys) and lost on a restart, after which each is recorded once more; the
+evidence event of every OpenLineage event is always recorded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import json
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +34,8 @@ from auditline.producer import AuditProducer
 EMIT_ORDER: tuple[type[Event], ...] = (OpenLineageEvent, AssetDeclared, TrainingRun, DataMovement)
 """Kinds in the order a batch emits them: the evidence first, declarations before what they
 govern."""
+REMEMBERED = 200_000
+"""Repeats remembered (keys of declarations, movements and run states), least recent dropped."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,7 @@ class Ingestor:
     def __init__(self, producer: AuditProducer, config: MappingConfig) -> None:
         self.producer = producer
         self.config = config
+        self.recorded: OrderedDict[Hashable, str] = OrderedDict()
 
     def ingest(self, raws: Sequence[bytes]) -> list[Outcome]:
         """The outcome of each event, in order; accepted ones spooled when this returns."""
@@ -78,19 +90,48 @@ class Ingestor:
         ]
 
     def _emit(self, batch: list[Converted]) -> list[tuple[str, ...]]:
-        """Emit the batch kind by kind; the event ids of each converted event, in order."""
+        """Emit the batch kind by kind, repeats left out; the event ids of each converted event,
+        in order."""
         ids: list[list[str]] = [[] for _ in batch]
         for model in EMIT_ORDER:
-            owners, bodies = [], []
+            owners, bodies, fresh = [], [], dict[Hashable, str]()
             for i, item in enumerate(batch):
                 for kind, body in item.events:
-                    if kind is model:
-                        owners.append(i)
-                        bodies.append(
-                            {**body, "event_time": item.event_time, "trace_id": item.trace_id}
-                        )
+                    if kind is not model:
+                        continue
+                    key, value = _identity(kind, body, item.trace_id)
+                    if key is not None and (fresh.get(key) or self.recorded.get(key)) == value:
+                        continue
+                    if key is not None:
+                        fresh[key] = value
+                    owners.append(i)
+                    bodies.append(
+                        {**body, "event_time": item.event_time, "trace_id": item.trace_id}
+                    )
             if bodies:
                 receipts = self.producer.emit_many(model, bodies)
                 for owner, receipt in zip(owners, receipts, strict=True):
                     ids[owner].append(str(receipt.event_id))
+            self._remember(fresh)
         return [tuple(each) for each in ids]
+
+    def _remember(self, fresh: dict[Hashable, str]) -> None:
+        for key, value in fresh.items():
+            self.recorded[key] = value
+            self.recorded.move_to_end(key)
+        while len(self.recorded) > REMEMBERED:
+            self.recorded.popitem(last=False)
+
+
+def _identity(
+    kind: type[Event], body: dict[str, Any], run: str | None
+) -> tuple[Hashable | None, str]:
+    """What makes a converted event a repeat: (key, value); a None key is never one."""
+    if kind is AssetDeclared:
+        text = json.dumps(body, sort_keys=True, default=str)
+        return ("declared", body["asset_id"]), hashlib.sha256(text.encode()).hexdigest()
+    if kind is DataMovement and run is not None:
+        return ("moved", run, body["asset_id"], body["target_asset_id"]), "1"
+    if kind is TrainingRun:
+        return ("trained", body["run_id"]), str(body["status"])
+    return None, ""

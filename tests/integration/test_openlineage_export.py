@@ -192,11 +192,14 @@ def test_export_writes_one_event_a_line_to_a_file_or_to_standard_output(
     store: Store, store_settings: ClickHouseSettings, tmp_path: Path
 ) -> None:
     env, out = env_for(store_settings), tmp_path / "lineage.ndjson"
-    written = export(env, "--file", str(out), "--kind", "DataMovement")
+    since = (T0 + timedelta(minutes=1)).isoformat()  # after raw was declared
+    written = export(env, "--file", str(out), "--kind", "DataMovement", "--since", since)
     assert written.returncode == 0, written.stderr
     assert written.stdout.startswith("openlineage: exported 2 events (2 RunEvent)")
     in_file = [json.loads(line) for line in out.read_text().splitlines()]
-    shown = export(env, "--console", "--kind", "DataMovement")
+    for move in in_file:  # what raw's declaration says, though it is before --since
+        assert move["inputs"][0]["facets"]["auditline"]["classification"] == "personal"
+    shown = export(env, "--console", "--kind", "DataMovement", "--since", since)
     assert shown.returncode == 0, shown.stderr
     assert [json.loads(line) for line in shown.stdout.splitlines()] == in_file
     assert shown.stderr.startswith("openlineage: exported 2 events")  # stdout holds the events

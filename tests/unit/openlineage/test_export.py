@@ -267,6 +267,21 @@ def test_a_deployment_reads_the_model_version_where_it_serves() -> None:
         assert tags["auditline.status"] == status
 
 
+def test_the_datasets_a_run_names_carry_what_their_declarations_say() -> None:
+    raw, copy = declared(), declared(asset_id=US_COPY, location=VIRGINIA, owner="us-team")
+    state = {raw.asset_id: raw, copy.asset_id: copy}
+    [move] = map(as_json, to_openlineage(moved(classification=None), state))
+    source = move["inputs"][0]["facets"]["auditline"]
+    assert (source["classification"], source["residency"], source["owner"]) == (
+        "personal", ["EEA"], "crm-team")  # fmt: skip
+    assert source["location"]["country"] == "DE"  # where the movement read it
+    assert move["outputs"][0]["facets"]["auditline"]["owner"] == "us-team"
+    [run] = map(as_json, to_openlineage(trained("started"), state))
+    inputs = {d["name"]: d["facets"].get("auditline") for d in run["inputs"]}
+    assert inputs["copies/customers"]["location"]["country"] == "US"
+    assert inputs["feats"] is None  # not declared: no facet rather than an empty one
+
+
 def test_run_ids_are_deterministic() -> None:
     event = trained("started")
     assert as_json(to_openlineage(event)[0]) == as_json(to_openlineage(event)[0])

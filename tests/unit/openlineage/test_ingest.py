@@ -70,3 +70,19 @@ def test_a_bad_event_is_rejected_with_its_reason_and_the_others_kept(
     assert "JSON" in outcomes[0].reason and outcomes[2].reason
     assert ingestor.producer.flush(10)
     assert len([e for e in events(broker) if isinstance(e, OpenLineageEvent)]) == 1
+
+
+def test_what_an_integration_repeats_is_recorded_once(
+    ingestor: Ingestor, broker: InProcessBroker
+) -> None:
+    raws = fixture("spark/residency_breach_de_to_us.json")
+    running = json.loads(raws[-1])
+    running["eventType"] = "RUNNING"
+    again = [json.dumps(running).encode(), *raws]  # a checkpoint, then START and COMPLETE
+    assert all(o.accepted for o in ingestor.ingest(again))
+    assert all(o.accepted for o in ingestor.ingest(raws))  # the integration retries
+    assert ingestor.producer.flush(10)
+    kinds = [type(e).__name__ for e in events(broker)]
+    assert kinds.count("OpenLineageEvent") == 5  # the evidence of every event received
+    assert kinds.count("DataMovement") == 1  # the one flow of the run
+    assert kinds.count("AssetDeclared") == 1  # the input, the one dataset with the facet
