@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from auditline.errors import ConfigError, NotFoundError
+from auditline.openlineage.export_cli import add_export
 from auditline.openlineage.ingest import Ingestor
 from auditline.openlineage.locations import Inventory, load_inventory
 from auditline.openlineage.mapping import MappingConfig, TrainingPattern
@@ -181,3 +182,4 @@ def register(sub: Any) -> None:
     )
     imports.add_argument("path", help="file or folder")
     imports.set_defaults(run=cmd_import)
+    add_export(actions)

@@ -98,10 +98,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from auditline.openlineage.cli import SERVICE
 
     export, open_existing = _needed()
-    settings = load_settings()
-    destination = _destination(args, settings)
     if args.since and args.until and args.since >= args.until:
         raise ConfigError("--since must be before --until")
+    settings = load_settings()
+    destination = _destination(args, settings)
     store = open_existing(settings.clickhouse)
     try:
         left_out = frozenset() if args.include_ingested else _ingesting(store, SERVICE)

@@ -38,6 +38,8 @@ from auditline.openlineage.facets import DatasetFacet, JobFacet, dataset_facet, 
 from auditline.openlineage.locations import Inventory, Placement, resolve
 from auditline.openlineage.validation import Checked
 
+EXPORTED = "auditline"
+"""The namespace ``export`` gives datasets whose asset id has no ``scheme://authority``."""
 UNKNOWN_COUNTRY = "ZZ"
 """Where a dataset is when nothing says where (ISO 3166 user-assigned: unknown)."""
 MOVING = frozenset({"RUNNING", "COMPLETE", "FAIL", "ABORT"})
@@ -79,7 +81,10 @@ class Converted:
 
 def asset_id(namespace: str, name: str) -> str:
     """A dataset's auditline identity: ``namespace/name`` (one slash between them), e.g.
-    ``s3://eu-data/customers`` or ``bigquery/project.dataset.table``."""
+    ``s3://eu-data/customers`` or ``bigquery/project.dataset.table``; in the namespace
+    ``auditline`` (what ``export`` names an asset id that has no ``scheme://``), the name."""
+    if namespace == EXPORTED:
+        return name
     return f"{namespace.rstrip('/')}/{name.lstrip('/')}"
 
 
@@ -129,7 +134,7 @@ def convert(checked: Checked, raw: bytes, config: MappingConfig) -> Converted:
         str(event.get("eventType") or "OTHER") if checked.kind == "run" else (checked.kind.upper())
     )
     converted: list[tuple[type[Event], dict[str, Any]]] = [
-        (AssetDeclared, _declaration(d)) for d in everything if d.declared
+        (AssetDeclared, _declaration(d)) for d in everything if _declares(d.declared)
     ]
     if checked.kind == "run" and run_id is not None:
         declared = job_facet(job_facets, notes, where=job_id(job))
@@ -239,6 +244,16 @@ def _transformation(source: Mapping[str, Any], lineage: Mapping[str, Any]) -> st
         return ", ".join(k for k in kinds if k)
     legacy = lineage.get("transformationType") or lineage.get("transformationDescription")
     return str(legacy) if legacy else None
+
+
+def _declares(facet: DatasetFacet | None) -> bool:
+    """Whether the facet says more of the dataset than where it is: a facet with only a location
+    places the dataset and declares nothing (an ``unknown`` classification declared from it
+    would stand beside what an SDK declared)."""
+    if facet is None:
+        return False
+    said = facet.model_dump(exclude={"location"}, exclude_defaults=True)
+    return any(value not in (None, (), [], "") for value in said.values())
 
 
 def _declaration(dataset: _Dataset) -> dict[str, Any]:

@@ -186,6 +186,12 @@ def test_the_auditline_facets_fit_their_own_schemas(event: Event) -> None:
                 assert errors == []
 
 
+def test_the_command_offers_the_kinds_the_mapping_exports() -> None:
+    from auditline.openlineage.export_cli import KINDS
+
+    assert tuple(model.__name__ for model in EXPORTED) == KINDS
+
+
 def test_kinds_without_lineage_export_nothing() -> None:
     prediction = next(e for e in demo_events() if isinstance(e, Prediction))
     assert to_openlineage(prediction) == []
