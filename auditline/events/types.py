@@ -29,6 +29,9 @@ HexDigest = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 
+UNKNOWN_COUNTRY = "ZZ"
+"""Where something is when nothing says where (ISO 3166 user-assigned): recorded, never guessed."""
+
 ZERO_HASH = "0" * 64
 """prev_hash of the first event of a stream."""
 

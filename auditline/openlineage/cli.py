@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from auditline.errors import ConfigError, NotFoundError
+from auditline.errors import NotFoundError, OpenLineageError
 from auditline.openlineage.export_cli import add_export
-from auditline.openlineage.ingest import Ingestor
+from auditline.openlineage.ingest import Ingestor, Outcome, array_items
 from auditline.openlineage.locations import Inventory, load_inventory
 from auditline.openlineage.mapping import MappingConfig, TrainingPattern
 from auditline.openlineage.validation import prepare
@@ -38,14 +38,17 @@ def mapping_config(settings: AuditlineSettings) -> MappingConfig:
 
 
 @contextmanager
-def ingestor(settings: AuditlineSettings) -> Iterator[Ingestor]:
-    """An Ingestor over the service's own producer, closed (spool flushed) on leaving."""
+def ingestor(settings: AuditlineSettings, role: str) -> Iterator[Ingestor]:
+    """An Ingestor over the service's own producer, closed (spool flushed) on leaving. Its
+    instance is the producer's with the role appended (``host.serve``, ``host.consume``): the
+    roles run side by side on one host, each with its own spool and streams."""
     from auditline.producer import AuditProducer
 
-    if "service" not in settings.producer.model_fields_set:
-        settings = settings.model_copy(
-            update={"producer": settings.producer.model_copy(update={"service": SERVICE})}
-        )
+    given = settings.producer
+    update = {"instance": f"{given.instance}.{role}"}
+    if "service" not in given.model_fields_set:
+        update["service"] = SERVICE
+    settings = settings.model_copy(update={"producer": given.model_copy(update=update)})
     config = mapping_config(settings)
     prepare()  # the schemas compiled before the first event, not on it
     with AuditProducer(settings) as producer:
@@ -58,7 +61,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     ol = settings.openlineage.model_copy(update=overrides)
-    with ingestor(settings) as service:
+    with ingestor(settings, "serve") as service:
         asyncio.run(serve(service, ol))
     return 0
 
@@ -70,7 +73,7 @@ def cmd_consume(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    with ingestor(settings) as service:
+    with ingestor(settings, "consume") as service:
         consumer = OpenLineageConsumer(settings, service)
         print(f"openlineage: consuming {consumer.topic}", flush=True)
         try:
@@ -89,10 +92,12 @@ def cmd_import(args: argparse.Namespace) -> int:
     settings = load_settings()
     files = list(_files(Path(args.path)))
     accepted = rejected = 0
-    with ingestor(settings) as service:
+    with ingestor(settings, "import") as service:
         for batch in _batches(_events(files)):
-            outcomes = service.ingest([raw for _, raw in batch])
-            for (where, _), outcome in zip(batch, outcomes, strict=True):
+            raws = [raw for _, raw in batch if isinstance(raw, bytes)]
+            outcomes = iter(service.ingest(raws))
+            for where, raw in batch:
+                outcome = next(outcomes) if isinstance(raw, bytes) else Outcome(False, raw)
                 if outcome.accepted:
                     accepted += 1
                     for note in outcome.unplaced:
@@ -116,35 +121,44 @@ def _files(path: Path) -> Iterator[Path]:
         raise NotFoundError(f"{path} does not exist: give an export file or a folder of them")
 
 
-def _events(files: list[Path]) -> Iterator[tuple[str, bytes]]:
-    """(file:line, event bytes): a file holds one event, a JSON array, or one event a line."""
+def _events(files: list[Path]) -> Iterator[tuple[str, bytes | str]]:
+    """(file:line, event bytes or why the file cannot give any): a file holds one event, a JSON
+    array, or one event a line."""
     for file in files:
-        data = file.read_bytes()
-        head = data.lstrip()[:1]
-        if head == b"[":
-            try:
-                items: list[Any] = json.loads(data)
-            except ValueError as exc:
-                raise ConfigError(f"{file}: not a JSON array of events ({exc})") from None
-            for i, item in enumerate(items, 1):
-                yield f"{file}[{i}]", json.dumps(item, separators=(",", ":")).encode()
+        try:
+            data = file.read_bytes().removeprefix(b"\xef\xbb\xbf")
+        except OSError as exc:
+            yield str(file), f"cannot be read: {exc.strerror or exc}"
             continue
-        lines = data.splitlines()
-        if file.suffix == ".json" and len([line for line in lines if line.strip()]) > 1:
-            try:  # a pretty-printed single event
-                json.loads(data)
-            except ValueError:
-                pass
-            else:
-                yield f"{file}", data
+        if data.lstrip()[:1] == b"[":
+            try:
+                items = array_items(data, limit=None)
+            except OpenLineageError as exc:
+                yield str(file), str(exc)
                 continue
-        for number, line in enumerate(lines, 1):
-            if line.strip():
-                yield f"{file}:{number}", line
+            yield from ((f"{file}[{i}]", item) for i, item in enumerate(items, 1))
+        elif file.suffix == ".json" and _one_event(data):
+            yield f"{file}", data
+        else:
+            lines = enumerate(data.splitlines(), 1)
+            yield from ((f"{file}:{n}", line) for n, line in lines if line.strip())
 
 
-def _batches(items: Iterator[tuple[str, bytes]]) -> Iterator[list[tuple[str, bytes]]]:
-    batch: list[tuple[str, bytes]] = []
+def _one_event(data: bytes) -> bool:
+    """A .json file holding one (perhaps pretty-printed) event, not one event a line."""
+    if len([line for line in data.splitlines() if line.strip()]) <= 1:
+        return False
+    try:
+        json.loads(data)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _batches(
+    items: Iterator[tuple[str, bytes | str]],
+) -> Iterator[list[tuple[str, bytes | str]]]:
+    batch: list[tuple[str, bytes | str]] = []
     for item in items:
         batch.append(item)
         if len(batch) == IMPORT_BATCH:
@@ -152,6 +166,12 @@ def _batches(items: Iterator[tuple[str, bytes]]) -> Iterator[list[tuple[str, byt
             batch = []
     if batch:
         yield batch
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text} is not a port (0 to 65535)")
+    return int(text)
 
 
 def register(sub: Any) -> None:
@@ -165,7 +185,7 @@ def register(sub: Any) -> None:
         "serve", help="serve POST /api/v1/lineage (point HttpTransport's url here)"
     )
     serve.add_argument("--host", default=None, help="address (default: settings, 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=None, help="port (default: settings, 5000)")
+    serve.add_argument("--port", type=_port, default=None, help="port (default: settings, 5000)")
     serve.set_defaults(run=cmd_serve)
     consume = actions.add_parser(
         "consume", help="consume the OpenLineage topic (point KafkaTransport's topic here)"

@@ -3,13 +3,16 @@
 Per batch: consume up to ``BATCH`` messages, ingest them (``Ingestor``: accepted events' audit
 events spooled), produce each rejected message to the dead-letter topic with its reason, source
 topic, partition and offset in headers and wait for those to be acknowledged, and only then
-commit the offsets, synchronously. A crash before the commit reads the batch again: its
+commit the offsets, synchronously (a dead letter the broker did not take stops the batch
+uncommitted). A dead letter over ``DEAD_LETTER_MAX`` bytes keeps its first bytes, with its size
+and the SHA-256 of the whole in headers. A crash before the commit reads the batch again: its
 OpenLineage events are ingested again (new audit events with the same digest and run id, which
 tell a re-delivery from a new event); none is lost.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from dataclasses import dataclass
@@ -24,6 +27,8 @@ from auditline.topics import ensure_topics, with_logger
 
 BATCH = 500
 WAIT_S = 0.5
+DEAD_LETTER_MAX = 512 * 1024
+"""Bytes of a rejected message a dead letter keeps (under the broker's 1 MB default)."""
 
 
 def input_topic(settings: AuditlineSettings) -> str:
@@ -59,6 +64,7 @@ class OpenLineageConsumer:
             {**with_logger(conf), "acks": "all", "enable.idempotence": True}
         )
         self.stats = ConsumerStats()
+        self.undelivered: list[str] = []
 
     def run(self, stop: threading.Event, idle_exit_s: float | None = None) -> ConsumerStats:
         """Consume until ``stop`` (or nothing arrived for ``idle_exit_s``)."""
@@ -84,8 +90,12 @@ class OpenLineageConsumer:
             if not outcome.accepted:
                 self._dead_letter(message, outcome.reason)
                 rejected += 1
-        if rejected and self.dead_letters.flush(30):
-            raise SinkError("dead letters not acknowledged: not committing")
+        if rejected and (self.dead_letters.flush(30) or self.undelivered):
+            failed, self.undelivered = self.undelivered, []
+            raise SinkError(
+                "dead letters not acknowledged, not committing: "
+                + ("; ".join(failed) or "the broker did not answer in 30 s")
+            )
         self.consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
         self.stats.consumed += len(messages)
         self.stats.accepted += len(messages) - rejected
@@ -93,18 +103,26 @@ class OpenLineageConsumer:
         return len(messages)
 
     def _dead_letter(self, message: Message, reason: str) -> None:
+        value = message.value() or b""
+        headers: list[tuple[str, str | bytes | None]] = [
+            ("reason", reason.encode()),
+            ("source_topic", (message.topic() or "").encode()),
+            ("source_partition", str(message.partition()).encode()),
+            ("source_offset", str(message.offset()).encode()),
+        ]
+        if len(value) > DEAD_LETTER_MAX:
+            headers += [("truncated_from", str(len(value)).encode()),
+                        ("sha256", hashlib.sha256(value).hexdigest().encode())]  # fmt: skip
+            value = value[:DEAD_LETTER_MAX]
         self.dead_letters.produce(
-            self.dead_letter_topic,
-            message.value(),
-            message.key(),
-            headers=[
-                ("reason", reason.encode()),
-                ("source_topic", (message.topic() or "").encode()),
-                ("source_partition", str(message.partition()).encode()),
-                ("source_offset", str(message.offset()).encode()),
-            ],
-        )
+            self.dead_letter_topic, value, message.key(), headers=headers,
+            on_delivery=self._delivered,
+        )  # fmt: skip
         self.dead_letters.poll(0)
+
+    def _delivered(self, error: KafkaError | None, _: Message) -> None:
+        if error is not None:
+            self.undelivered.append(str(error))
 
     def close(self) -> None:
         self.dead_letters.flush(30)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from auditline.openlineage.mapping import Converted, MappingConfig, convert
 from auditline.openlineage.validation import check
 from auditline.producer import AuditProducer
 
+log = logging.getLogger(__name__)
 EMIT_ORDER: tuple[type[Event], ...] = (OpenLineageEvent, AssetDeclared, TrainingRun, DataMovement)
 """Kinds in the order a batch emits them: the evidence first, declarations before what they
 govern."""
@@ -58,6 +60,45 @@ class Outcome:
         }  # fmt: skip
 
 
+MAX_ITEMS = 1_000
+"""Events of one JSON array (an HTTP body, an exported file is read in such slices)."""
+
+
+def array_items(data: bytes, limit: int | None = MAX_ITEMS) -> list[bytes]:
+    """The items of a JSON array, each as the exact bytes it had in ``data`` (their digest is
+    of what the producer sent, not of a re-serialisation); raises ``OpenLineageError``."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise OpenLineageError(f"the body is not UTF-8 text: {exc}") from None
+    decoder, items = json.JSONDecoder(), list[bytes]()
+    pos = _skip(text, text.index("[") + 1)
+    while pos < len(text) and text[pos] != "]":
+        if len(items) == limit:
+            raise OpenLineageError(f"the array holds more than {limit} events: send fewer")
+        try:
+            _, end = decoder.raw_decode(text, pos)
+        except (ValueError, RecursionError) as exc:
+            raise OpenLineageError(f"the array is not JSON: {exc}") from None
+        items.append(text[pos:end].encode())
+        pos = _skip(text, end)
+        if pos < len(text) and text[pos] == ",":
+            pos = _skip(text, pos + 1)
+        elif pos >= len(text) or text[pos] != "]":
+            raise OpenLineageError(f"the array is not JSON: expected , or ] at character {pos}")
+    if pos >= len(text) or text[pos + 1 :].strip():
+        raise OpenLineageError("the array is not JSON: it does not end with ]")
+    if not items:
+        raise OpenLineageError("the array holds no events")
+    return items
+
+
+def _skip(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
 class Ingestor:
     """Checks, converts and emits OpenLineage events (see the module docstring)."""
 
@@ -78,6 +119,11 @@ class Ingestor:
                 converted.append(str(exc))
             except InvalidEventError as exc:
                 converted.append(f"the event converts to an invalid audit event: {exc}")
+            except Exception as exc:
+                # a shape the checks let through and the mapping cannot read: this event's
+                # rejection, never the batch's failure
+                log.warning("an OpenLineage event could not be converted", exc_info=True)
+                converted.append(f"the event could not be read ({type(exc).__name__}: {exc})")
             else:
                 converted.append(item)
         ids = self._emit([c for c in converted if isinstance(c, Converted)])
@@ -130,8 +176,11 @@ def _identity(
     if kind is AssetDeclared:
         text = json.dumps(body, sort_keys=True, default=str)
         return ("declared", body["asset_id"]), hashlib.sha256(text.encode()).hexdigest()
-    if kind is DataMovement and run is not None:
-        return ("moved", run, body["asset_id"], body["target_asset_id"]), "1"
+    if kind is DataMovement and run is not None:  # what it is judged on: not its counts
+        said = {k: v for k, v in body.items() if k not in ("records", "bytes")}
+        text = json.dumps(said, sort_keys=True, default=str)
+        key = ("moved", run, body["asset_id"], body["target_asset_id"])
+        return key, hashlib.sha256(text.encode()).hexdigest()
     if kind is TrainingRun:
         return ("trained", body["run_id"]), str(body["status"])
     return None, ""

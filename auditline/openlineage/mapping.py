@@ -34,16 +34,25 @@ from auditline.events import (
     OpenLineageEvent,
     TrainingRun,
 )
+from auditline.events.types import UNKNOWN_COUNTRY
 from auditline.openlineage.facets import DatasetFacet, JobFacet, dataset_facet, job_facet
-from auditline.openlineage.locations import Inventory, Placement, resolve
+from auditline.openlineage.locations import Inventory, Placement, resolve, where_run
 from auditline.openlineage.validation import Checked
 
 EXPORTED = "auditline"
 """The namespace ``export`` gives datasets whose asset id has no ``scheme://authority``."""
-UNKNOWN_COUNTRY = "ZZ"
-"""Where a dataset is when nothing says where (ISO 3166 user-assigned: unknown)."""
-MOVING = frozenset({"RUNNING", "COMPLETE", "FAIL", "ABORT"})
-"""Run states in which data may have moved: a START announces, it has not written yet."""
+MOVING = frozenset({"COMPLETE", "FAIL", "ABORT"})
+"""Run states in which a batch job's data may have moved: a START announces, a RUNNING reports
+progress (the job moves its data once, and says so at its end)."""
+STREAMING_MOVING = MOVING | {"RUNNING"}
+"""A streaming job's data flows while it runs (Flink reports RUNNING at each checkpoint)."""
+MAX_LISTED = 500
+"""Items of each list the evidence keeps (inputs, outputs, symlinks, unplaced, notes); the
+rest counted in a note, so that one evidence record stays well inside a Kafka message."""
+MAX_COLUMN_EDGES = 2_000
+MAX_FLOWS = 10_000
+"""Input → output movements recorded for one event; beyond them a note says how many were not."""
+_LONG = 2**63 - 1
 _RUN_STATUS = {"START": "started", "RUNNING": "started", "COMPLETE": "completed",
                "FAIL": "failed", "ABORT": "failed"}  # fmt: skip
 
@@ -134,20 +143,22 @@ def convert(checked: Checked, raw: bytes, config: MappingConfig) -> Converted:
         str(event.get("eventType") or "OTHER") if checked.kind == "run" else (checked.kind.upper())
     )
     converted: list[tuple[type[Event], dict[str, Any]]] = [
-        (AssetDeclared, _declaration(d)) for d in everything if _declares(d.declared)
+        (AssetDeclared, _declaration(d)) for d in everything if _declares(d, notes)
     ]
     if checked.kind == "run" and run_id is not None:
         declared = job_facet(job_facets, notes, where=job_id(job))
-        ran = _Run(str(run_id), event_type, job, declared, inputs, outputs)
+        ran = _Run(str(run_id), event_type, job, run_facets, declared, inputs, outputs)
         training = _training_model(job, declared, config.training)
         if training is not None:
             converted += _training(ran, training, config)
-        elif event_type in MOVING:
-            converted += _movements(ran, config)
+        elif event_type in (STREAMING_MOVING if _streaming(job_facets) else MOVING):
+            converted += _movements(ran, config, notes)
     original = raw.decode("utf-8", "replace") if len(raw) <= config.original_limit else None
     if original is None:
         notes.append(f"the event's {len(raw)} bytes exceed {config.original_limit}: digest kept")
     parent = run_facets.get("parent") or {}
+    if len(notes) > MAX_LISTED:
+        notes[MAX_LISTED - 1 :] = [f"{len(notes) - MAX_LISTED + 1} more notes not kept"]
     evidence = {
         "event_type": event_type,
         "producer": str(event.get("producer") or ""),
@@ -156,11 +167,16 @@ def convert(checked: Checked, raw: bytes, config: MappingConfig) -> Converted:
         "job": job_id(job) if job else None,
         "parent_run_id": (parent.get("run") or {}).get("runId"),
         "parent_job": job_id(parent["job"]) if isinstance(parent.get("job"), dict) else None,
-        "inputs": [d.asset_id for d in inputs],
-        "outputs": [d.asset_id for d in outputs],
-        "aliases": [alias for d in everything for alias in _aliases(d)],
-        "column_lineage": [edge for d in outputs for edge in _columns(d)],
-        "unplaced": list(unplaced),
+        "inputs": _listed("inputs", [d.asset_id for d in inputs], notes),
+        "outputs": _listed("outputs", [d.asset_id for d in outputs], notes),
+        "aliases": _listed("symlinks", [a for d in everything for a in _aliases(d)], notes),
+        "column_lineage": _listed(
+            "column lineage edges",
+            [e for d in outputs for e in _columns(d)],
+            notes,
+            MAX_COLUMN_EDGES,
+        ),
+        "unplaced": _listed("unplaced datasets", list(unplaced), notes),
         "notes": notes,
         "digest": hashlib.sha256(raw).hexdigest(),
         "original": original,
@@ -178,6 +194,7 @@ class _Run:
     run_id: str
     event_type: str
     job: Mapping[str, Any]
+    run_facets: Mapping[str, Any]
     declared: JobFacet | None
     inputs: Sequence[_Dataset]
     outputs: Sequence[_Dataset]
@@ -246,14 +263,37 @@ def _transformation(source: Mapping[str, Any], lineage: Mapping[str, Any]) -> st
     return str(legacy) if legacy else None
 
 
-def _declares(facet: DatasetFacet | None) -> bool:
-    """Whether the facet says more of the dataset than where it is: a facet with only a location
-    places the dataset and declares nothing (an ``unknown`` classification declared from it
-    would stand beside what an SDK declared)."""
+def _declares(dataset: _Dataset, notes: list[str]) -> bool:
+    """Whether the dataset's facet declares it: a classification or jurisdictions, and a known
+    place. A facet with only a location (or an owner) places it and declares nothing, and a
+    dataset is never declared in ZZ: either would stand beside what an SDK declared of it."""
+    facet = dataset.declared
     if facet is None:
         return False
-    said = facet.model_dump(exclude={"location"}, exclude_defaults=True)
-    return any(value not in (None, (), [], "") for value in said.values())
+    said = facet.model_dump(include=_DECLARING, exclude_defaults=True)
+    if not any(value not in (None, (), [], "") for value in said.values()):
+        return False
+    if dataset.placement.location is None:
+        notes.append(f"{dataset.asset_id}: its auditline facet is not declared: where it is is "
+                     "unknown (give the facet a location, or an inventory rule)")  # fmt: skip
+        return False
+    return True
+
+
+_DECLARING = {"classification", "residency", "origin_jurisdictions", "subject_jurisdictions",
+              "subject_citizenships", "collection_purposes"}  # fmt: skip
+
+
+def _listed(what: str, items: list[Any], notes: list[str], limit: int = MAX_LISTED) -> list[Any]:
+    if len(items) <= limit:
+        return items
+    notes.append(f"{len(items) - limit} {what} beyond the first {limit} not listed")
+    return items[:limit]
+
+
+def _streaming(job_facets: Mapping[str, Any]) -> bool:
+    job_type = job_facets.get("jobType")
+    return isinstance(job_type, dict) and job_type.get("processingType") == "STREAMING"
 
 
 def _declaration(dataset: _Dataset) -> dict[str, Any]:
@@ -291,7 +331,13 @@ def _training(
     status = _RUN_STATUS.get(ran.event_type)
     if status is None:
         return []
-    where = next((d for d in (*ran.outputs, *ran.inputs) if d.placement.location), None)
+    runs_in = where_run(ran.job.get("facets"), ran.run_facets).location
+    placed = next((d for d in (*ran.outputs, *ran.inputs) if d.placement.location), None)
+    location = (
+        runs_in.model_dump() if runs_in is not None
+        else placed.location() if placed is not None
+        else {"country": UNKNOWN_COUNTRY}
+    )  # fmt: skip
     source = (ran.job.get("facets") or {}).get("sourceCodeLocation") or {}
     code = source.get("version") or source.get("url") or job_id(ran.job)
     return [
@@ -301,7 +347,7 @@ def _training(
                 "run_id": ran.run_id, "status": status, "model_name": model[0],
                 "model_version": model[1] if status == "completed" else None,
                 "inputs": [d.asset_id for d in ran.inputs], "code_version": str(code),
-                "location": where.location() if where else {"country": UNKNOWN_COUNTRY},
+                "location": location,
                 "purpose": ran.purpose(config),
                 "error": "the OpenLineage run failed" if status == "failed" else None,
             },
@@ -309,14 +355,22 @@ def _training(
     ]  # fmt: skip
 
 
-def _movements(ran: _Run, config: MappingConfig) -> list[tuple[type[Event], dict[str, Any]]]:
+def _movements(
+    ran: _Run, config: MappingConfig, notes: list[str]
+) -> list[tuple[type[Event], dict[str, Any]]]:
     moves: list[tuple[type[Event], dict[str, Any]]] = []
+    flows = len(ran.inputs) * len(ran.outputs)
+    if flows > MAX_FLOWS:
+        notes.append(f"{flows - MAX_FLOWS} input-to-output flows beyond the first {MAX_FLOWS} "
+                     "not recorded as movements (nor judged)")  # fmt: skip
     owner = str(ran.job.get("namespace") or "unknown")
     declared = ran.declared
     for target in ran.outputs:
         for source in ran.inputs:
             if source.asset_id == target.asset_id:
                 continue
+            if len(moves) == MAX_FLOWS:
+                return moves
             moves.append(
                 (
                     DataMovement,
@@ -340,7 +394,7 @@ def _movements(ran: _Run, config: MappingConfig) -> list[tuple[type[Event], dict
 
 def _count(statistics: Mapping[str, Any], key: str) -> int:
     value = statistics.get(key)
-    return value if isinstance(value, int) and value >= 0 else 0
+    return min(value, _LONG) if isinstance(value, int) and value >= 0 else 0
 
 
 def _party(declared: JobFacet | None, role: str, owner: str, country: str) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -26,13 +25,19 @@ from typing import Any
 
 from aiohttp import web
 
-from auditline.errors import AuditlineError
-from auditline.openlineage.ingest import Ingestor, Outcome
+from auditline.errors import AuditlineError, OpenLineageError
+from auditline.openlineage.ingest import Ingestor, Outcome, array_items
 from auditline.settings import OpenLineageSettings
 
 log = logging.getLogger(__name__)
 PATH = "/api/v1/lineage"
 BATCH = 200
+MAX_PENDING = 5_000
+"""Events waiting to be ingested; more are answered 503 at once (back-pressure, not memory)."""
+
+
+class Busy(Exception):
+    """Too many events wait: the request is refused before it is queued."""
 
 
 class Batcher:
@@ -43,11 +48,18 @@ class Batcher:
         self.queue: asyncio.Queue[tuple[list[bytes], asyncio.Future[list[Outcome]]]] = (
             asyncio.Queue()
         )
+        self.pending = 0
 
     async def submit(self, raws: list[bytes]) -> list[Outcome]:
+        if self.pending + len(raws) > MAX_PENDING:
+            raise Busy(f"{self.pending} events wait to be recorded")
         done: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
-        await self.queue.put((raws, done))
-        return await done
+        self.pending += len(raws)
+        try:
+            await self.queue.put((raws, done))
+            return await done
+        finally:
+            self.pending -= len(raws)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -60,16 +72,30 @@ class Batcher:
             raws = [raw for request, _ in waiting for raw in request]
             try:
                 outcomes = await loop.run_in_executor(None, self.ingestor.ingest, raws)
-            except Exception as exc:  # noqa: BLE001 - every waiting request gets the failure
-                for _, done in waiting:
-                    if not done.done():
-                        done.set_exception(exc)
+            except Exception:  # noqa: BLE001 - then each request alone: only its own fails
+                for request, done in waiting:
+                    await self._alone(loop, request, done)
                 continue
             start = 0
             for request, done in waiting:
                 if not done.done():
                     done.set_result(outcomes[start : start + len(request)])
                 start += len(request)
+
+    async def _alone(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        request: list[bytes],
+        done: asyncio.Future[list[Outcome]],
+    ) -> None:
+        try:
+            outcomes = await loop.run_in_executor(None, self.ingestor.ingest, request)
+        except Exception as exc:  # noqa: BLE001 - the request's answer says it
+            if not done.done():
+                done.set_exception(exc)
+        else:
+            if not done.done():
+                done.set_result(outcomes)
 
 
 def application(ingestor: Ingestor, settings: OpenLineageSettings) -> web.Application:
@@ -88,19 +114,14 @@ def application(ingestor: Ingestor, settings: OpenLineageSettings) -> web.Applic
     async def lineage(request: web.Request) -> web.Response:
         if token is not None and not _authorised(request, token):
             return _error(401, "missing or wrong bearer token: send Authorization: Bearer <key>")
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return _error(413, f"the body exceeds {settings.max_event_bytes} bytes")
-        raws = _events(body)
-        if isinstance(raws, str):
-            return _error(400, raws)
-        try:
-            outcomes = await batcher.submit(raws)
-        except AuditlineError as exc:
-            log.error("ingesting failed: %s", exc)
-            return _error(503, f"the events could not be recorded: {exc}; retry later")
-        return _answer(outcomes, single=not body.lstrip().startswith(b"["))
+        body = await _body(request, settings.max_event_bytes)
+        if isinstance(body, web.Response):
+            return body
+        array = body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[")
+        outcomes = await _recorded(batcher, body, array)
+        if isinstance(outcomes, web.Response):
+            return outcomes
+        return _answer(outcomes, single=not array)
 
     async def health(_: web.Request) -> web.Response:
         return web.Response(text="ok\n")
@@ -111,24 +132,40 @@ def application(ingestor: Ingestor, settings: OpenLineageSettings) -> web.Applic
     return app
 
 
+async def _body(request: web.Request, limit: int) -> bytes | web.Response:
+    """The request's body (inflated), or the answer that says why it cannot be read."""
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _error(413, f"the body exceeds {limit} bytes")
+    except Exception as exc:  # noqa: BLE001 - a corrupt gzip body, a broken upload
+        return _error(400, f"the body could not be read: {exc}")
+    if not body.strip():
+        return _error(400, "the body is empty: post one OpenLineage event as JSON")
+    return body
+
+
+async def _recorded(batcher: Batcher, body: bytes, array: bool) -> list[Outcome] | web.Response:
+    """The outcomes of the body's events, or the answer that says why none was recorded."""
+    try:
+        return await batcher.submit(array_items(body) if array else [body])
+    except OpenLineageError as exc:
+        return _error(400, str(exc))
+    except Busy as exc:
+        return _error(503, f"too busy: {exc}; retry later")
+    except AuditlineError as exc:
+        log.error("recording OpenLineage events failed: %s", exc)
+        return _error(503, f"the events could not be recorded: {exc}; retry later")
+    except Exception as exc:
+        log.exception("recording OpenLineage events failed")
+        return _error(500, f"the events could not be recorded: {type(exc).__name__}")
+
+
 def _authorised(request: web.Request, token: str) -> bool:
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
-
-
-def _events(body: bytes) -> list[bytes] | str:
-    """The body's events as raw bytes each: one event, or the items of a JSON array."""
-    if not body.strip():
-        return "the body is empty: post one OpenLineage event as JSON"
-    if not body.lstrip().startswith(b"["):
-        return [body]
-    try:
-        items = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return f"the body is not JSON: {exc}"
-    if not items:
-        return "the array holds no events"
-    return [json.dumps(item, separators=(",", ":")).encode() for item in items]
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode("utf-8", "replace"), token.encode()
+    )
 
 
 def _answer(outcomes: list[Outcome], *, single: bool) -> web.Response:

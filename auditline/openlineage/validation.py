@@ -156,7 +156,12 @@ def _event_time(event: dict[str, Any], work: _Work) -> datetime:
     if when.tzinfo is None:
         work.notes.append(f"eventTime {value} has no time zone: read as UTC")
         when = when.replace(tzinfo=UTC)
-    when = when.astimezone(UTC)
+    try:
+        when = when.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59-01:00: past the last instant Python represents
+        raise OpenLineageError(
+            f"eventTime {_show(value)} is out of range", field="eventTime"
+        ) from None
     event["eventTime"] = when.isoformat()
     return when
 

@@ -26,6 +26,7 @@ from auditline.events import (
     RunStatus,
     TrainingRun,
 )
+from auditline.events.types import UNKNOWN_COUNTRY
 from auditline.policy.constraints import Constraints, strictest
 from auditline.policy.counters import Shards
 from auditline.policy.decisions import Decision
@@ -62,6 +63,12 @@ class PolicyEngine:
             return self._prediction(event, state, shard)
         return []
 
+    def _places(self, residency: tuple[str, ...]) -> frozenset[str]:
+        """A residency pin's countries: a policy group (EEA ...) stands for its members."""
+        return frozenset(
+            country for place in residency for country in (self.policy.group(place) or {place})
+        )
+
     # -- state --------------------------------------------------------------------------------
 
     def constraints(self, state: State, key: str) -> Constraints | None:
@@ -81,7 +88,7 @@ class PolicyEngine:
             classification=str(event.classification),
             origins=frozenset(event.origin_jurisdictions) | frozenset(event.subject_jurisdictions),
             citizenships=frozenset(event.subject_citizenships),
-            pins=frozenset({frozenset(event.residency)}) if event.residency else frozenset(),
+            pins=frozenset({self._places(event.residency)}) if event.residency else frozenset(),
             purposes=frozenset(event.collection_purposes),
             location=event.location.country,
             evidence=(eid,),
@@ -149,7 +156,8 @@ class PolicyEngine:
             event.destination.country,
             base,
             "movement",
-            from_country=event.source.country,
+            # an unknown source (ZZ: nothing said where) leaves the asset's known location to speak
+            from_country="" if event.source.country == UNKNOWN_COUNTRY else event.source.country,
             mechanism=event.mechanism,
             exporter=event.exporter,
             importer=event.importer,
@@ -164,11 +172,14 @@ class PolicyEngine:
         )
         decisions = self.transfers.judge(transfer, state)
         if event.target_asset_id:
-            self._put(
-                state,
-                f"asset:{event.target_asset_id}",
-                base.hop(event.target_asset_id, eid, event.destination.country),
-            )
+            # the target holds what it held and what arrived: several inputs joined into one
+            # output (OpenLineage derive movements) keep the constraints of each
+            key = f"asset:{event.target_asset_id}"
+            arrived = base.hop(event.target_asset_id, eid, event.destination.country)
+            held = self.constraints(state, key)
+            if event.destination.country == UNKNOWN_COUNTRY and held and held.location:
+                arrived = base.hop(event.target_asset_id, eid, held.location)
+            self._put(state, key, arrived if held is None else arrived.merge(held))
         return decisions
 
     def _training(self, event: TrainingRun, state: State, shard: str) -> list[Decision]:

@@ -11,6 +11,7 @@ import pytest
 from auditline.events import AssetDeclared, DataMovement, OpenLineageEvent, TrainingRun
 from auditline.openlineage.locations import load_inventory
 from auditline.openlineage.mapping import (
+    MAX_FLOWS,
     MappingConfig,
     TrainingPattern,
     asset_id,
@@ -128,9 +129,44 @@ def test_a_start_announces_and_moves_nothing() -> None:
     assert "DataMovement" not in kinds(converted(run_event("START")))
 
 
-@pytest.mark.parametrize("state", ["RUNNING", "FAIL", "ABORT"])
-def test_data_may_have_moved_in_a_running_failed_or_aborted_run(state: str) -> None:
+@pytest.mark.parametrize("state", ["FAIL", "ABORT"])
+def test_data_may_have_moved_in_a_failed_or_aborted_run(state: str) -> None:
     assert kinds(converted(run_event(state)))[-1] == "DataMovement"
+
+
+def test_a_batch_job_moves_at_its_end_a_streaming_job_while_it_runs() -> None:
+    assert "DataMovement" not in kinds(converted(run_event("RUNNING")))
+    streaming = {"namespace": "flink", "name": "events", "facets": {"jobType": {
+        "processingType": "STREAMING", "integration": "FLINK", "jobType": "JOB"}}}  # fmt: skip
+    assert kinds(converted(run_event("RUNNING", job=streaming)))[-1] == "DataMovement"
+
+
+def test_a_facet_that_only_places_or_names_an_owner_declares_nothing() -> None:
+    event = run_event(inputs=[dataset("s3://x", "a", auditline=auditline_facet(owner="crm"))])
+    assert "AssetDeclared" not in kinds(converted(event))[:2]
+
+
+def test_a_dataset_of_unknown_place_is_not_declared_and_the_note_says_why() -> None:
+    facet = auditline_facet(classification="personal")
+    result = converted(run_event(inputs=[dataset("s3://nowhere", "a", auditline=facet)]))
+    assert kinds(result) == ["OpenLineageEvent", "DataMovement"]
+    assert any("s3://nowhere/a" in note and "unknown" in note for note in result.notes)
+
+
+def test_flows_and_lists_are_bounded_with_a_note() -> None:
+    many = [dataset("s3://in", f"t{i}") for i in range(120)]
+    outs = [dataset("s3://out", f"t{i}") for i in range(120)]
+    result = converted(run_event(inputs=many, outputs=outs))
+    assert kinds(result).count("DataMovement") == MAX_FLOWS
+    assert any("not recorded as movements" in note for note in result.notes)
+
+
+def test_a_training_run_is_where_its_job_runs() -> None:
+    job = {"namespace": "ml", "name": "train", "facets": {"auditline": {
+        "training": {"model_name": "churn"}, "location": {"provider": "gcp",
+                                                            "region": "us-central1"}}}}  # fmt: skip
+    run = dict(converted(run_event(job=job)).events[-1][1])
+    assert run["location"]["country"] == "US"
 
 
 def test_a_dataset_without_the_facet_declares_nothing_and_an_unknown_place_is_zz() -> None:
