@@ -7,6 +7,7 @@ times are ISO 8601 with their zone (naive times are UTC, as ClickHouse returns t
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
@@ -14,6 +15,17 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
+
+
+def iso_time(value: str) -> datetime:
+    """A command-line time: ISO 8601, UTC when it has no zone (an argparse ``type``)."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{value} is not an ISO time (e.g. 2026-03-01T12:00Z; no zone: UTC)"
+        ) from exc
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def cell(value: Any) -> str:

@@ -6,11 +6,11 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from auditline.errors import ConfigError, UnavailableError
+from auditline.errors import ConfigError, SinkError, UnavailableError
 
 KAFKA_LOGGER = logging.getLogger("auditline.kafka")
 
@@ -85,3 +85,29 @@ def partition_count(conf: dict[str, str], topics: Iterable[str]) -> int:
             "repartition them (kafka-topics --alter --partitions N)"
         )
     return next(iter(counts.values()), 1)
+
+
+def coordinates(message: Message) -> tuple[str, int, int]:
+    """A consumed message's topic, partition and offset (all three, or a ``SinkError``)."""
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    if topic is None or partition is None or offset is None:
+        raise SinkError("a consumed message lacks topic, partition or offset")
+    return topic, partition, offset
+
+
+def ignorable(message: Message) -> bool:
+    """An end-of-partition or not-yet-created-topic report, not a record or a failure."""
+    error = message.error()
+    return error is not None and error.code() in (
+        KafkaError._PARTITION_EOF,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+    )
+
+
+def next_offsets(messages: Iterable[Message]) -> list[TopicPartition]:
+    """The offsets to commit once ``messages`` are handled: each partition's last, plus one."""
+    last: dict[tuple[str, int], int] = {}
+    for message in messages:
+        topic, partition, offset = coordinates(message)
+        last[(topic, partition)] = max(last.get((topic, partition), -1), offset)
+    return [TopicPartition(topic, part, offset + 1) for (topic, part), offset in last.items()]

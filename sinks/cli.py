@@ -8,12 +8,12 @@ import os
 import signal
 import sys
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from auditline.errors import ConfigError
 from auditline.integrity.keyring import verification_keys
-from auditline.output import json_value, render
+from auditline.output import iso_time, json_value, render
 from auditline.settings import AuditlineSettings, load_settings
 from auditline.topics import require_broker
 
@@ -27,16 +27,6 @@ def _store(settings: AuditlineSettings) -> Store:
 def _audit_store(settings: AuditlineSettings) -> Store:
     """The store an auditor's command reads: it must exist, never be created by the reading."""
     return open_existing(settings.clickhouse)
-
-
-def _time(value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not an ISO time (e.g. 2026-03-01T12:00Z)"
-        ) from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _out(args: argparse.Namespace, columns: list[str], rows: list[Any]) -> None:
@@ -307,20 +297,20 @@ def register(sub: Any) -> None:
     lineage.add_argument("target", nargs="?", help="with path: the node to reach")
     lineage.add_argument("--depth", type=int, default=10, help="hops to follow (default 10)")
     lineage.add_argument(
-        "--as-of", type=_time, default=None, help="the graph as it was at this time"
+        "--as-of", type=iso_time, default=None, help="the graph as it was at this time"
     )
     lineage.set_defaults(run=cmd_lineage)
 
     query = sub.add_parser("query", help="auditor questions", parents=[fmt])
     query.add_argument("what", choices=["predictions", "transfers"])
     query.add_argument("--derived-from", help="predictions: dataset the models were trained on")
-    query.add_argument("--as-of", type=_time, default=None)
+    query.add_argument("--as-of", type=iso_time, default=None)
     query.add_argument(
         "--classification", help="transfers: e.g. personal (inherited from the asset)"
     )
     query.add_argument("--from", dest="source", help="transfers: EEA, DE,FR, !adequate ...")
     query.add_argument("--to", dest="destination", help="transfers: e.g. '!adequate'")
-    query.add_argument("--since", type=_time, default=None)
+    query.add_argument("--since", type=iso_time, default=None)
     query.set_defaults(run=cmd_query)
 
     ev = sub.add_parser("evidence", help="evidence bundle of a model version (JSON or Markdown)")
@@ -360,7 +350,7 @@ def register(sub: Any) -> None:
         "topic in Kafka. Writes nothing. Exit 0 intact, 1 findings, 4 unknown --producer.",
     )
     verify.add_argument("--producer", help="only this producer service")
-    verify.add_argument("--since", type=_time, default=None, help="only events from this time")
+    verify.add_argument("--since", type=iso_time, default=None, help="only events from this time")
     verify.add_argument(
         "--broker",
         action="store_true",

@@ -20,17 +20,14 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from confluent_kafka import (
     Consumer,
-    KafkaError,
     Message,
     Producer,
-    TopicPartition,
 )
 
 from auditline.catalogue import Catalogue
@@ -38,7 +35,14 @@ from auditline.codec import Codec, make_codec
 from auditline.collector import gc_deferred
 from auditline.errors import DecodeError, SinkError
 from auditline.settings import AuditlineSettings
-from auditline.topics import consumer_lag, ensure_topics, with_logger
+from auditline.topics import (
+    consumer_lag,
+    coordinates,
+    ensure_topics,
+    ignorable,
+    next_offsets,
+    with_logger,
+)
 
 from .metrics import SinkMetrics
 from .rows import COLUMNS, Located, rows_for
@@ -192,14 +196,14 @@ class Sink:
     def _batch(self) -> int:
         sink = self.settings.sink
         messages = self.consumer.consume(sink.batch_max_events, sink.batch_max_wait_ms / 1000)
-        messages = [m for m in messages if not _ignorable(m)]
+        messages = [m for m in messages if not ignorable(m)]
         if not messages:
             self._observe_lag()
             return 0
         started = time.perf_counter()
         before = (self.stats.stored, self.stats.skipped_present, self.stats.dead_lettered)
         self.process(messages)
-        self.consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
+        self.consumer.commit(offsets=next_offsets(messages), asynchronous=False)
         self.stats.batches += 1
         if self.metrics is not None:
             self._observe(messages, before, time.perf_counter() - started)
@@ -244,11 +248,11 @@ class Sink:
             except DecodeError as exc:
                 self._dead_letter(message, str(exc))
                 continue
-            located.append(Located(event, *_coordinates(message)))
+            located.append(Located(event, *coordinates(message)))
         return located
 
     def _dead_letter(self, message: Message, reason: str) -> None:
-        topic, partition, offset = _coordinates(message)
+        topic, partition, offset = coordinates(message)
         self.dead_letters.produce(
             self.catalogue.dead_letter_topic,
             message.value(),
@@ -266,26 +270,3 @@ class Sink:
     def close(self) -> None:
         self.dead_letters.flush(30)
         self.consumer.close()
-
-
-def _coordinates(message: Message) -> tuple[str, int, int]:
-    topic, partition, offset = message.topic(), message.partition(), message.offset()
-    if topic is None or partition is None or offset is None:
-        raise SinkError("a consumed message lacks topic, partition or offset")
-    return topic, partition, offset
-
-
-def _ignorable(message: Message) -> bool:
-    error = message.error()
-    return error is not None and error.code() in (
-        KafkaError._PARTITION_EOF,
-        KafkaError.UNKNOWN_TOPIC_OR_PART,
-    )
-
-
-def _next_offsets(messages: Iterable[Message]) -> list[TopicPartition]:
-    last: dict[tuple[str, int], int] = {}
-    for m in messages:
-        topic, partition, offset = _coordinates(m)
-        last[(topic, partition)] = max(last.get((topic, partition), -1), offset)
-    return [TopicPartition(topic, part, offset + 1) for (topic, part), offset in last.items()]

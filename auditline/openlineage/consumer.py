@@ -17,13 +17,13 @@ import threading
 import time
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, Producer
 
 from auditline.catalogue import Catalogue
 from auditline.errors import SinkError
 from auditline.openlineage.ingest import Ingestor
 from auditline.settings import AuditlineSettings
-from auditline.topics import ensure_topics, with_logger
+from auditline.topics import ensure_topics, ignorable, next_offsets, with_logger
 
 BATCH = 500
 WAIT_S = 0.5
@@ -78,7 +78,7 @@ class OpenLineageConsumer:
 
     def step(self) -> int:
         """One batch: consume, ingest, dead-letter, commit. Returns the messages handled."""
-        messages = [m for m in self.consumer.consume(BATCH, WAIT_S) if not _ignorable(m)]
+        messages = [m for m in self.consumer.consume(BATCH, WAIT_S) if not ignorable(m)]
         if not messages:
             return 0
         for message in messages:
@@ -96,7 +96,7 @@ class OpenLineageConsumer:
                 "dead letters not acknowledged, not committing: "
                 + ("; ".join(failed) or "the broker did not answer in 30 s")
             )
-        self.consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
+        self.consumer.commit(offsets=next_offsets(messages), asynchronous=False)
         self.stats.consumed += len(messages)
         self.stats.accepted += len(messages) - rejected
         self.stats.dead_lettered += rejected
@@ -127,19 +127,3 @@ class OpenLineageConsumer:
     def close(self) -> None:
         self.dead_letters.flush(30)
         self.consumer.close()
-
-
-def _ignorable(message: Message) -> bool:
-    error = message.error()
-    return error is not None and error.code() in (
-        KafkaError._PARTITION_EOF,
-        KafkaError.UNKNOWN_TOPIC_OR_PART,
-    )
-
-
-def _next_offsets(messages: list[Message]) -> list[TopicPartition]:
-    last: dict[tuple[str, int], int] = {}
-    for m in messages:
-        key = (m.topic() or "", m.partition() or 0)
-        last[key] = max(last.get(key, -1), m.offset() or 0)
-    return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]

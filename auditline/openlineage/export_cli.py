@@ -33,6 +33,7 @@ from urllib.parse import urljoin
 from uuid import UUID
 
 from auditline.errors import AuditlineError, ConfigError, EmitError, UnavailableError
+from auditline.output import iso_time
 from auditline.settings import AuditlineSettings, load_settings
 
 PAGE = 1000
@@ -410,16 +411,6 @@ def _line(exc: BaseException) -> str:
 # ---- the command line ----------------------------------------------------------------------
 
 
-def _time(value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"{value} is not an ISO time (e.g. 2026-03-01T12:00Z; no zone: UTC)"
-        ) from exc
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
-
-
 def add_export(actions: Any) -> None:
     """Add ``export`` to the ``openlineage`` sub-commands (``actions``)."""
     export = actions.add_parser(
@@ -450,9 +441,9 @@ def add_export(actions: Any) -> None:
     http.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                       help="per request (default 5)")  # fmt: skip
     what = export.add_argument_group("what")
-    what.add_argument("--since", type=_time, default=None, metavar="ISO-TIME",
+    what.add_argument("--since", type=iso_time, default=None, metavar="ISO-TIME",
                       help="events from this time (no zone: UTC)")  # fmt: skip
-    what.add_argument("--until", type=_time, default=None, metavar="ISO-TIME",
+    what.add_argument("--until", type=iso_time, default=None, metavar="ISO-TIME",
                       help="events before this time")  # fmt: skip
     what.add_argument("--kind", action="append", choices=KINDS,
                       help="only this kind (repeat; default all four)")  # fmt: skip
