@@ -201,7 +201,13 @@ def _json_arg(text: str, option: str) -> Any:
 def _cmd_drift(args: argparse.Namespace) -> int:
     try:
         from auditline.drift.detector import DriftDetector
-        from auditline.drift.offline import drift, load_drift_settings, load_reference
+        from auditline.drift.offline import (
+            Report,
+            drift,
+            load_drift_settings,
+            load_reference,
+            with_window,
+        )
     except ImportError:
         return _needs_extra(argparse.Namespace(command="drift", extra="drift"))
     from auditline.check import BadInput
@@ -214,21 +220,24 @@ def _cmd_drift(args: argparse.Namespace) -> int:
     except UnicodeDecodeError:
         return _not_text("drift", args.reference)
     config = load_drift_settings(args.config).for_model(reference.model_name)
-    if args.window is not None:
-        config = config.model_copy(update={"window_seconds": args.window})
-    detector = DriftDetector(reference, config)
+    detector = DriftDetector(reference, with_window(config, args.window))
     stream = sys.stdin if args.predictions == "-" else _open(args.predictions)
-    skipped: dict[str, int] = {}
+    report = Report()
     try:
-        for alert in drift(stream, detector, skipped):
+        for alert in drift(stream, detector, report):
             print(json.dumps(alert, default=str), flush=True)
     except BadInput as exc:
         print(f"auditline drift: {args.predictions}: {exc}", file=sys.stderr)
         return 2
     except UnicodeDecodeError:
         return _not_text("drift", args.predictions)
-    for model, count in skipped.items():
-        print(f"auditline drift: skipped {count} events of {model}", file=sys.stderr)
+    for line in report.lines(detector):
+        print(f"auditline drift: {line}", file=sys.stderr)
+    if not report.judged:
+        raise ConfigError(
+            f"no prediction of {reference.model_name}/{reference.model_version} (the reference's "
+            "model version) in the input: give the predictions of that version"
+        )
     return 1 if detector.lifecycle.open_episodes() else 0
 
 
@@ -351,10 +360,12 @@ def build_parser() -> argparse.ArgumentParser:
     drift = sub.add_parser(
         "drift",
         help="drift of predictions against their training run (exit 0 none open, 1 open, 2 bad "
-        "input)",
+        "input or no prediction of the reference's version)",
         description="Predictions (Prediction / PredictionBatch JSON lines, see docs/drift.md) "
         "are counted in event-time windows and compared with the reference profiles of the "
-        "training run; prints one JSON line per alert opened or closed.",
+        "training run; prints one JSON line per alert opened or closed. Standard error says "
+        "what was skipped (other versions), late (after its window was judged) or never "
+        "judged (reference features absent from the predictions).",
     )
     drift.add_argument("predictions", help="JSON-lines file, or - for standard input")
     drift.add_argument(

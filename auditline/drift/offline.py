@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from auditline.check import BadInput, parse_event
 from auditline.drift.detector import DriftConfig, DriftDetector
-from auditline.drift.reference import Reference
+from auditline.drift.reference import PREDICTION, Reference
 from auditline.errors import ConfigError
 from auditline.events import Event, Prediction, PredictionBatch, TrainingRun
 
@@ -68,10 +69,41 @@ def load_reference(text: str) -> Reference:
     return Reference.from_training_run(run)
 
 
+@dataclass
+class Report:
+    """What an offline run saw besides its alerts: for people, on standard error."""
+
+    judged: int = 0  # predictions of the reference's model version
+    skipped: dict[str, int] = field(default_factory=dict)  # events of other versions, by version
+    seen: set[str] = field(default_factory=set)  # feature names the predictions carried
+
+    def lines(self, detector: DriftDetector) -> list[str]:
+        reference = detector.reference
+        out = [f"skipped {count} events of {model}" for model, count in self.skipped.items()]
+        late = detector.windows.late
+        if late:
+            out.append(
+                f"{late} of {self.judged} predictions arrived after their window was judged and "
+                "were not counted: sort the input by event time, or raise "
+                "allowed_lateness_seconds"
+            )
+        unmatched = sorted(
+            f.name for f in reference.features if f.name != PREDICTION and f.name not in self.seen
+        )
+        if unmatched and self.judged:
+            out.append(
+                f"{len(unmatched)} reference features never appear in the predictions, so they "
+                f"were not judged (renamed?): {', '.join(unmatched)}"
+            )
+        return out
+
+
 def drift(
-    lines: Iterable[str], detector: DriftDetector, skipped: dict[str, int] | None = None
+    lines: Iterable[str], detector: DriftDetector, report: Report | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Alert bodies (opened/closed) over the prediction lines; ``BadInput`` on the first bad one."""
+    """Alert bodies (opened/closed) over the prediction lines; ``BadInput`` on the first bad one.
+    ``report`` gathers what was skipped, late or never seen."""
+    report = report if report is not None else Report()
     models: dict[str, type[Event]] = {"Prediction": Prediction, "PredictionBatch": PredictionBatch}
     reference = detector.reference
     for number, text in enumerate(lines, start=1):
@@ -83,9 +115,31 @@ def drift(
             reference.model_name,
             reference.model_version,
         ):
-            if skipped is not None:
-                key = f"{event.model_name}/{event.model_version}"
-                skipped[key] = skipped.get(key, 0) + 1
+            key = f"{event.model_name}/{event.model_version}"
+            report.skipped[key] = report.skipped.get(key, 0) + 1
             continue
+        report.judged += event.count if isinstance(event, PredictionBatch) else 1
+        report.seen.update(_features(event))
         yield from detector.observe(event)
     yield from detector.release(everything=True)
+
+
+def _features(event: Prediction | PredictionBatch) -> Iterator[str]:
+    if isinstance(event, PredictionBatch):
+        yield from (c.name for c in event.numeric_features)
+        yield from (c.name for c in event.categorical_features)
+    else:
+        yield from event.numeric_features
+        yield from event.categorical_features
+
+
+def with_window(config: DriftConfig, seconds: int | None) -> DriftConfig:
+    """``config`` with a command line's window, validated like the YAML's."""
+    if seconds is None:
+        return config
+    try:
+        return DriftConfig.model_validate({**config.model_dump(), "window_seconds": seconds})
+    except ValidationError as exc:
+        raise ConfigError(
+            f"--window {seconds}: {exc.errors()[0]['msg']} (a window is a number of seconds)"
+        ) from None

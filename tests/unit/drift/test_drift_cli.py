@@ -135,3 +135,32 @@ def test_the_embedded_runner_raises_the_same_alerts(
     runner = EmbeddedRunner(PolicyEngine(load_policy()), drift=DriftSettings())
     alerts = runner.run_events(events).drift_alerts + runner.finish_drift()
     assert [json.loads(json.dumps(a, default=str)) for a in alerts] == offline
+
+
+def test_a_window_override_is_validated_like_the_yaml(
+    files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    reference, predictions = files
+    for window in ("0", "-60"):
+        code, _, err = run(capsys, "--reference", str(reference), str(predictions),
+                           "--window", window)  # fmt: skip
+        assert code == 2 and f"--window {window}" in err and "Traceback" not in err
+
+
+def test_late_predictions_unmatched_features_and_other_versions_are_reported(
+    files: tuple[Path, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    reference, predictions = files
+    lines = predictions.read_text().splitlines()
+    renamed = [line.replace('"name": "plan"', '"name": "tier"') for line in lines]
+    shuffled = tmp_path / "shuffled.jsonl"
+    shuffled.write_text("\n".join([*renamed[3:], *renamed[:3]]) + "\n")  # hours 0-2 come last
+    code, _, err = run(capsys, "--reference", str(reference), str(shuffled))
+    assert "1500 of 6000 predictions arrived after their window was judged" in err
+    assert "never appear in the predictions, so they were not judged (renamed?): plan" in err
+    other = tmp_path / "other.jsonl"
+    other.write_text("\n".join(line.replace('"model_version": "3"', '"model_version": "2"')
+                               for line in lines) + "\n")  # fmt: skip
+    code, _, err = run(capsys, "--reference", str(reference), str(other))
+    assert code == 2 and "skipped 12 events of churn/2" in err
+    assert "no prediction of churn/3" in err
