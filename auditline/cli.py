@@ -241,6 +241,59 @@ def _cmd_drift(args: argparse.Namespace) -> int:
     return 1 if detector.lifecycle.open_episodes() else 0
 
 
+def _after_global_options(argv: list[str]) -> int:
+    """Where the command starts: after ``--log-level X`` / ``--log-format X`` given before it."""
+    i = 0
+    while i < len(argv):
+        if argv[i] in ("--log-level", "--log-format"):
+            i += 2
+        elif argv[i].startswith(("--log-level=", "--log-format=")):
+            i += 1
+        else:
+            break
+    return i
+
+
+def _drift_reference_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="auditline drift reference",
+        description="A drift reference from a training sample: prints a completed TrainingRun "
+        "(JSON) with a profile of every column, for auditline drift --reference.",
+        epilog=EXIT_CODES_HELP,
+    )
+    parser.add_argument("sample", help="CSV (header line) or Parquet file of training rows")
+    parser.add_argument("--model", required=True, help="model name")
+    parser.add_argument("--version", required=True, help="model version")
+    parser.add_argument("--prediction", default=None, help="column of the model's score or label")
+    parser.add_argument(
+        "--categorical", action="append", default=[], help="a column to profile as categories"
+    )
+    parser.add_argument(
+        "--log-level", choices=["debug", "info", "warning", "error"], default="warning",
+        help=argparse.SUPPRESS,
+    )  # fmt: skip
+    parser.add_argument("--log-format", choices=["text", "json"], default="text",
+                        help=argparse.SUPPRESS)  # fmt: skip
+    parser.set_defaults(run=_cmd_drift_reference)
+    return parser
+
+
+def _cmd_drift_reference(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from auditline.drift.sample import read_columns, reference_run
+
+    path = Path(args.sample)
+    if not path.is_file():
+        raise NotFoundError(f"{path} does not exist: give a CSV or Parquet training sample")
+    run = reference_run(
+        read_columns(path), model=args.model, version=args.version, prediction=args.prediction,
+        categorical=args.categorical, source=str(path),
+    )  # fmt: skip
+    print(json.dumps(run))
+    return 0
+
+
 def _cmd_keys(args: argparse.Namespace) -> int:
     """A new Ed25519 key pair: the private key for the producer, the public key for the keyring."""
     from dataclasses import replace
@@ -363,7 +416,9 @@ def build_parser() -> argparse.ArgumentParser:
         "input or no prediction of the reference's version)",
         description="Predictions (Prediction / PredictionBatch JSON lines, see docs/drift.md) "
         "are counted in event-time windows and compared with the reference profiles of the "
-        "training run; prints one JSON line per alert opened or closed. Standard error says "
+        "training run; prints one JSON line per alert opened or closed (`auditline drift "
+        "reference SAMPLE --model M --version V` makes the reference from a CSV/Parquet "
+        "training sample). Standard error says "
         "what was skipped (other versions), late (after its window was judged) or never "
         "judged (reference features absent from the predictions).",
     )
@@ -442,7 +497,12 @@ def _needs_extra(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    command = _after_global_options(given)
+    if given[command : command + 2] == ["drift", "reference"]:  # beside drift's positional input
+        args = _drift_reference_parser().parse_args(given[:command] + given[command + 2 :])
+    else:
+        args = build_parser().parse_args(given)
     configure_logging(args.log_level.upper(), args.log_format)
     try:
         return int(args.run(args))

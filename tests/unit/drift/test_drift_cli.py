@@ -164,3 +164,40 @@ def test_late_predictions_unmatched_features_and_other_versions_are_reported(
     code, _, err = run(capsys, "--reference", str(reference), str(other))
     assert code == 2 and "skipped 12 events of churn/2" in err
     assert "no prediction of churn/3" in err
+
+
+def test_a_reference_made_from_a_training_sample_judges_like_the_run_it_describes(
+    files: tuple[Path, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    _, predictions = files
+    rng = np.random.default_rng(5)
+    sample = tmp_path / "train.csv"
+    rows = ["age,plan,score"] + [
+        f"{age:.3f},{plan},{score:.4f}" if i % 50 else f",{plan},{score:.4f}"  # some ages missing
+        for i, (age, plan, score) in enumerate(zip(
+            rng.normal(40, 10, 5000), rng.choice(["a", "b", "c"], 5000), rng.random(5000),
+            strict=True))
+    ]  # fmt: skip
+    sample.write_text("\n".join(rows) + "\n")
+    assert main(["--log-level", "error", "drift", "reference", str(sample), "--model", "churn",
+                 "--version", "3", "--prediction", "score"]) == 0  # fmt: skip
+    made = tmp_path / "reference.json"
+    made.write_text(capsys.readouterr().out)
+    profiles = {p["name"]: p["kind"] for p in json.loads(made.read_text())["feature_profiles"]}
+    assert profiles == {"age": "numeric", "plan": "categorical"}
+    code, alerts, _ = run(capsys, "--reference", str(made), str(predictions))
+    assert {a["window_start"][:13] for a in alerts if a["feature"] == "age"} == {
+        "2026-11-02 04", "2026-11-02 09"}  # fmt: skip
+    assert code == 0
+
+
+def test_a_bad_sample_is_one_line_and_exit_2_or_4(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("a,b\n1,2\n3\n")
+    base = ["drift", "reference", "--model", "m", "--version", "1"]
+    assert main([*base, str(ragged)]) == 2
+    assert "ragged.csv:3: 1 values for 2 columns" in capsys.readouterr().err
+    assert main([*base, str(tmp_path / "none.csv")]) == 4
+    assert main([*base, str(ragged), "--prediction", "nope"]) == 2
