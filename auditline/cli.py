@@ -64,9 +64,11 @@ def _cmd_schemas(args: argparse.Namespace) -> int:
 
 
 def _cmd_config(_: argparse.Namespace) -> int:
-    from auditline.settings import load_settings
+    from auditline.settings import load_settings, redacted_dsn
 
-    print(load_settings().model_dump_json(indent=2))
+    shown = json.loads(load_settings().model_dump_json())  # secrets: SecretStr prints ***
+    shown["clickhouse"]["dsn"] = redacted_dsn(shown["clickhouse"]["dsn"])
+    print(json.dumps(shown, indent=2))
     return 0
 
 

@@ -240,6 +240,15 @@ class AuditlineSettings(BaseSettings):
     max_message_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
 
 
+def redacted_dsn(dsn: str) -> str:
+    """The DSN with its password (``user:password@``) shown as ``***``: for logs and output."""
+    scheme, sep, rest = dsn.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return dsn
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
+
+
 def load_settings(**overrides: Any) -> AuditlineSettings:
     """Settings from the environment (and overrides), or a ``ConfigError`` saying what to fix."""
     unknown = unknown_env_keys(os.environ)

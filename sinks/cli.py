@@ -14,7 +14,7 @@ from typing import Any
 from auditline.errors import ConfigError
 from auditline.integrity.keyring import verification_keys
 from auditline.output import iso_time, json_value, render
-from auditline.settings import AuditlineSettings, load_settings
+from auditline.settings import AuditlineSettings, load_settings, redacted_dsn
 from auditline.topics import require_broker
 
 from .store import Store, connect, open_existing
@@ -59,7 +59,7 @@ def cmd_sink(args: argparse.Namespace) -> int:
     stop_health = _serve_health(settings, sink, metrics)
     print(
         f"sink: ready: {settings.kafka.bootstrap_servers} ({settings.topic_prefix}.*) -> "
-        f"{settings.clickhouse.dsn} ({settings.clickhouse.database})"
+        f"{redacted_dsn(settings.clickhouse.dsn)} ({settings.clickhouse.database})"
         + (f"; metrics on port {stop_health.port}" if stop_health else ""),
         flush=True,
     )

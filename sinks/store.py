@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from auditline.errors import ConfigError, NotFoundError, SinkError, StoreUnavailableError
-from auditline.settings import ClickHouseSettings, data_dir
+from auditline.settings import ClickHouseSettings, data_dir, redacted_dsn
 
 from .owner import Owner, advertised, lock_holder, owned_here, serve
 from .walks import SqlWalks, Walks, indexed, through_owner
@@ -63,8 +63,8 @@ def open_existing(settings: ClickHouseSettings) -> Store:
     if not found:
         store.close()
         raise NotFoundError(
-            f"the store at {_safe(dsn)} has no audit database {store.database}: run `auditline "
-            "migrate` or `auditline sink`, or set AUDITLINE_CLICKHOUSE__DATABASE"
+            f"the store at {redacted_dsn(dsn)} has no audit database {store.database}: run "
+            "`auditline migrate` or `auditline sink`, or set AUDITLINE_CLICKHOUSE__DATABASE"
         )
     return store
 
@@ -83,7 +83,7 @@ def connect(settings: ClickHouseSettings) -> Store:
             password=parsed.password or "", secure=parsed.scheme in ("https", "clickhouses"),
         )  # fmt: skip
     except Exception as exc:
-        raise StoreUnavailableError(f"cannot open the store at {_safe(dsn)}: {exc}") from exc
+        raise StoreUnavailableError(f"cannot open the store at {redacted_dsn(dsn)}: {exc}") from exc
     return Store(client, settings.database, embedded=False)
 
 
@@ -306,10 +306,3 @@ def _first_line(exc: Exception) -> str:
         return type(exc).__name__
     line = lines[0].split("server response: ", 1)[-1]
     return re.sub(r" \(for url [^)]*\)$", "", line)[:500]
-
-
-def _safe(dsn: str) -> str:
-    parsed = urlparse(dsn)
-    if parsed.password:
-        return dsn.replace(f":{parsed.password}@", ":***@")
-    return dsn

@@ -96,3 +96,11 @@ def test_defaults_do_not_depend_on_the_current_directory(
 
 ASSET = {"asset_id": "ds", "asset_kind": "dataset", "name": "ds", "owner": "t",
          "classification": "personal", "location": {"country": "DE"}}  # fmt: skip
+
+
+def test_a_dsn_password_is_never_shown() -> None:
+    from auditline.settings import redacted_dsn
+
+    assert redacted_dsn("http://auditor:s3cret@ch:8123/db") == "http://auditor:***@ch:8123/db"
+    assert redacted_dsn("http://ch:8123") == "http://ch:8123"
+    assert redacted_dsn("chdb:///var/lib/x") == "chdb:///var/lib/x"
