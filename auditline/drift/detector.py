@@ -10,7 +10,10 @@ when a category never seen in training appears (high). Windows with fewer than
 
 Alert episodes, one per (model, version, feature, severity): opened when the feature drifted at
 that severity (or above) in ``open_k`` of the last ``open_n`` judged windows, closed after
-``close_m`` judged windows in a row without it. The model itself has an episode when at least
+``close_m`` judged windows in a row without it. An open episode is held by a weaker statistic
+than the one that opened it (hysteresis): a window still counts as drifting while its statistic
+is at least ``close_ratio`` of the threshold, so one steady shift whose PSI hovers about the
+threshold is one episode, not one per crossing. The model itself has an episode when at least
 ``model_share`` of its features drift in a window. Alert ids are deterministic, so a replay after
 a restart yields the same ids.
 """
@@ -47,6 +50,7 @@ class DriftConfig(BaseModel):
     open_k: int = Field(1, ge=1)
     open_n: int = Field(1, ge=1)
     close_m: int = Field(2, ge=1)
+    close_ratio: float = Field(0.5, gt=0, le=1)
     model_share: float = Field(0.3, gt=0, le=1)
 
     @model_validator(mode="after")
@@ -173,11 +177,21 @@ class Lifecycle:
                     episode.open, episode.clean = True, 0
                     out.append(Transition("opened", level, result, start_ms, end_ms))
                 elif episode.open:
-                    episode.clean = 0 if reached else episode.clean + 1
+                    holding = reached or self._holds(result, level)
+                    episode.clean = 0 if holding else episode.clean + 1
                     if episode.clean >= self.config.close_m:
                         episode.open, episode.history = False, []
                         out.append(Transition("closed", level, result, start_ms, end_ms))
         return out
+
+    def _holds(self, result: FeatureResult, level: str) -> bool:
+        """Whether an open episode's window is still over its closing threshold: the statistic
+        at ``close_ratio`` of the threshold of the episode's level."""
+        config = self.config
+        if result.feature is None:  # the model: the share of drifting features
+            return result.value >= config.model_share * config.close_ratio
+        threshold = config.psi_alert if level == "high" else config.psi_warn
+        return result.statistics.get("psi", 0.0) >= threshold * config.close_ratio
 
     def open_episodes(self) -> list[str]:
         return sorted(key for key, episode in self.episodes.items() if episode.open)

@@ -78,3 +78,22 @@ def test_episodes_open_after_k_of_n_and_close_after_m_clean_windows() -> None:
     ]
     again = Lifecycle.from_json(lifecycle.config, lifecycle.to_json())
     assert again.to_json() == lifecycle.to_json()
+
+
+def test_a_steady_shift_about_the_threshold_is_one_episode() -> None:
+    """PSI hovering about psi_warn (crossing it now and then, never far under it) keeps the
+    episode open; a return to stationary closes it after close_m windows."""
+    from auditline.drift.detector import DriftConfig, FeatureResult, Lifecycle
+
+    config = DriftConfig()
+    lifecycle = Lifecycle(config)
+
+    def window(psi: float) -> list[FeatureResult]:
+        level = "medium" if psi >= config.psi_warn else None
+        return [FeatureResult("age", level, "psi", psi, config.psi_warn, 5000, 500, {"psi": psi})]
+
+    hovering = [0.12, 0.08, 0.11, 0.07, 0.09, 0.13, 0.06, 0.12] * 10  # 80 windows
+    states = [t.state for i, psi in enumerate(hovering) for t in lifecycle.step(window(psi), i, i)]
+    assert states == ["opened"]
+    after = [t.state for i in range(3) for t in lifecycle.step(window(0.01), 100 + i, 100 + i)]
+    assert after == ["closed"]
