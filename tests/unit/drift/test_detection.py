@@ -22,23 +22,27 @@ def drifted(results: list, feature: str) -> bool:  # type: ignore[type-arg]
     return any(r.feature == feature and r.level is not None for r in results)
 
 
+@pytest.mark.parametrize("size", [500, WINDOW])
 def test_stationary_streams_raise_alarms_in_under_1_percent_of_windows(
-    ref: synthetic.Reference, say: object
+    ref: synthetic.Reference, size: int, say: object
 ) -> None:
     rng = np.random.default_rng(2)
     windows = 200
     alarms = rejections = unadjusted = 0
     for _ in range(windows):
-        results = judge_window(ref, synthetic.window(rng, ref, WINDOW), CONFIG)
+        results = judge_window(ref, synthetic.window(rng, ref, size), CONFIG)
         alarms += any(r.level is not None for r in results)
         rejections += any(r.statistics.get("bh_rejected") for r in results)
         unadjusted += any(r.statistics.get("p_value", 1) <= CONFIG.fdr for r in results)
     say(  # type: ignore[operator]
-        f"stationary, 50 features: {alarms} of {windows} windows alarmed; tests rejected after "
+        f"stationary, 50 features, windows of {size}: {alarms} of {windows} alarmed; rejected after "
         f"Benjamini-Hochberg in {rejections}, without it in {unadjusted}"
     )
     assert alarms / windows < 0.01
-    assert rejections / windows < 0.01  # the multiple-testing control alone holds the rate
+    # the multiple-testing control alone holds the rate: under the global null, BH at q rejects
+    # anything in a window with probability at most q, so 200 windows expect at most 2 (a
+    # binomial count; 2q leaves room for its noise, and the alarms above stay under 1%)
+    assert rejections / windows <= 2 * CONFIG.fdr
 
 
 SHIFTS = {
@@ -58,16 +62,17 @@ SHIFTS = {
 }
 
 
+@pytest.mark.parametrize("size", [500, WINDOW])
 @pytest.mark.parametrize("shift", SHIFTS, ids=str)
 def test_injected_shifts_are_detected_in_the_first_window(
-    ref: synthetic.Reference, shift: str, say: object
+    ref: synthetic.Reference, shift: str, size: int, say: object
 ) -> None:
     feature, arguments = SHIFTS[shift]
     rng = np.random.default_rng(3)
     trials = 100
     caught = sum(
-        drifted(judge_window(ref, synthetic.window(rng, ref, WINDOW, **arguments), CONFIG), feature)
+        drifted(judge_window(ref, synthetic.window(rng, ref, size, **arguments), CONFIG), feature)
         for _ in range(trials)
     )
-    say(f"{shift}: detected in {caught} of {trials} first windows")  # type: ignore[operator]
+    say(f"{shift}, windows of {size}: detected in {caught} of {trials} first windows")  # type: ignore[operator]
     assert caught / trials >= 0.95
