@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import aiohttp
+from _process import cpu_seconds, free_port
 from _report import report
 from aiohttp import web
 from confluent_kafka import Consumer
@@ -45,12 +45,6 @@ BODY = {
     "policy_version": "2026.1", "message": "data pinned to DE reaches US (serving)",
     "facts": {"hop": "serving", "from": "DE", "to": "US", "via": "ds:a <- model:m:1"},
 }  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Receiver:
@@ -101,11 +95,6 @@ def emit(
             sent[alert_id] = time.time()
         assert producer.flush(60)
     return sent
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def raw_loop(bootstrap: str, topic: str, url: str, n: int) -> float:

@@ -38,6 +38,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import aiohttp
+from _process import cpu_seconds, free_port
 from _report import report
 from confluent_kafka import Consumer, Producer, TopicPartition
 
@@ -200,19 +201,6 @@ def evidence_count(bootstrap: str, prefix: str) -> int:
         total += high - low
     consumer.close()
     return total
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:

@@ -43,6 +43,7 @@ from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
 
+from _process import cpu_seconds
 from _report import report
 from auditline.streams.drift import reference_of, version_key
 from confluent_kafka import (
@@ -336,15 +337,6 @@ def worker(
             raise RuntimeError("the worker ended before it was ready")
         threading.Thread(target=process.stdout.read, daemon=True).start()  # keep the pipe open
     return process
-
-
-def cpu_seconds(pid: int | None) -> float:
-    """CPU time (user + system) a process has used so far (Linux /proc; NaN elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def topics_with_partitions(bootstrap: str, prefix: str, partitions: int) -> None:

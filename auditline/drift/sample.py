@@ -17,7 +17,7 @@ from typing import Any
 
 from auditline.drift.reference import PREDICTION
 from auditline.errors import ConfigError
-from auditline.profiles import categorical_profile, numeric_profile, profile_columns
+from auditline.profiles import profile_columns
 
 
 def read_columns(path: Path) -> dict[str, list[Any]]:
@@ -90,8 +90,7 @@ def reference_run(
         "feature_profiles": [p.model_dump(mode="json") for p in profiles],
     }  # fmt: skip
     if prediction is not None:
-        values = columns[prediction]
-        text = prediction in categorical or any(isinstance(v, str) for v in values[:100])
-        profile = (categorical_profile if text else numeric_profile)(PREDICTION, values)
+        forced = [PREDICTION] if prediction in categorical else []
+        [profile] = profile_columns({PREDICTION: columns[prediction]}, forced)
         run["prediction_profile"] = profile.model_dump(mode="json")
     return run

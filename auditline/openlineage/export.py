@@ -80,11 +80,12 @@ from auditline.events import (
     TrainingRun,
 )
 from auditline.openlineage.facets import DATASET_SCHEMA_URL, FACET, JOB_SCHEMA_URL
+from auditline.openlineage.mapping import EXPORTED_NAMESPACE
 
 PRODUCER = f"https://github.com/auditline/auditline/tree/{__version__}"
 """``producer`` of every exported event and ``_producer`` of every facet in it."""
 JOB_NAMESPACE = "auditline"
-DATASET_NAMESPACE = "auditline"
+DATASET_NAMESPACE = EXPORTED_NAMESPACE
 """The namespace of an asset whose id is no ``scheme://authority/name`` (see ``dataset_name``)."""
 MODEL_NAMESPACE = "auditline://models"
 RUN_IDS = uuid.uuid5(uuid.NAMESPACE_URL, "https://auditline.dev/spec/openlineage/runs")

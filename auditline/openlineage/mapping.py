@@ -36,10 +36,16 @@ from auditline.events import (
 )
 from auditline.events.types import UNKNOWN_COUNTRY
 from auditline.openlineage.facets import DatasetFacet, JobFacet, dataset_facet, job_facet
-from auditline.openlineage.locations import Inventory, Placement, resolve, where_run
+from auditline.openlineage.locations import (
+    Inventory,
+    Placement,
+    identity_of,
+    resolve,
+    where_run,
+)
 from auditline.openlineage.validation import Checked
 
-EXPORTED = "auditline"
+EXPORTED_NAMESPACE = "auditline"
 """The namespace ``export`` gives datasets whose asset id has no ``scheme://authority``."""
 MOVING = frozenset({"COMPLETE", "FAIL", "ABORT"})
 """Run states in which a batch job's data may have moved: a START announces, a RUNNING reports
@@ -92,9 +98,7 @@ def asset_id(namespace: str, name: str) -> str:
     """A dataset's auditline identity: ``namespace/name`` (one slash between them), e.g.
     ``s3://eu-data/customers`` or ``bigquery/project.dataset.table``; in the namespace
     ``auditline`` (what ``export`` names an asset id that has no ``scheme://``), the name."""
-    if namespace == EXPORTED:
-        return name
-    return f"{namespace.rstrip('/')}/{name.lstrip('/')}"
+    return name if namespace == EXPORTED_NAMESPACE else identity_of(namespace, name)
 
 
 def job_id(job: Mapping[str, Any]) -> str:

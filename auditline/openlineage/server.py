@@ -21,7 +21,6 @@ import hmac
 import logging
 import signal
 from collections.abc import AsyncIterator
-from typing import Any
 
 from aiohttp import web
 
@@ -190,13 +189,7 @@ async def serve(ingestor: Ingestor, settings: OpenLineageSettings) -> None:
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
-    port = _bound_port(site) or settings.port
+    port = runner.addresses[0][1] if runner.addresses else settings.port  # the one port 0 chose
     print(f"openlineage: ready on http://{settings.host}:{port}{PATH}", flush=True)
     await stop.wait()
     await runner.cleanup()
-
-
-def _bound_port(site: web.TCPSite) -> int | None:
-    server: Any = site._server
-    sockets = getattr(server, "sockets", None) or ()
-    return int(sockets[0].getsockname()[1]) if sockets else None
