@@ -464,6 +464,7 @@ _EXTRA_COMMANDS = (
      ("migrate", "sink", "lineage", "query", "evidence", "sql", "verify", "attest")),
     ("auditline.streams.cli", "faust", "streams", ("worker",)),
     ("auditline.openlineage.cli", "jsonschema_rs", "openlineage", ("openlineage",)),
+    ("auditline.sinks.console.cli", "aiohttp", "console", ("console",)),
 )  # fmt: skip
 
 

@@ -205,6 +205,21 @@ class OpenLineageSettings(_Section):
     )
 
 
+class ConsoleSettings(_Section):
+    """The auditor's console (`auditline console`), docs/console.md."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=0, le=65535, description="HTTP port (0: any free one).")
+    token: SecretStr | None = Field(
+        default=None,
+        description="When set, every page and API call needs it: `Authorization: Bearer "
+        "<token>`, or open `/?token=<token>` once (it is kept in a same-site cookie).",
+    )
+    poll_ms: int = Field(
+        default=1000, ge=100, le=60_000, description="How often live alerts are read."
+    )
+
+
 class AuditlineSettings(BaseSettings):
     """Everything auditline reads from its environment."""
 
@@ -223,6 +238,7 @@ class AuditlineSettings(BaseSettings):
     sink: SinkSettings = Field(default_factory=SinkSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     openlineage: OpenLineageSettings = Field(default_factory=OpenLineageSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     keyring_path: Path | None = Field(
         default=None,
         description="Public keys (JSON, `auditline keys generate`) that verify Ed25519 "
