@@ -13,7 +13,7 @@ FROM python:3.11-slim AS builder
 # registry: Confluent framing (Schema Registry); streams + drift: `auditline worker`; store:
 # `auditline migrate|sink` and the auditor commands; alerts: `auditline alerts serve`;
 # openlineage: `auditline openlineage serve`. Not onnx: no service of the stack serves a model.
-ARG AUDITLINE_EXTRAS=registry,streams,store,alerts,openlineage,drift
+ARG AUDITLINE_EXTRAS=registry,streams,store,alerts,openlineage,drift,console
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1

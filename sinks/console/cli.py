@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import signal
 from typing import Any
 
+from auditline.errors import ConfigError
 from auditline.settings import load_settings, redacted_dsn
 
 from ..cli import _verify_options
@@ -24,8 +26,13 @@ def cmd_console(args: argparse.Namespace) -> int:
     config = settings.console
     host = args.host or config.host
     port = config.port if args.port is None else args.port
-    store = open_existing(settings.clickhouse)
     token = config.token.get_secret_value() if config.token else None
+    if token is None and not _loopback(host):
+        raise ConfigError(
+            f"the console would serve {host} to other machines without a token: set "
+            "AUDITLINE_CONSOLE__TOKEN, or bind 127.0.0.1"
+        )
+    store = open_existing(settings.clickhouse)
     console = Console(
         Provenance(store), _verify_options(settings), token=token, poll_s=config.poll_ms / 1000
     )
@@ -33,7 +40,14 @@ def cmd_console(args: argparse.Namespace) -> int:
     async def serve() -> None:
         runner = web.AppRunner(console.app(), access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, host, port).start()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise ConfigError(
+                f"the console cannot listen on {host}:{port}: {exc.strerror or exc}; "
+                "pick another --port (or AUDITLINE_CONSOLE__PORT)"
+            ) from None
         bound = runner.addresses[0][1] if runner.addresses else port  # the one port 0 chose
         where = "via its owner" if store.via_owner else "opened here"
         dsn = redacted_dsn(settings.clickhouse.dsn)
@@ -59,6 +73,25 @@ def cmd_console(args: argparse.Namespace) -> int:
     return 0
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text} is not a port (0-65535; 0: any free one)")
+    return port
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def register(sub: Any) -> None:
     console = sub.add_parser(
         "console",
@@ -72,7 +105,7 @@ def register(sub: Any) -> None:
     console.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
     console.add_argument(
         "--port",
-        type=int,
+        type=_port,
         default=None,
         help="port (default 8765, AUDITLINE_CONSOLE__PORT; 0: any)",
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from auditline.alerting.subscriptions import Filters
@@ -242,6 +243,8 @@ def transfers(
 ) -> dict[str, Any]:
     """Data movements by origin → destination country: counts, assets, mechanisms and how many
     of them a rule denied or flagged."""
+    _known("classification", classification, Classification)
+    _known("mechanism", mechanism, MechanismKind)
     try:
         columns, rows = provenance.transfers(classification=classification or None)
     except ValueError as exc:
@@ -269,6 +272,12 @@ def transfers(
         "cells": [json_value(cell) for _, cell in sorted(cells.items())],
         "movements": len(moves),
     }
+
+
+def _known(name: str, value: str | None, kinds: type[StrEnum]) -> None:
+    if value and value not in {str(k) for k in kinds}:
+        choices = ", ".join(str(k) for k in kinds)
+        raise ConfigError(f"{name} {value} is not one of {choices}")
 
 
 def _flagged(provenance: Provenance, event_ids: list[str]) -> set[str]:

@@ -103,3 +103,13 @@ def test_unknown_ids_and_missing_arguments(tmp_path: Path) -> None:
 def test_help_documents_the_exit_codes(tmp_path: Path) -> None:
     code, out, _ = run(tmp_path, "--help")
     assert code == 0 and "exit codes: 0 ok; 1 findings" in " ".join(out.split())
+
+
+def test_the_console_refuses_what_it_cannot_serve(tmp_path: Path) -> None:
+    code, _, err = run(tmp_path, "console", "--host", "0.0.0.0")
+    assert code == 2 and "set AUDITLINE_CONSOLE__TOKEN" in one_line(err)
+    code, _, err = run(tmp_path, "console", AUDITLINE_CLICKHOUSE__DSN=f"chdb://{tmp_path}/none")
+    assert code == 4 and "no embedded store" in one_line(err)
+    assert not (tmp_path / "none").exists()
+    code, _, err = run(tmp_path, "console", "--port", "70000")
+    assert code == 2 and "70000 is not a port" in err  # argparse: usage, then the error

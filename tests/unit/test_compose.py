@@ -45,8 +45,8 @@ ENV_EXAMPLE = ROOT / "deploy" / "auditline.env.example"
 SCHEMA = ROOT / "tests" / "fixtures" / "compose-spec.json"
 
 THIRD_PARTY = ("kafka", "schema-registry", "clickhouse")
-AUDITLINE = ("migrate", "worker", "sink", "alerts", "openlineage")
-LONG_RUNNING = ("worker", "sink", "alerts", "openlineage")
+AUDITLINE = ("migrate", "worker", "sink", "alerts", "openlineage", "console")
+LONG_RUNNING = ("worker", "sink", "alerts", "openlineage", "console")
 DATA_DIR = "/var/lib/auditline"
 CLICKHOUSE_HTTP = 8123  # the server image's HTTP port (its healthcheck and the DSN use it)
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|API_KEY|SIGNING_KEY|CHECKPOINT_KEY|USER_INFO|DSN")
@@ -126,6 +126,10 @@ def listening(service: str, monkeypatch: pytest.MonkeyPatch) -> tuple[str, int]:
     if args.command == "openlineage":
         ol = settings.openlineage
         return args.host or ol.host, args.port or ol.port
+    if args.command == "console":
+        console = settings.console
+        assert console.token is not None, f"{service}: serving beyond loopback needs a token"
+        return args.host or console.host, console.port if args.port is None else args.port
     raise AssertionError(f"{service}: serves nothing")
 
 
@@ -211,7 +215,6 @@ def test_the_compose_file_validates_against_the_compose_schema() -> None:
 
 
 def test_the_stack_has_its_services() -> None:
-    # the console (issue 16) is not built yet: no service for it
     assert set(services()) == {*THIRD_PARTY, *AUDITLINE}
     built = {name for name, service in services().items() if "build" in service}
     assert built == set(AUDITLINE)

@@ -1,0 +1,293 @@
+"""The console's API over a store holding the demo story and two other models (test_evidence's
+platform): the graph marks exactly the violations the evidence bundle holds, on the hops that
+broke the rules; filters, cursors, tokens and errors as docs/console.md says."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from auditline.sinks.console.app import Console
+from auditline.sinks.demo import _load
+from auditline.sinks.evidence import evidence
+from auditline.sinks.queries import Provenance
+from auditline.sinks.rows import COLUMNS, Located, rows_for
+from auditline.sinks.store import connect
+from auditline.sinks.verification import VerifyOptions
+
+from auditline.demo import DemoKeys, emit_and_verify, judge_and_alert
+from auditline.events import DriftAlert, PolicyViolation
+from auditline.integrity.keyring import read_keyring
+from auditline.settings import ClickHouseSettings
+from tests.unit.alerting.samples import envelope, violation
+from tests.unit.sinks.test_evidence import emit_decoy, emit_sharer
+
+T = TypeVar("T")
+Client = TestClient[Any, Any]
+
+
+@pytest.fixture
+def provenance(store_settings: ClickHouseSettings, tmp_path: Path) -> Iterator[Provenance]:
+    keys = DemoKeys.make(tmp_path / "keys")
+    ok, broker = emit_and_verify(io.StringIO(), keys)
+    emit_decoy(broker, keys)
+    emit_sharer(broker, keys)
+    judge_and_alert(broker, keys, io.StringIO())
+    store = connect(store_settings)
+    stored, expected = _load(store, broker)
+    assert ok and stored == expected
+    yield Provenance(store)
+    store.close()
+
+
+def call(
+    provenance: Provenance, talk: Callable[[Client], Awaitable[T]], token: str | None = None
+) -> T:
+    async def run() -> T:
+        console = Console(provenance, token=token, poll_s=0.05)
+        async with TestClient(TestServer(console.app())) as client:
+            return await talk(client)
+
+    return asyncio.run(run())
+
+
+def get(provenance: Provenance, path: str, **params: str) -> tuple[int, Any]:
+    async def talk(client: Client) -> tuple[int, Any]:
+        response = await client.get(path, params=params)
+        return response.status, await response.json()
+
+    return call(provenance, talk)
+
+
+def marked(graph: dict[str, Any]) -> dict[str, set[tuple[str, str]]]:
+    """(rule, judged event) of the violations by the graph element (edge or node) carrying them."""
+    found: dict[str, set[tuple[str, str]]] = {}
+    for item in graph["edges"] + graph["nodes"]:
+        for v in item["violations"]:
+            found.setdefault(item["id"], set()).add((v["rule"], v["subject_event_id"]))
+    return found
+
+
+def test_the_graph_marks_exactly_the_bundles_violations_on_their_hops(
+    provenance: Provenance,
+) -> None:
+    status, graph = get(provenance, "/api/graph", node="model:churn:3")
+    assert status == 200
+    nodes = {n["id"] for n in graph["nodes"]}
+    assert nodes == {
+        "ds:customers", "ds:customers-us", "run:run-42", "model:churn:3", "deployment:dep-7"
+    }  # fmt: skip
+    assert {n["id"]: n["country"] for n in graph["nodes"]}["ds:customers"] == "DE"
+    assert {n["id"]: n["classification"] for n in graph["nodes"]}["ds:customers"] == "personal"
+    by_element = marked(graph)
+    bundle = evidence(provenance, "churn:3")
+    assert set().union(*by_element.values()) == {
+        (v["rule_id"], v["event"]) for v in bundle["violations"]
+    }
+    rules = {element: {rule for rule, _ in marks} for element, marks in by_element.items()}
+    assert rules["ds:customers|moved_to|ds:customers-us"] >= {"RES-PIN", "EU-3RD"}
+    assert rules["ds:customers-us|trained_on|run:run-42"] == {"RES-PIN"}  # the `started` event's
+    assert rules["model:churn:3|deployed_to|deployment:dep-7"] == {"RES-PIN"}
+    assert rules["model:churn:3"] >= {"RES-PIN", "EU-US"}  # on its predictions
+    assert "run:run-42|produced|model:churn:3" not in rules  # a hop that broke nothing
+
+
+def test_the_graph_as_of_before_the_copy_has_no_copy(provenance: Provenance) -> None:
+    status, graph = get(
+        provenance, "/api/graph", node="ds:customers", direction="downstream",
+        as_of="2026-03-02T09:00:30Z",
+    )  # fmt: skip
+    assert status == 200
+    assert [n["id"] for n in graph["nodes"]] == ["ds:customers"] and graph["edges"] == []
+    status, later = get(provenance, "/api/graph", node="ds:customers", direction="downstream")
+    assert {e["kind"] for e in later["edges"]} >= {"moved_to", "trained_on", "produced"}
+    assert all(n["distance"] > 0 for n in later["nodes"] if n["id"] != "ds:customers")
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "says"),
+    [
+        ("/api/graph", {"node": "ds:nowhere"}, 404, "no lineage node ds:nowhere"),
+        ("/api/graph", {}, 400, "the node parameter is missing"),
+        ("/api/graph", {"node": "ds:customers", "depth": "ten"}, 400, "depth ten is not"),
+        ("/api/graph", {"node": "ds:customers", "depth": "99"}, 400, "depth 99"),
+        ("/api/graph", {"node": "ds:customers", "direction": "sideways"}, 400, "direction"),
+        ("/api/graph", {"node": "ds:customers", "as_of": "yesterday"}, 400, "not an ISO time"),
+        ("/api/node", {"id": "run:nope"}, 404, "no lineage node run:nope"),
+        ("/api/transfers", {"classification": "secret"}, 400, "classification secret"),
+        ("/api/transfers", {"mechanism": "handshake"}, 400, "mechanism handshake"),
+        ("/api/drift", {"model": "churn"}, 400, "give NAME:VERSION"),
+        ("/api/drift", {"model": "ghost:9"}, 404, "no model version ghost:9"),
+        ("/api/evidence", {"model": "ghost:9"}, 404, "no model version ghost:9"),
+        ("/api/evidence", {"model": "churn:3", "format": "pdf"}, 400, "format pdf"),
+        ("/api/alerts", {"min_severity": "loud"}, 400, "min_severity"),
+        ("/api/alerts/stream", {"after": "soon"}, 400, "cursor soon"),
+    ],
+)
+def test_bad_requests_get_one_line_errors(
+    provenance: Provenance, path: str, params: dict[str, str], status: int, says: str
+) -> None:
+    got, body = get(provenance, path, **params)
+    assert got == status and says in body["error"], body
+    assert "\n" not in body["error"] and "Traceback" not in body["error"]
+
+
+def test_node_events_transfers_streams_and_meta(provenance: Provenance) -> None:
+    _, found = get(provenance, "/api/node", id="ds:customers-us")
+    kinds = [e["kind"] for e in found["events"]]
+    assert kinds[0] == "DataMovement" and "TrainingRun" in kinds
+    move = found["events"][0]
+    assert {v["rule"] for v in move["violations"]} >= {"RES-PIN", "EU-3RD"}
+    assert move["time"].endswith("+00:00") and move["body"]["asset_id"] == "ds:customers"
+    _, matrix = get(provenance, "/api/transfers")
+    cell = next(c for c in matrix["cells"] if (c["from"], c["to"]) == ("DE", "US"))
+    assert cell["movements"] == 2 and cell["violations"] == 2  # churn's copy and the decoy's
+    _, public = get(provenance, "/api/transfers", classification="public")
+    assert public["cells"] == [] and public["movements"] == 0
+    _, streams = get(provenance, "/api/streams")
+    assert streams["ok"] is False  # no keyring given: the demo's events are signed
+    _, meta = get(provenance, "/api/meta")
+    assert {"churn:3", "other:1", "shared:1"} <= set(meta["models"])
+    assert "special_category" in meta["classifications"] and "scc" in meta["mechanisms"]
+
+
+def test_streams_are_intact_with_the_keyring(provenance: Provenance, tmp_path: Path) -> None:
+    keys = read_keyring(DemoKeys.make(tmp_path / "keys").keyring)
+
+    async def talk(client: Client) -> Any:
+        return await (await client.get("/api/streams")).json()
+
+    async def run() -> Any:
+        console = Console(provenance, VerifyOptions(keys, True))
+        async with TestClient(TestServer(console.app())) as client:
+            return await talk(client)
+
+    found = asyncio.run(run())
+    assert found["ok"] and all(s["ok"] for s in found["streams"])
+    assert {s["service"] for s in found["streams"]} >= {"demo-platform", "decoy", "sharer"}
+
+
+def test_alerts_filter_and_the_live_stream_resumes_from_its_cursor(
+    provenance: Provenance,
+) -> None:
+    store = provenance.store
+    _, everything = get(provenance, "/api/alerts")
+    _, pins = get(provenance, "/api/alerts", kinds="violation", rules="RES-PIN")
+    assert pins["alerts"] and {a["rule"] for a in pins["alerts"]} == {"RES-PIN"}
+    assert len(pins["alerts"]) < len(everything["alerts"])
+    _, churn = get(provenance, "/api/alerts", models="churn")
+    assert churn["alerts"] and all("churn:3" in a["models"] for a in churn["alerts"])
+
+    def alert(n: int, rule: str) -> PolicyViolation:
+        return violation(n, violation_id=f"live-{n}", rule_id=rule, severity="critical")
+
+    def insert(*events: PolicyViolation | DriftAlert) -> None:
+        rows = rows_for([Located(e, "t", 0, 10_000 + i) for i, e in enumerate(events)])
+        for table, values in rows.tables.items():
+            store.insert(table, COLUMNS[table], values)
+
+    async def talk(client: Client) -> tuple[list[str], list[str]]:
+        response = await client.get("/api/alerts/stream", params={"rules": "LIVE"})
+        await asyncio.sleep(0.2)  # the stream has read where the store ends
+        await asyncio.to_thread(insert, alert(1, "OTHER"), alert(2, "LIVE"))
+        first = await _events(response, 1)
+        response.close()
+        again = await client.get(
+            "/api/alerts/stream",
+            params={"rules": "LIVE"},
+            headers={"Last-Event-ID": first[0][0]},
+        )
+        await asyncio.to_thread(insert, alert(3, "LIVE"))
+        second = await _events(again, 2)  # within the overlap, the earlier one comes again
+        again.close()
+        return [data for _, data in first], [data for _, data in second]
+
+    first, second = call(provenance, talk)
+    assert ['"live-2"' in d for d in first] == [True]
+    assert sorted('"live-3"' in d for d in second) == [False, True]  # live-2, then live-3
+    assert not any('"live-1"' in d for d in first + second)  # filtered out
+
+
+async def _events(response: Any, count: int) -> list[tuple[str, str]]:
+    """The next ``count`` alert events (id, data) of an SSE response."""
+    found: list[tuple[str, str]] = []
+    current: dict[str, str] = {}
+    async with asyncio.timeout(20):
+        while len(found) < count:
+            line = (await response.content.readline()).decode().rstrip("\n")
+            if not line:
+                if current.get("event") == "alert":
+                    found.append((current["id"], current["data"]))
+                current = {}
+            elif not line.startswith(":"):
+                key, _, value = line.partition(": ")
+                current[key] = value
+    return found
+
+
+def test_evidence_downloads_and_drift_episodes(provenance: Provenance) -> None:
+    async def talk(client: Client) -> tuple[str, str, str]:
+        response = await client.get(
+            "/api/evidence", params={"model": "churn:3", "format": "markdown", "download": "1"}
+        )
+        return (
+            response.headers["Content-Disposition"],
+            response.content_type,
+            await response.text(),
+        )
+
+    disposition, kind, text = call(provenance, talk)
+    assert disposition == 'attachment; filename="evidence-churn-3.md"'
+    assert kind == "text/markdown" and "RES-PIN" in text
+    _, drift = get(provenance, "/api/drift", model="churn:3")
+    assert drift == {"model": "churn:3", "features": [], "episodes": []}
+    start, end = datetime(2026, 3, 2, 9, 0, tzinfo=UTC), datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    common = {
+        "alert_id": "ep-1", "severity": "high", "model_name": "churn", "model_version": "3",
+        "feature": "tenure", "statistic": "psi", "threshold": 0.2, "training_run_id": "run-42",
+        "reference_count": 500, "window_count": 500,
+    }  # fmt: skip
+    later = {"window_start": end, "window_end": end + timedelta(hours=1)}
+    events = [
+        DriftAlert(
+            envelope=envelope("w/1/alerts.drift"),
+            state="opened",
+            value=0.4,
+            window_start=start,
+            window_end=end,
+            **common,
+        ),
+        DriftAlert(
+            envelope=envelope("w/1/alerts.drift"), state="closed", value=0.05, **later, **common
+        ),
+    ]
+    rows = rows_for([Located(e, "t", 0, 20_000 + i) for i, e in enumerate(events)])
+    for table, values in rows.tables.items():
+        provenance.store.insert(table, COLUMNS[table], values)
+    _, drift = get(provenance, "/api/drift", model="churn:3")
+    assert [f["feature"] for f in drift["features"]] == ["tenure"]
+    assert [p["value"] for p in drift["features"][0]["points"]] == [0.4, 0.05]
+    assert drift["episodes"][0]["opened"] == "2026-03-02T09:00:00+00:00"
+    assert drift["episodes"][0]["closed"] == "2026-03-02T11:00:00+00:00"
+    _, listed = get(provenance, "/api/drift")
+    assert {"model": "churn:3", "alerts": 2} in listed["models"]
+
+
+def test_a_token_guards_everything_but_health(provenance: Provenance) -> None:
+    async def talk(client: Client) -> list[int]:
+        statuses = [
+            (await client.get("/api/meta")).status,
+            (await client.get("/healthz")).status,
+            (await client.get("/api/meta", headers={"Authorization": "Bearer s3cret"})).status,
+            (await client.get("/", params={"token": "s3cret"})).status,
+            (await client.get("/api/meta")).status,  # the cookie the last call set
+        ]
+        return statuses
+
+    assert call(provenance, talk, token="s3cret") == [401, 200, 200, 200, 200]
