@@ -26,19 +26,27 @@ EXIT_CODES_HELP = (
 
 
 def _cmd_demo(_: argparse.Namespace) -> int:
-    from auditline.demo import DemoKeys, _verdict, emit_and_verify, judge_and_alert
+    from auditline.demo import DemoKeys
     from auditline.settings import data_dir
 
     keys = DemoKeys.make(data_dir() / "demo")
-    ok, broker = emit_and_verify(sys.stdout, keys)
-    judge_and_alert(broker, keys, sys.stdout)
     try:
-        from auditline.sinks.demo import load_and_query
-    except ImportError:
-        print("\n(store stage skipped: pip install 'auditline[store]')", file=sys.stdout)
-    else:
-        ok = load_and_query(broker, keys.keyring, sys.stdout) and ok
-    return _verdict(ok, sys.stdout)
+        from auditline.demoplatform.run import run_platform
+        from auditline.sinks.demo import platform_view
+    except ImportError as exc:
+        print(f"auditline demo needs the demo extra ({exc.name} is missing): "
+              "pip install 'auditline[demo]'", file=sys.stderr)  # fmt: skip
+        return 2
+    run = run_platform(keys, sys.stdout)
+    ok = platform_view(run.broker, keys.keyring, run.tampered_stream, sys.stdout)
+    ok = ok and run.delivered and {f.stream for f in run.fired.findings} == {run.tampered_stream}
+    verdict = (
+        f"every stream intact except {run.tampered_stream}, whose tampering was detected"
+        if ok
+        else "UNEXPECTED: see above"
+    )
+    print(f"\nround trip, hash chains and signatures: {verdict}", file=sys.stdout)
+    return 0 if ok else 1
 
 
 def _cmd_schemas(args: argparse.Namespace) -> int:

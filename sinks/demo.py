@@ -88,7 +88,92 @@ FOLLOW_UPS = (
 )
 
 
-def _follow_ups(settings: ClickHouseSettings, keyring: Path, out: IO[str]) -> None:
+def platform_view(broker: InProcessBroker, keyring: Path, tampered: str, out: IO[str]) -> bool:
+    """The platform run into the embedded store, then the auditor's view of it: lineage,
+    transfers, predictions, the served model's evidence, and a verification of the stored log
+    that must find the tampered stream, and only it. True when all of that holds."""
+    settings = load_settings().clickhouse.model_copy(update={"database": DEMO_DATABASE})
+    store = connect(settings)
+    try:
+        stored, expected = _load(store, broker)
+        print(f"\nstored {stored} events in {settings.dsn} (database {DEMO_DATABASE})", file=out)
+        print("\nThe auditor's view:", file=out)
+        provenance = Provenance(store)
+        _platform_lineage(provenance, out)
+        ok = _platform_verify(store, provenance, keyring, tampered, out) and stored == expected
+    finally:
+        store.close()
+    _follow_ups(settings, keyring, out, PLATFORM_FOLLOW_UPS)
+    print("\nOpen the console on the result (same environment; read-only, in your browser):",
+          file=out)  # fmt: skip
+    print(f"  {CONSOLE}", file=out)
+    return ok
+
+
+def _platform_lineage(provenance: Provenance, out: IO[str]) -> None:
+    print(f"\n$ auditline lineage upstream {PLATFORM_MODEL}", file=out)
+    hits = provenance.upstream(PLATFORM_MODEL)
+    print(render(["node", "depth", "edge", "via"],
+                 [(h.node, h.depth, h.edge_type, h.via) for h in hits]), file=out)  # fmt: skip
+    print(f"\n$ {_LEAVING_EEA}", file=out)
+    columns, rows = provenance.transfers(classification="personal", source="EEA",
+                                         destination="!EEA")  # fmt: skip
+    keep = ["event_time", "asset_id", "source_country", "destination_country", "mechanism"]
+    print(render(keep, [[r[columns.index(c)] for c in keep] for r in rows]), file=out)
+    print("\n$ auditline query predictions --derived-from ds:customers", file=out)
+    print(render(*provenance.predictions_derived_from("ds:customers")), file=out)
+    print("\n$ auditline lineage downstream ds:upi-payments", file=out)
+    hits = provenance.downstream("ds:upi-payments")
+    print(render(["node", "depth", "edge", "via"],
+                 [(h.node, h.depth, h.edge_type, h.via) for h in hits]), file=out)  # fmt: skip
+
+
+def _platform_verify(
+    store: Store, provenance: Provenance, keyring: Path, tampered: str, out: IO[str]
+) -> bool:
+    keys = read_keyring(keyring)
+    bundle = evidence(provenance, "churn:4", VerifyOptions(keys, True))
+    print("\n$ auditline evidence churn:4 --markdown   (its violations and drift alerts)", file=out)
+    columns = ["rule_id", "decision", "hop", "message"]
+    print(render(columns, [[v[c] for c in columns] for v in bundle["violations"]]), file=out)
+    columns = ["state", "severity", "feature", "statistic", "value", "window_start"]
+    drift = [
+        [round(a[c], 2) if c == "value" else a.get(c) for c in columns]
+        for a in bundle["drift_alerts"]
+    ]
+    print(render(columns, drift), file=out)
+    report = verify_log(store, keys=keys, require_signature=True)
+    broken = sorted({f.stream for f in report.findings})
+    print(f"\n$ auditline verify\nverified {report.events} events in {report.streams} streams "
+          f"against {report.anchors} anchors: "
+          f"{'intact' if report.ok else 'BROKEN: ' + ', '.join(broken)}", file=out)  # fmt: skip
+    for finding in report.findings:
+        print(f"  {finding.kind}: {finding.stream} sequence {finding.sequence}: {finding.detail}",
+              file=out)  # fmt: skip
+    return broken == [tampered]
+
+
+PLATFORM_MODEL = "model:churn:4"
+CONSOLE = "auditline console   (then open http://127.0.0.1:8765)"
+_LEAVING_EEA = "auditline query transfers --classification personal --from EEA --to '!EEA'"
+PLATFORM_FOLLOW_UPS = (
+    f"auditline lineage upstream {PLATFORM_MODEL}",
+    _LEAVING_EEA,
+    "auditline query predictions --derived-from ds:customers",
+    "auditline lineage downstream ds:upi-payments",
+    "auditline evidence churn:4 --markdown",
+    "auditline verify",
+    'auditline sql "SELECT rule_id, decision, count() AS n FROM violations GROUP BY rule_id, '
+    'decision ORDER BY rule_id"',
+)
+
+
+def _follow_ups(
+    settings: ClickHouseSettings,
+    keyring: Path,
+    out: IO[str],
+    commands: tuple[str, ...] = FOLLOW_UPS,
+) -> None:
     env = {
         "AUDITLINE_CLICKHOUSE__DSN": settings.dsn,
         "AUDITLINE_CLICKHOUSE__DATABASE": DEMO_DATABASE,
@@ -97,5 +182,5 @@ def _follow_ups(settings: ClickHouseSettings, keyring: Path, out: IO[str]) -> No
     }
     print("\nTry it yourself on the demo's store and keys:", file=out)
     print("  export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()), file=out)
-    for command in FOLLOW_UPS:
+    for command in commands:
         print(f"  {command}", file=out)

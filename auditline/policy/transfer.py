@@ -106,8 +106,8 @@ class TransferRules:
             emit(
                 "PUR-COMPAT",
                 "alert",
-                f"purpose {t.purpose!r} is not among the collection "
-                f"purposes {sorted(t.constraints.purposes)}: record a compatibility assessment",
+                f"purpose {t.purpose} is not among the collection purposes "
+                f"({', '.join(sorted(t.constraints.purposes))}): record a compatibility assessment",
             )
         return out
 

@@ -305,7 +305,9 @@ def drift_models(provenance: Provenance) -> list[dict[str, Any]]:
 
 def drift(provenance: Provenance, model_version: str) -> dict[str, Any]:
     """Drift of one model version over time: each alert's statistic per feature (the model as a
-    whole under ``*``), and the episodes (opened → closed, or still open)."""
+    whole under ``*``) at the windows where an alert opened or closed (the store keeps alerts,
+    not every window's statistic), and the episodes per feature and level: from the window that
+    opened one to the end of the window that closed it (``closed`` None: still open)."""
     name, _, version = model_version.removeprefix("model:").rpartition(":")
     if not name or not version:
         raise ConfigError(f"model {model_version}: give NAME:VERSION, e.g. churn:3")
@@ -323,25 +325,26 @@ def drift(provenance: Provenance, model_version: str) -> dict[str, Any]:
             "open the drift list to see the versions there are"
         )
     features: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    episodes: dict[tuple[str, str], dict[str, Any]] = {}
-    for alert_id, state, severity, feature, statistic, value, threshold, start, end, run, _ in rows:
+    episodes: list[dict[str, Any]] = []
+    open_now: dict[tuple[str, str], dict[str, Any]] = {}  # (feature, level) → its open episode
+    for alert_id, state, level, feature, statistic, value, threshold, start, end, run, _ in rows:
         features[feature].append(json_value({
-            "alert_id": alert_id, "state": state, "severity": severity, "statistic": statistic,
+            "alert_id": alert_id, "state": state, "severity": level, "statistic": statistic,
             "value": value, "threshold": threshold, "window_start": start, "window_end": end,
         }))  # fmt: skip
-        episode = episodes.setdefault(
-            (feature, alert_id),
-            {"feature": feature, "alert_id": alert_id, "statistic": statistic,
-             "opened": None, "closed": None, "severity": severity, "training_run_id": run},
-        )  # fmt: skip
-        if state == "opened" and episode["opened"] is None:
-            episode["opened"] = json_value(start)
-        elif state == "closed":
-            episode["closed"] = json_value(end)
+        if state == "opened" and (feature, level) not in open_now:
+            episode = {
+                "feature": feature, "severity": level, "statistic": statistic,
+                "opened": json_value(start), "closed": None, "training_run_id": run,
+            }  # fmt: skip
+            open_now[(feature, level)] = episode
+            episodes.append(episode)
+        elif state == "closed" and (feature, level) in open_now:
+            open_now.pop((feature, level))["closed"] = json_value(end)
     return {
         "model": f"{name}:{version}",
         "features": [{"feature": f, "points": points} for f, points in sorted(features.items())],
-        "episodes": list(episodes.values()),
+        "episodes": episodes,
     }
 
 

@@ -57,7 +57,9 @@ def _until(check: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
 @pytest.fixture
 def browser() -> Iterator[Any]:
     if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
-        pytest.fail("Chromium is missing: `make test` installs Debian's chromium and chromium-driver")
+        pytest.fail(
+            "Chromium is missing: `make test` installs Debian's chromium and chromium-driver"
+        )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

@@ -155,7 +155,9 @@ def test_wheel_contains_only_the_auditline_namespace(source: Path, wheel: Path) 
     }
     console = source / "sinks" / "console"
     static = {n.removeprefix("auditline/sinks/console/") for n in names if "/console/static/" in n}
-    assert static == {str(p.relative_to(console)) for p in console.rglob("static/**/*") if p.is_file()}
+    assert static == {
+        str(p.relative_to(console)) for p in console.rglob("static/**/*") if p.is_file()
+    }
     assert "static/vendor/cytoscape.min.js" in static  # the console's page needs no CDN
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
 

@@ -105,7 +105,7 @@ function drawGraph(graph) {
   }
   if (state.cy) state.cy.destroy();
   state.cy = cytoscape({
-    container: document.getElementById("cy"), elements, wheelSensitivity: 0.3,
+    container: document.getElementById("cy"), elements,
     style: [
       { selector: "node", style: { label: "data(label)", "text-wrap": "wrap", "font-size": 10,
         "background-color": "data(colour)", shape: "data(shape)", "border-width": 3,
@@ -123,8 +123,8 @@ function drawGraph(graph) {
     layout: { name: "preset" },
   });
   // upstream on the left, downstream on the right: breadth-first levels, turned on their side
-  state.cy.layout({ name: "breadthfirst", directed: true, spacingFactor: 1.1, padding: 20, animate: false }).run();
-  state.cy.nodes().positions((n) => ({ x: n.position("y") * 2.2, y: n.position("x") * 0.7 }));
+  state.cy.layout({ name: "breadthfirst", directed: true, spacingFactor: 1.4, padding: 20, animate: false }).run();
+  state.cy.nodes().positions((n) => ({ x: n.position("y") * 2.0, y: n.position("x") * 1.2 }));
   state.cy.fit(undefined, 40);
   if (state.cy.zoom() > 1.1) { state.cy.zoom(1.1); state.cy.center(); }
   state.cy.on("tap", "node", (evt) => showNode(evt.target.data("node")));
@@ -264,32 +264,44 @@ async function showDrift(params) {
   const found = await api("/api/drift", { model });
   if (!found.features.length) { charts.replaceChildren(el("p", { class: "ok" }, `${model}: no drift alert so far.`)); return; }
   charts.replaceChildren(
-    el("p", {}, `${model}: ${found.episodes.length} episode(s); shaded spans are episodes (open until closed).`),
+    el("p", {}, `${model}: ${found.episodes.length} episode(s) (${found.episodes.filter((e) => !e.closed).length} still open). The store keeps alerts, so each chart shows the windows where an episode opened or closed.`),
     ...found.features.map((f) => driftChart(f, found.episodes.filter((e) => e.feature === f.feature))));
 }
 
 function driftChart(feature, episodes) {
   const ns = "http://www.w3.org/2000/svg";
-  const svg = (tag, attrs) => { const n = document.createElementNS(ns, tag); for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v); return n; };
-  const width = 720, height = 140, pad = 36;
-  const times = feature.points.map((p) => Date.parse(p.window_end));
-  const values = feature.points.flatMap((p) => [p.value, p.threshold]);
-  const t0 = Math.min(...times), t1 = Math.max(...times, t0 + 1), v1 = Math.max(...values, 1e-9);
+  const svg = (tag, attrs, text) => {
+    const n = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v);
+    if (text !== undefined) n.textContent = text;
+    return n;
+  };
+  const width = 760, height = 150, pad = 40;
+  const ends = feature.points.map((p) => Date.parse(p.window_end));
+  const starts = [...feature.points.map((p) => Date.parse(p.window_start)), ...episodes.map((e) => Date.parse(e.opened))];
+  const t0 = Math.min(...starts), t1 = Math.max(...ends, t0 + 1);
+  const v1 = Math.max(...feature.points.flatMap((p) => [p.value, p.threshold]), 1e-9) * 1.15;
   const x = (t) => pad + ((t - t0) / (t1 - t0)) * (width - 2 * pad);
-  const y = (v) => height - pad + -((v / v1) * (height - 2 * pad));
+  const y = (v) => height - pad - (v / v1) * (height - 1.6 * pad);
   const root = svg("svg", { width, height, class: "chart", "data-feature": feature.feature });
-  for (const e of episodes) {
-    const start = e.opened ? Date.parse(e.opened) : t0, end = e.closed ? Date.parse(e.closed) : t1;
-    root.append(svg("rect", { x: x(Math.max(start, t0)), y: pad / 2, width: Math.max(2, x(end) - x(Math.max(start, t0))), height: height - 1.5 * pad, fill: "#fee4e2" }));
+  for (const e of episodes) {  // a high episode darker than a medium one
+    const from = x(Date.parse(e.opened)), to = e.closed ? x(Date.parse(e.closed)) : x(t1);
+    root.append(svg("rect", { x: from, y: pad / 2, width: Math.max(2, to - from), height: height - 1.5 * pad,
+      fill: e.severity === "high" || e.severity === "critical" ? "#fda29b" : "#fee4e2", "fill-opacity": 0.6 },
+      undefined));
   }
-  const line = feature.points.map((p, i) => `${i ? "L" : "M"}${x(times[i])},${y(p.value)}`).join(" ");
-  root.append(svg("path", { d: line, fill: "none", stroke: "#2e90fa", "stroke-width": 2 }));
-  const threshold = feature.points.map((p, i) => `${i ? "L" : "M"}${x(times[i])},${y(p.threshold)}`).join(" ");
-  root.append(svg("path", { d: threshold, fill: "none", stroke: "#c01048", "stroke-dasharray": "4 3" }));
-  for (const [i, p] of feature.points.entries()) root.append(svg("circle", { cx: x(times[i]), cy: y(p.value), r: 3, fill: p.state === "opened" ? "#c01048" : "#2e90fa" }));
-  const title = svg("text", { x: pad, y: 14 });
-  title.textContent = `${feature.feature} — ${feature.points[0].statistic} (dashed: threshold); ${feature.points[0].window_end} … ${feature.points[feature.points.length - 1].window_end}`;
-  root.append(title);
+  root.append(svg("line", { x1: pad, x2: width - pad, y1: height - pad, y2: height - pad, stroke: "#d0d5dd" }));
+  for (const [i, p] of feature.points.entries()) {
+    const cx = x(ends[i]);
+    root.append(svg("line", { x1: cx - 8, x2: cx + 8, y1: y(p.threshold), y2: y(p.threshold), stroke: "#c01048", "stroke-dasharray": "3 2" }));
+    const dot = svg("circle", { cx, cy: y(p.value), r: 4, fill: p.state === "opened" ? "#c01048" : "#2e90fa" });
+    dot.append(svg("title", {}, `${p.state} (${p.severity}) ${p.statistic} ${p.value} vs ${p.threshold}, window ${p.window_start} … ${p.window_end}`));
+    root.append(dot);
+    root.append(svg("text", { x: cx + 6, y: y(p.value) - 6 }, `${p.state} ${Number(p.value).toFixed(2)}`));
+  }
+  root.append(svg("text", { x: pad, y: 14 }, `${feature.feature === "*" ? "the model as a whole" : feature.feature} — ${feature.points[0].statistic}; red dot: an episode opened, blue: closed; dashed tick: its threshold; shaded: episodes (darker: high)`));
+  root.append(svg("text", { x: pad, y: height - pad + 16 }, new Date(t0).toISOString().replace(".000Z", "+00:00")));
+  root.append(svg("text", { x: width - pad - 150, y: height - pad + 16 }, new Date(t1).toISOString().replace(".000Z", "+00:00")));
   return root;
 }
 

@@ -273,6 +273,7 @@ def test_evidence_downloads_and_drift_episodes(provenance: Provenance) -> None:
     _, drift = get(provenance, "/api/drift", model="churn:3")
     assert [f["feature"] for f in drift["features"]] == ["tenure"]
     assert [p["value"] for p in drift["features"][0]["points"]] == [0.4, 0.05]
+    assert len(drift["episodes"]) == 1 and drift["episodes"][0]["severity"] == "high"
     assert drift["episodes"][0]["opened"] == "2026-03-02T09:00:00+00:00"
     assert drift["episodes"][0]["closed"] == "2026-03-02T11:00:00+00:00"
     _, listed = get(provenance, "/api/drift")
