@@ -34,10 +34,13 @@ def configure(level: str, form: str = "text", *, force: bool = False) -> None:
     def shown(record: logging.LogRecord) -> bool:
         return record.levelno >= (own if record.name.startswith("auditline") else others)
 
+    before = set(logging.getLogger().handlers)
     logging.basicConfig(
         format="auditline: %(levelname)s %(name)s: %(message)s", level=level, force=force
     )
     for handler in logging.getLogger().handlers:
+        if handler in before:  # the embedding program's own (pytest's, say): left as they are
+            continue
         handler.addFilter(shown)
         if form == "json":
             handler.setFormatter(JsonFormatter())

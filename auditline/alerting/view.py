@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditline.drift import explain
 from auditline.events import DriftAlert, Event, IntegrityAlert, PolicyViolation
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
@@ -102,17 +103,19 @@ def _violation(e: PolicyViolation, position: Position | None) -> AlertView:
 
 def _drift(e: DriftAlert, position: Position | None) -> AlertView:
     subject = e.feature or "predictions"
+    onset = explain.onset(e.statistic)
     return AlertView(
         alert_id=e.alert_id, kind="drift", severity=str(e.severity), rule=e.statistic,
-        title=f"drift {e.state} on {subject}: {e.statistic} {e.value:.4g} (threshold "
-              f"{e.threshold:.4g})",
+        title=f"{'gradual ' if onset == 'gradual' else ''}drift {e.state} on {subject}: "
+              f"{e.statistic} {e.value:.4g} (threshold {e.threshold:.4g})",
         where=f"model {e.model_name}:{e.model_version}, window "
               f"{e.window_start.isoformat()} to {e.window_end.isoformat()}",
         time=e.envelope.event_time.isoformat(), state=str(e.state),
         models=frozenset({f"{e.model_name}:{e.model_version}"}),
         evidence=(e.training_run_id,),
         details={"feature": e.feature, "value": e.value, "threshold": e.threshold,
-                 "window_count": e.window_count, "reference_count": e.reference_count},
+                 "window_count": e.window_count, "reference_count": e.reference_count,
+                 "onset": onset, "test": explain.decided_by(e.statistic, e.statistics)},
         position=position,
     )  # fmt: skip
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
@@ -71,9 +72,14 @@ def integrity_line(finding: Finding, at: datetime | None) -> str:
 
 def tally(decisions: Iterable[Decision]) -> list[str]:
     """One line per regime: its rules that fired and how often (allows left out)."""
+    return tally_counts((d.rule_id, d.decision, 1) for d in decisions)
+
+
+def tally_counts(counts: Iterable[tuple[str, str, int]]) -> list[str]:
+    """``tally`` of (rule id, decision, how many) rows, e.g. from the store."""
     by_regime: dict[str, Counter[str]] = {}
-    for d in decisions:
-        by_regime.setdefault(regime_of(d.rule_id), Counter())[f"{d.rule_id} {d.decision}"] += 1
+    for rule_id, decision, n in counts:
+        by_regime.setdefault(regime_of(rule_id), Counter())[f"{rule_id} {decision}"] += n
     return [
         f"  {regime:<22} " + ", ".join(f"{rule} x{n}" for rule, n in sorted(counts.items()))
         for regime, counts in sorted(by_regime.items())
@@ -90,6 +96,23 @@ def drift_summary(alerts: Iterable[Mapping[str, Any]]) -> str:
             last = max(a["window_end"] for a in chosen)
             parts.append(f"{state} {when(last)} for {', '.join(names)}")
     return f"  {'drift':<22} " + ("; ".join(parts) or "none")
+
+
+@dataclass(frozen=True)
+class StoredAlerts:
+    """What the worker raised, as the sink stored it: (rule id, decision, how many) of the
+    policy decisions that are not plain allows, the drift alerts (``state``, ``severity``,
+    ``feature``, ``window_end``) and the streams the integrity alerts name."""
+
+    rules: tuple[tuple[str, str, int], ...]
+    drift: tuple[Mapping[str, Any], ...]
+    integrity: tuple[str, ...]
+
+    def summary(self) -> list[str]:
+        """The lines the embedded run prints after the day: by regime, drift, integrity."""
+        streams = ", ".join(self.integrity) or "nothing found"
+        return [*tally_counts(self.rules), drift_summary(self.drift),
+                f"  {'integrity':<22} {streams}"]  # fmt: skip
 
 
 def _feature(name: str | None) -> str:

@@ -29,8 +29,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from auditline.drift import stats
+from auditline.drift import sequential, stats
 from auditline.drift.reference import FeatureReference, Reference
+from auditline.drift.sequential import Charts
 from auditline.drift.window import FeatureCounts, WindowCounts, Windows, count_event
 from auditline.events import Prediction, PredictionBatch
 
@@ -53,6 +54,9 @@ class DriftConfig(BaseModel):
     close_m: int = Field(2, ge=1)
     close_ratio: float = Field(0.5, gt=0, le=1)
     model_share: float = Field(0.3, gt=0, le=1)
+    ph_delta: float = Field(0.5, ge=0)
+    ph_lambda: float = Field(10.0, gt=0)
+    hold_z: float = Field(2.0, gt=0)
 
     @model_validator(mode="after")
     def _consistent(self) -> DriftConfig:
@@ -81,14 +85,15 @@ def judge_feature(ref: FeatureReference, counts: FeatureCounts) -> dict[str, flo
     a doubled variance moves mass into the outer bins, which KS on ten bins barely sees); its
     ``p_value`` is the smaller one's, Bonferroni-corrected for the two."""
     tests: dict[str, float] = {}
+    chi2 = stats.chi2(ref.counts, counts.counts)
     if ref.numeric:
-        ks, chi2 = stats.ks(ref.counts, counts.counts), stats.chi2(ref.counts, counts.counts)
+        ks, trend = stats.ks(ref.counts, counts.counts), stats.trend(ref.counts, counts.counts)
         p_value = min(1.0, 2 * min(ks.p_value, chi2.p_value))
         tests = {"ks": ks.statistic, "ks_p_value": ks.p_value, "chi2": chi2.statistic,
-                 "chi2_p_value": chi2.p_value}  # fmt: skip
+                 "chi2_p_value": chi2.p_value, "trend_z": trend.statistic}  # fmt: skip
     else:
-        chi2 = stats.chi2(ref.counts, counts.counts)
-        p_value, tests = chi2.p_value, {"chi2": chi2.statistic}
+        p_value, tests = chi2.p_value, {"chi2": chi2.statistic, "chi2_p_value": chi2.p_value}
+    tests["shape_z"] = stats.normal_quantile(chi2.p_value)  # evidence the gradual charts sum
     return {
         "psi": stats.psi(ref.counts, counts.counts),
         "js": stats.js(ref.counts, counts.counts),
@@ -100,9 +105,10 @@ def judge_feature(ref: FeatureReference, counts: FeatureCounts) -> dict[str, flo
 
 
 def judge_window(
-    reference: Reference, window: WindowCounts, config: DriftConfig
+    reference: Reference, window: WindowCounts, config: DriftConfig, charts: Charts | None = None
 ) -> list[FeatureResult]:
-    """Per-feature results of one window, then the model-level one (empty: too few samples)."""
+    """Per-feature results of one window (with ``charts``, their gradual alarms folded in), then
+    the model-level one (empty: too few samples)."""
     judged = [
         (ref, window.features[ref.name], judge_feature(ref, window.features[ref.name]))
         for ref in reference.features
@@ -119,6 +125,8 @@ def judge_window(
                 ref.name, level, statistic, value, threshold, ref.total, counts.total, values
             )
         )
+    if charts is not None:
+        results = charts.step(config, results)
     if results:
         share = sum(r.level is not None for r in results) / len(results)
         results.append(
@@ -154,6 +162,7 @@ class Episode:
     history: list[bool] = field(default_factory=list)  # the last open_n judged windows
     open: bool = False
     clean: int = 0  # judged windows in a row without drift at this level, while open
+    gradual: bool = False  # opened by a CUSUM chart (``sequential``)
 
 
 @dataclass(frozen=True)
@@ -184,21 +193,25 @@ class Lifecycle:
                 episode.history = [*episode.history, reached][-self.config.open_n :]
                 if not episode.open and sum(episode.history) >= self.config.open_k:
                     episode.open, episode.clean = True, 0
+                    episode.gradual = sequential.gradual(result)
                     out.append(Transition("opened", level, result, start_ms, end_ms))
                 elif episode.open:
-                    holding = reached or self._holds(result, level)
+                    holding = reached or self._holds(result, level, episode)
                     episode.clean = 0 if holding else episode.clean + 1
                     if episode.clean >= self.config.close_m:
                         episode.open, episode.history = False, []
                         out.append(Transition("closed", level, result, start_ms, end_ms))
         return out
 
-    def _holds(self, result: FeatureResult, level: str) -> bool:
+    def _holds(self, result: FeatureResult, level: str, episode: Episode) -> bool:
         """Whether an open episode's window is still over its closing threshold: the statistic
-        at ``close_ratio`` of the threshold of the episode's level."""
+        at ``close_ratio`` of the threshold of the episode's level; a gradual episode's also
+        while the window shows the feature away from its reference (``hold_z``)."""
         config = self.config
         if result.feature is None:  # the model: the share of drifting features
             return result.value >= config.model_share * config.close_ratio
+        if episode.gradual and sequential.away(result.statistics, config.hold_z):
+            return True
         threshold = config.psi_alert if level == "high" else config.psi_warn
         return result.statistics.get("psi", 0.0) >= threshold * config.close_ratio
 
@@ -206,11 +219,16 @@ class Lifecycle:
         return sorted(key for key, episode in self.episodes.items() if episode.open)
 
     def to_json(self) -> dict[str, Any]:
-        return {k: [e.history, e.open, e.clean] for k, e in self.episodes.items()}
+        return {k: [e.history, e.open, e.clean, e.gradual] for k, e in self.episodes.items()}
 
     @classmethod
     def from_json(cls, config: DriftConfig, data: Mapping[str, Any]) -> Lifecycle:
-        return cls(config, {k: Episode(list(h), o, c) for k, (h, o, c) in data.items()})
+        """Also the three-item form written before gradual episodes existed."""
+        return cls(
+            config,
+            {k: Episode(list(v[0]), v[1], v[2], bool(v[3]) if len(v) > 3 else False)
+             for k, v in data.items()},
+        )  # fmt: skip
 
 
 class DriftDetector:
@@ -222,6 +240,7 @@ class DriftDetector:
         config: DriftConfig | None = None,
         windows: Windows | None = None,
         lifecycle: Lifecycle | None = None,
+        charts: Charts | None = None,
     ) -> None:
         self.reference = reference
         self.config = config or DriftConfig()
@@ -229,6 +248,7 @@ class DriftDetector:
             self.config.window_seconds * 1000, self.config.allowed_lateness_seconds * 1000
         )
         self.lifecycle = lifecycle or Lifecycle(self.config)
+        self.charts = charts or Charts()
 
     def observe(self, event: Prediction | PredictionBatch) -> list[dict[str, Any]]:
         self.add(_millis(event.envelope.event_time), count_event(self.reference, event))
@@ -240,13 +260,17 @@ class DriftDetector:
     def release(self, *, everything: bool = False) -> list[dict[str, Any]]:
         alerts = []
         for start, end, counts in self.windows.release(everything=everything):
-            results = judge_window(self.reference, counts, self.config)
+            results = judge_window(self.reference, counts, self.config, self.charts)
             for transition in self.lifecycle.step(results, start, end):
                 alerts.append(alert_body(self.reference, transition))
         return alerts
 
     def to_json(self) -> dict[str, Any]:
-        return {"windows": self.windows.to_json(), "lifecycle": self.lifecycle.to_json()}
+        return {
+            "windows": self.windows.to_json(),
+            "lifecycle": self.lifecycle.to_json(),
+            "charts": self.charts.to_json(),
+        }
 
     @classmethod
     def from_json(
@@ -257,6 +281,7 @@ class DriftDetector:
             config,
             Windows.from_json(data["windows"]),
             Lifecycle.from_json(config, data["lifecycle"]),
+            Charts.from_json(data.get("charts", {})),  # absent in state written before them
         )
 
 

@@ -9,7 +9,12 @@ same bins:
 - ``ks``: two-sample Kolmogorov-Smirnov statistic over the bins' cumulative proportions, with
   the asymptotic p-value (Stephens' small-sample correction). Binning makes it conservative;
 - ``chi2``: chi-squared test of homogeneity of the 2 x k table (reference row, window row),
-  so the reference's own sampling noise is accounted for.
+  so the reference's own sampling noise is accounted for;
+- ``trend``: the two-sample test of the mean bin rank over the same ordered bins (the
+  Cochran-Armitage trend test's z): the location of a numeric feature, signed, standard normal
+  while the window matches the reference, both rows' sampling noise counted;
+- ``normal_quantile``: a p-value as the standard normal quantile it exceeds, so that any test's
+  evidence can be summed across windows (``auditline.drift.sequential``).
 
 ``benjamini_hochberg`` controls the false discovery rate across the features of one window.
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -91,6 +97,33 @@ def chi2(reference: ArrayLike, window: ArrayLike) -> Test:
     expected = np.outer(rows, table.sum(axis=0)) / table.sum()
     statistic = float(np.sum((table - expected) ** 2 / expected))
     return Test(statistic, chi2_sf(statistic, table.shape[1] - 1))
+
+
+def trend(reference: ArrayLike, window: ArrayLike) -> Test:
+    """The window's mean bin rank against the reference's, in standard errors of the difference
+    (pooled variance of the ranks, 1/n + 1/N): ``statistic`` is z (positive: the window sits
+    higher), ``p_value`` two-sided."""
+    ref, win = np.asarray(reference, dtype=np.float64), np.asarray(window, dtype=np.float64)
+    n, m = ref.sum(), win.sum()
+    if n == 0 or m == 0 or ref.size < 2:
+        return Test(0.0, 1.0)
+    ranks = np.arange(ref.size, dtype=np.float64)
+    pooled = (ref + win) / (n + m)
+    centre = float(pooled @ ranks)
+    variance = float(pooled @ (ranks - centre) ** 2)
+    if variance <= 0:
+        return Test(0.0, 1.0)
+    z = float((win @ ranks) / m - (ref @ ranks) / n) / math.sqrt(variance * (1 / n + 1 / m))
+    return Test(z, min(1.0, math.erfc(abs(z) / math.sqrt(2))))
+
+
+MAX_QUANTILE = 8.0  # a p-value below ~1e-15 adds no more evidence than this per window
+
+
+def normal_quantile(p_value: float) -> float:
+    """z with P(Z > z) = ``p_value`` for a standard normal Z, within ±``MAX_QUANTILE``."""
+    p = min(max(p_value, 1e-15), 1 - 1e-15)
+    return max(-MAX_QUANTILE, min(MAX_QUANTILE, NormalDist().inv_cdf(1 - p)))
 
 
 def chi2_sf(x: float, dof: int) -> float:

@@ -6,6 +6,7 @@ arrives live. Screenshots go to ``test-artifacts/console/``.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -160,6 +161,11 @@ def test_an_auditor_follows_a_model_to_its_violations_live_alerts_and_evidence(
         browser.switch_to.default_content()
         assert "churn:3" in bundle and "EU-US" in bundle, bundle[:500]
         browser.save_screenshot(str(ARTIFACTS / "evidence.png"))
+        pdf_link = browser.find_element(By.CSS_SELECTOR, "[data-testid=evidence-pdf]")
+        browser.get(pdf_link.get_attribute("href"))  # the page the link prints, printed here
+        pdf = base64.b64decode(browser.print_page())
+        assert pdf.startswith(b"%PDF") and len(pdf) > 2000
+        (ARTIFACTS / "evidence-churn-3.pdf").write_bytes(pdf)
 
         # a violation raised while the page is open arrives live
         browser.get(f"{url}#/alerts")

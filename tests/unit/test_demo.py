@@ -45,6 +45,23 @@ def test_the_platform_run_raises_real_alerts_of_every_kind(tmp_path: Path) -> No
     assert "EU GDPR chapter V" in text and "China PIPL / CAC" in text
 
 
+def test_the_kafka_run_names_the_findings_the_worker_did_not_raise() -> None:
+    from auditline.demoplatform.kafka import Outcome
+    from auditline.demoplatform.show import StoredAlerts
+
+    rules = tuple((rule, "deny", 1) for rule in sorted(REGIME_RULES | {"EU-ADEQ"}))
+    drift = ({"state": "opened", "severity": "high", "feature": "tenure_months",
+              "window_end": serving.SERVING_START},)  # fmt: skip
+    outcome = Outcome(TAMPERED, delivered=True, produced=93, stored=93, view_ok=True,
+                      alerts=StoredAlerts(rules[1:], drift, (TAMPERED,)))  # fmt: skip
+    assert outcome.missing == [f"violations of {rules[0][0]}", "a drift episode closed"]
+    assert not outcome.ok
+    assert "  China PIPL / CAC       CN-CONTRACT deny x1" in outcome.alerts.summary()
+    complete = StoredAlerts(rules, (*drift, {**drift[0], "state": "closed"}), (TAMPERED,))
+    assert Outcome(TAMPERED, True, 93, 93, True, complete).ok
+    assert not Outcome(TAMPERED, True, 93, 92, True, complete).ok  # the sink missed one
+
+
 def test_the_shipped_model_is_the_documented_logistic_regression() -> None:
     np = pytest.importorskip("numpy")
     ort = pytest.importorskip("onnxruntime")

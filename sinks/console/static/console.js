@@ -316,8 +316,14 @@ async function showEvidence(params) {
   const response = await fetch(`/api/evidence?model=${encodeURIComponent(model)}&format=html`);
   if (!response.ok) { const body = await response.json(); throw new Error(body.error); }
   frame.srcdoc = await response.text();
+  const page = `/api/evidence?model=${encodeURIComponent(model)}&format=html`;
   links.replaceChildren(...[["markdown", "Markdown"], ["html", "HTML"], ["json", "JSON"]].map(([form, label]) =>
-    el("a", { href: `/api/evidence?model=${encodeURIComponent(model)}&format=${form}&download=1` }, `download ${label}`)));
+    el("a", { href: `/api/evidence?model=${encodeURIComponent(model)}&format=${form}&download=1` }, `download ${label}`)),
+    el("a", { href: page, "data-testid": "evidence-pdf", onclick: (e) => {
+      e.preventDefault(); // the browser's print dialog saves the bundle's page as a PDF
+      const w = window.open(page, "_blank");
+      if (w) w.addEventListener("load", () => w.print());
+    } }, "print / save as PDF"));
 }
 
 async function showStreams() {

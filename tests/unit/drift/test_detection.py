@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from auditline.drift.detector import DriftConfig, judge_window
-from tests.unit.drift import synthetic
+from auditline.testing import drift_streams as synthetic
 
 WINDOW = 2_000
 CONFIG = DriftConfig()

@@ -76,10 +76,10 @@ def test_a_shift_opens_alerts_and_its_end_closes_them(
         (a["state"], a["severity"], a["window_start"][:13]) for a in alerts if a["feature"] == "age"
     ]
     assert age == [
-        ("opened", "medium", "2026-11-02 04"),
-        ("opened", "high", "2026-11-02 04"),
-        ("closed", "medium", "2026-11-02 09"),
-        ("closed", "high", "2026-11-02 09"),
+        ("opened", "medium", "2026-11-02T04"),
+        ("opened", "high", "2026-11-02T04"),
+        ("closed", "medium", "2026-11-02T09"),
+        ("closed", "high", "2026-11-02T09"),
     ]
     opened = next(a for a in alerts if a["feature"] == "age")
     assert opened["training_run_id"] == "run-7" and opened["window_count"] == 500
@@ -122,7 +122,9 @@ def test_the_embedded_runner_raises_the_same_alerts(
 ) -> None:
     from auditline.catalogue import Catalogue
     from auditline.check import parse_event
+    from auditline.drift.explain import described
     from auditline.drift.offline import DriftSettings
+    from auditline.output import json_value
     from auditline.policy.engine import PolicyEngine
     from auditline.policy.model import load_policy
     from auditline.runner import EmbeddedRunner
@@ -134,7 +136,9 @@ def test_the_embedded_runner_raises_the_same_alerts(
     events = [parse_event(text, n, models) for n, text in enumerate(lines, start=1)]
     runner = EmbeddedRunner(PolicyEngine(load_policy()), drift=DriftSettings())
     alerts = runner.run_events(events).drift_alerts + runner.finish_drift()
-    assert [json.loads(json.dumps(a, default=str)) for a in alerts] == offline
+    assert [json_value(described(a)) for a in alerts] == offline
+    assert {a["onset"] for a in offline} == {"abrupt", "model"}
+    assert all(a["test"] for a in offline)
 
 
 def test_a_window_override_is_validated_like_the_yaml(
@@ -187,7 +191,7 @@ def test_a_reference_made_from_a_training_sample_judges_like_the_run_it_describe
     assert profiles == {"age": "numeric", "plan": "categorical"}
     code, alerts, _ = run(capsys, "--reference", str(made), str(predictions))
     assert {a["window_start"][:13] for a in alerts if a["feature"] == "age"} == {
-        "2026-11-02 04", "2026-11-02 09"}  # fmt: skip
+        "2026-11-02T04", "2026-11-02T09"}  # fmt: skip
     assert code == 0
 
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from auditline.drift.detector import DriftConfig, FeatureResult, Lifecycle, judge_window
 from auditline.drift.window import WindowCounts, Windows, merge_all
-from tests.unit.drift import synthetic
+from auditline.testing import drift_streams as synthetic
 
 REF = synthetic.reference(np.random.default_rng(7), rows=2_000)
 

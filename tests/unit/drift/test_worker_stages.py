@@ -12,7 +12,7 @@ from auditline.streams import drift as faust_stages
 
 from auditline.drift.offline import DriftSettings
 from auditline.events import PredictionBatch
-from tests.unit.drift import synthetic
+from auditline.testing import drift_streams as synthetic
 
 REF = synthetic.reference(np.random.default_rng(3), rows=2_000)
 

@@ -1,4 +1,5 @@
-"""Synthetic models for the drift tests: 40 numeric N(0, 1) features, 10 categorical ones."""
+"""Synthetic model streams with known shifts, for the drift tests and bench/drift_quality.py: 40
+numeric N(0, 1) features and 10 categorical ones, a shift applied to x0 or c0 only."""
 
 from __future__ import annotations
 

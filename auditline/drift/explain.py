@@ -1,0 +1,61 @@
+"""What decided a drift alert, in words an auditor can reproduce (pure).
+
+A ``DriftAlert`` carries its ``statistic``, ``value``, ``threshold``, window bounds, training run
+and the window's ``statistics``; from those this names the drift's onset (``abrupt``: one window
+showed it; ``gradual``: a Page-Hinkley chart summed it over windows; ``model``: a share of the
+model's features) and the test that decided, with its p-value or chart value. The alerting
+payloads, ``auditline drift`` and the demo print it; docs/drift.md lists every case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+CHART_NAMES = {
+    "ph_trend_up": "the trend z rising (the mean bin rank moving up)",
+    "ph_trend_down": "the trend z falling (the mean bin rank moving down)",
+    "ph_shape": "the chi-squared test's normal quantile (spread, shape or shares)",
+}
+
+
+def onset(statistic: str) -> str:
+    if statistic.startswith("ph_"):
+        return "gradual"
+    if statistic == "drifted_share":
+        return "model"
+    return "abrupt"
+
+
+def decided_by(statistic: str, statistics: Mapping[str, float]) -> str:
+    """The test that decided, e.g. ``chi-squared on the reference bins (p = 1.2e-09), kept by
+    Benjamini-Hochberg; PSI 0.31 >= 0.25``."""
+    if statistic == "new_categories":
+        return "a category never seen in training"
+    if statistic == "drifted_share":
+        drifted, features = statistics.get("drifted", 0.0), statistics.get("features", 0.0)
+        return f"{drifted:.0f} of {features:.0f} features drifting in the window"
+    if statistic.startswith("ph_"):
+        value, limit = statistics.get(statistic, 0.0), statistics.get("ph_lambda", 0.0)
+        chart = CHART_NAMES.get(statistic, statistic)
+        return f"Page-Hinkley chart over windows of {chart}: {value:.3g} >= {limit:.3g}"
+    return f"{_window_test(statistics)}, kept by Benjamini-Hochberg across the window's features"
+
+
+def _window_test(statistics: Mapping[str, float]) -> str:
+    ks, chi2 = statistics.get("ks_p_value"), statistics.get("chi2_p_value")
+    if ks is not None and chi2 is not None:  # numeric: the smaller of the two decided
+        if ks <= chi2:
+            return f"KS on the reference's quantile bins (p = {ks:.3g}, doubled for two tests)"
+        return (
+            f"chi-squared on the reference's quantile bins (p = {chi2:.3g}, doubled for two tests)"
+        )
+    p_value = statistics.get("p_value", 1.0)
+    return f"chi-squared of homogeneity over the categories (p = {p_value:.3g})"
+
+
+def described(alert: Mapping[str, Any]) -> dict[str, Any]:
+    """A drift alert body (``DriftAlert`` fields) with its ``onset`` and the ``test`` that
+    decided it (what ``auditline drift`` prints)."""
+    statistic, statistics = alert["statistic"], alert.get("statistics") or {}
+    return {**alert, "onset": onset(statistic), "test": decided_by(statistic, statistics)}
