@@ -25,12 +25,14 @@ and are not checked twice for integrity (``ChainJudge``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 from typing import Any
 
 import faust
+from mode.types.signals import BaseSignalT
 
 from auditline.alerting.bodies import integrity_body, violation_body
 from auditline.catalogue import Catalogue
@@ -128,6 +130,7 @@ class Processors:
         self._drift_wiring(partitions)
         self.metrics = health.WorkerMetrics()
         self.readiness = health.install(self, settings, inputs)
+        self.app.on_before_shutdown.connect(self.closing)
 
     def _drift_wiring(self, partitions: int) -> None:
         """References (global), partial counts (internal topic by model version), drift state
@@ -307,6 +310,15 @@ class Processors:
             self.drift_table.flush()
             self.send_alerts()
             self.metrics.took((r.message.topic for r in batch), "drift", started)
+
+    async def closing(self, app: Any, /, *_: Any, signal: BaseSignalT[Any], **__: Any) -> None:
+        """The worker stops (faust sends this once its consumer has stopped): the alert producer
+        is closed, so its streams end on a final signed checkpoint instead of reading as
+        silenced to a later ``auditline verify``, and what it spooled is delivered."""
+        self.send_alerts()
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await asyncio.to_thread(producer.close)
 
     def flush(self) -> None:
         """End of a batch: buffered table writes, then the batch's alerts."""
