@@ -18,6 +18,7 @@ from auditline.errors import UnknownSchemaError
 from auditline.events import (
     AssetDeclared,
     DataMovement,
+    DataQualityAlert,
     DriftAlert,
     Event,
     IntegrityAlert,
@@ -50,6 +51,7 @@ _ROUTES: tuple[tuple[type[Event], str], ...] = (
     (OpenLineageEvent, "openlineage"),
     (PolicyViolation, "alerts.violations"),
     (DriftAlert, "alerts.drift"),
+    (DataQualityAlert, "alerts.quality"),
     (IntegrityAlert, "alerts.integrity"),
 )
 DEAD_LETTER_SUFFIX = "deadletter"

@@ -263,7 +263,7 @@ def _cmd_drift(args: argparse.Namespace) -> int:
             f"no prediction of {reference.model_name}/{reference.model_version} (the reference's "
             "model version) in the input: give the predictions of that version"
         )
-    return 1 if detector.lifecycle.open_episodes() else 0
+    return 1 if detector.open_episodes() else 0
 
 
 def _after_global_options(argv: list[str]) -> int:
@@ -460,7 +460,9 @@ def build_parser() -> argparse.ArgumentParser:
         "input or no prediction of the reference's version)",
         description="Predictions (Prediction / PredictionBatch JSON lines, see docs/drift.md) "
         "are counted in event-time windows and compared with the reference profiles of the "
-        "training run; prints one JSON line per alert opened or closed (`auditline drift "
+        "training run, and checked for data quality (missing values, values outside the "
+        "training range, values of the other kind); prints one JSON line per alert opened or "
+        "closed, its kind DriftAlert or DataQualityAlert (`auditline drift "
         "reference SAMPLE --model M --version V` makes the reference from a CSV/Parquet "
         "training sample). Standard error says "
         "what was skipped (other versions), late (after its window was judged) or never "

@@ -4,8 +4,9 @@ For the demo, ``auditline check`` style batch runs and tests: events from the in
 transport are judged in event-time order against the policy (lineage state in a dict) and every
 producer stream's chain is followed, with no broker and no faust. With ``drift`` settings (needs
 ``auditline[drift]``), predictions are also compared with their training run's profiles by the
-drift detector; windows still open at the end of a run stay open for the next one, and
-``finish_drift`` judges them.
+drift detector (``DriftAlert`` bodies, and ``DataQualityAlert`` bodies for its data-quality
+checks); windows still open at the end of a run stay open for the next one, and ``finish_drift``
+judges them.
 """
 
 from __future__ import annotations
@@ -16,8 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 from auditline.catalogue import Catalogue
 from auditline.codec import Codec, SingleObjectCodec
+from auditline.drift.explain import alert_model  # no numpy: the drift extra stays optional
 from auditline.errors import DecodeError
-from auditline.events import Event, Prediction, PredictionBatch, RunStatus, TrainingRun
+from auditline.events import (
+    DataQualityAlert,
+    Event,
+    Prediction,
+    PredictionBatch,
+    RunStatus,
+    TrainingRun,
+)
 from auditline.integrity.signing import Keys
 from auditline.integrity.verify import ChainVerifier, Finding, StreamHead
 from auditline.policy.decisions import Decision
@@ -35,6 +44,13 @@ class RunResult:
     findings: list[Finding] = field(default_factory=list)
     dead_letters: list[tuple[str, str]] = field(default_factory=list)  # (topic, reason)
     drift_alerts: list[dict[str, Any]] = field(default_factory=list)  # DriftAlert fields
+    quality_alerts: list[dict[str, Any]] = field(default_factory=list)  # DataQualityAlert fields
+
+    def add_drift(self, bodies: Iterable[dict[str, Any]]) -> None:
+        """Alert bodies of the drift detector, each to its kind's list."""
+        for body in bodies:
+            kind = alert_model(body)
+            (self.quality_alerts if kind is DataQualityAlert else self.drift_alerts).append(body)
 
 
 class EmbeddedRunner:
@@ -61,7 +77,7 @@ class EmbeddedRunner:
             result.findings += self.verifier.observe(event)
             result.decisions += self.engine.evaluate(event, self.state)
             if self.drift is not None:
-                result.drift_alerts += self._drift(event, self.drift)
+                result.add_drift(self._drift(event, self.drift))
         return result
 
     def _drift(self, event: Event, settings: DriftSettings) -> list[dict[str, Any]]:
@@ -82,9 +98,12 @@ class EmbeddedRunner:
                 return detector.observe(event)
         return []
 
-    def finish_drift(self) -> list[dict[str, Any]]:
-        """Judge every window still open (end of input)."""
-        return [a for d in self.detectors.values() for a in d.release(everything=True)]
+    def finish_drift(self, result: RunResult | None = None) -> RunResult:
+        """Judge every window still open (end of input): their drift and quality alerts."""
+        result = result or RunResult()
+        for detector in self.detectors.values():
+            result.add_drift(detector.release(everything=True))
+        return result
 
     def run_broker(self, broker: InProcessBroker) -> RunResult:
         result, events = RunResult(), []

@@ -12,6 +12,10 @@ gradual    = after 5 stationary windows, x0's mean ramps to 1 sd over 20 windows
              the same for a slow ramp to 0.3 sd over 30 windows (``slow_*``)
 stationary = 1,000 stationary windows in a row; the share with any alert (goal < 0.01)
 ratio      = CPU per window without the charts / with them (the price of the sequential layer)
+quality    = the data-quality checks (``auditline.drift.quality``): the share of first windows
+             that flag each injected problem (20% of x0 missing, 2% of x0 beyond the training
+             range, x1 sent as categorical strings, 20% of c0 missing: goal 1.0), and the share
+             of the 1,000 stationary windows with a quality alert (goal 0)
 
 One core, no broker. Ends with one JSON line.
 """
@@ -26,7 +30,9 @@ import numpy as np
 from _report import report
 
 from auditline.drift.detector import DriftConfig, FeatureResult, judge_window
+from auditline.drift.quality import judge_quality
 from auditline.drift.sequential import Charts
+from auditline.drift.window import WindowCounts, count_batch
 from auditline.testing import drift_streams as streams
 
 SIZE, WARM_UP, TRIALS, RAMP, STATIONARY = 500, 5, 100, 20, 1_000
@@ -112,6 +118,56 @@ def stationary(rng: np.random.Generator, ref: streams.Reference) -> dict[str, fl
     }
 
 
+Columns = tuple[dict[str, list[float | None]], dict[str, list[str | None]]]
+
+
+def _missing(rng: np.random.Generator, columns: Columns, feature: str, share: float) -> None:
+    numeric, categorical = columns
+    values: list[Any] = numeric[feature] if feature in numeric else categorical[feature]
+    for i in rng.choice(len(values), size=round(share * len(values)), replace=False):
+        values[i] = None
+
+
+def _beyond(rng: np.random.Generator, columns: Columns) -> None:
+    values = columns[0]["x0"]
+    for i in rng.choice(len(values), size=round(0.02 * len(values)), replace=False):
+        values[i] = 6.0 + float(rng.random())  # the training range of N(0, 1) is about +-4
+
+
+def _as_strings(rng: np.random.Generator, columns: Columns) -> None:
+    numeric, categorical = columns
+    categorical["x1"] = [f"{v:.3f}" for v in numeric.pop("x1") if v is not None]
+
+
+QUALITY: dict[str, tuple[str, str, Any]] = {
+    "missing_20pct": ("x0", "missing", lambda rng, c: _missing(rng, c, "x0", 0.2)),
+    "out_of_range_2pct": ("x0", "out_of_range", _beyond),
+    "type_mismatch": ("x1", "type_mismatch", _as_strings),
+    "categorical_missing_20pct": ("c0", "missing", lambda rng, c: _missing(rng, c, "c0", 0.2)),
+}
+
+
+def quality(rng: np.random.Generator, ref: streams.Reference) -> dict[str, float]:
+    rates = {}
+    for name, (feature, check, inject) in QUALITY.items():
+        caught = 0
+        for _ in range(TRIALS):
+            columns = streams.columns(rng, SIZE)
+            inject(rng, columns)
+            window: WindowCounts = count_batch(ref, SIZE, *columns)
+            results = judge_quality(ref, window, CONFIG)
+            caught += any(
+                r.feature == feature and r.statistic == check and r.level for r in results
+            )
+        rates[f"quality_{name}_first_window"] = caught / TRIALS
+    alerted = sum(
+        any(r.level for r in judge_quality(ref, streams.window(rng, ref, SIZE), CONFIG))
+        for _ in range(STATIONARY)
+    )
+    rates["quality_stationary_windows_with_alert"] = alerted / STATIONARY
+    return rates
+
+
 def main() -> None:
     rng = np.random.default_rng(7)
     ref = streams.reference(rng)
@@ -121,6 +177,7 @@ def main() -> None:
         **gradual(rng, ref, 1.0, RAMP, "gradual"),
         **gradual(rng, ref, 0.3, 30, "slow"),
         **stationary(rng, ref),
+        **quality(rng, ref),
     }
     figures["cpu_seconds"] = time.process_time() - started
     report("drift_quality", figures, features=50, window=SIZE)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -265,6 +266,16 @@ def to_markdown(bundle: dict[str, Any], escape: Callable[[str], str] = str) -> s
     return "\n".join(lines)
 
 
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
+
+
+def _inert(value: str) -> str:
+    """A stored value as text in the HTML report: markup escaped, and every character Markdown
+    gives a meaning (links, images, emphasis, code, table cells) backslash-escaped, so a
+    producer's text can never become a link, an image or a script in an auditor's browser."""
+    return _MARKDOWN.sub(r"\\\1", html.escape(value, quote=True))
+
+
 _STYLE = (
     "body{font-family:system-ui,sans-serif;margin:2em;max-width:80em}"
     "table{border-collapse:collapse;margin:0 0 1.5em}"
@@ -277,7 +288,7 @@ def to_html(bundle: dict[str, Any]) -> str:
     """The Markdown report as one self-contained HTML page (print it to PDF from a browser)."""
     import markdown
 
-    text = to_markdown(bundle, escape=html.escape)
+    text = to_markdown(bundle, escape=_inert)
     body = markdown.markdown(text, extensions=["tables"], output_format="html")
     title = html.escape(f"Evidence: {bundle['model_version']}")
     return (

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 from auditline.events import (
     AssetDeclared,
     DataMovement,
+    DataQualityAlert,
     DriftAlert,
     Event,
     IntegrityAlert,
@@ -107,6 +108,26 @@ DRIFT_COLUMNS = (
     "window_start",
     "window_end",
     "training_run_id",
+)
+QUALITY_COLUMNS = (
+    "alert_id",
+    "event_id",
+    "event_time",
+    "state",
+    "severity",
+    "model_name",
+    "model_version",
+    "feature",
+    "check",
+    "rate",
+    "reference_rate",
+    "threshold",
+    "affected",
+    "window_count",
+    "window_start",
+    "window_end",
+    "training_run_id",
+    "statistics",
 )
 COLUMN_LINEAGE_COLUMNS = (
     "output_asset",
@@ -506,6 +527,31 @@ def _drift(event: DriftAlert) -> Derived:
     return (("drift_alerts", row),)
 
 
+def _quality(event: DataQualityAlert) -> Derived:
+    env = event.envelope
+    row = (
+        event.alert_id,
+        env.event_id,
+        env.event_time,
+        str(event.state),
+        str(event.severity),
+        event.model_name,
+        event.model_version,
+        event.feature,
+        event.check,
+        event.rate,
+        event.reference_rate,
+        event.threshold,
+        event.affected,
+        event.window_count,
+        event.window_start,
+        event.window_end,
+        event.training_run_id,
+        event.statistics,
+    )
+    return (("quality_alerts", row),)
+
+
 def _integrity(event: IntegrityAlert) -> Derived:
     env = event.envelope
     row = (
@@ -532,6 +578,7 @@ _DERIVERS: dict[type[Event], Callable[[Any], Derived]] = {
     PredictionBatch: _prediction_batch,
     PolicyViolation: _violation,
     DriftAlert: _drift,
+    DataQualityAlert: _quality,
     IntegrityAlert: _integrity,
     OpenLineageEvent: _openlineage,
 }
@@ -545,6 +592,7 @@ COLUMNS = {
     "predictions": PREDICTION_COLUMNS,
     "violations": VIOLATION_COLUMNS,
     "drift_alerts": DRIFT_COLUMNS,
+    "quality_alerts": QUALITY_COLUMNS,
     "integrity_alerts": INTEGRITY_COLUMNS,
     "column_lineage": COLUMN_LINEAGE_COLUMNS,
 }

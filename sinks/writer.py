@@ -56,6 +56,7 @@ DERIVED_FIRST = (
     "predictions",
     "violations",
     "drift_alerts",
+    "quality_alerts",
     "integrity_alerts",
     "audit_log",
 )

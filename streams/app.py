@@ -38,11 +38,13 @@ from auditline.alerting.bodies import integrity_body, violation_body
 from auditline.catalogue import Catalogue
 from auditline.codec import make_codec
 from auditline.collector import collect_due
+from auditline.drift.explain import alert_model
 from auditline.drift.offline import load_drift_settings
 from auditline.errors import AuditlineError
 from auditline.events import (
     AssetDeclared,
     DataMovement,
+    DataQualityAlert,
     DriftAlert,
     Event,
     IntegrityAlert,
@@ -305,7 +307,8 @@ class Processors:
                 key = record.message.key.decode()
                 partial = json.loads(record.message.value)
                 for body in self.drift_states.merge(key, partial, generation):
-                    self.outbox.append((DriftAlert, {**body, "event_time": body["window_end"]}))
+                    alert = {**body, "event_time": body["window_end"]}
+                    self.outbox.append((alert_model(body), alert))
             self.drift_states.flush()
             self.drift_table.flush()
             self.send_alerts()
@@ -336,7 +339,10 @@ class Processors:
             self.metrics.alerted(_ALERT_KIND[model], bodies)
 
 
-_ALERT_KIND = {PolicyViolation: "violation", IntegrityAlert: "integrity", DriftAlert: "drift"}
+_ALERT_KIND = {
+    PolicyViolation: "violation", IntegrityAlert: "integrity", DriftAlert: "drift",
+    DataQualityAlert: "quality",
+}  # fmt: skip
 
 
 def _event_order(event: Event) -> tuple[Any, ...]:

@@ -6,10 +6,11 @@
    offset.
 2. The drift agent consumes the partials (all of one model version on one partition), merges
    them into that version's windows and episodes (``DriftDetector``), and emits a DriftAlert per
-   episode opened or closed. The state, with the highest source offset merged per source
-   partition, is one value per model version in a changelog-backed table, written once per
-   batch. A partial at or below that offset is a replay and is skipped, so a restart of either
-   stage neither loses nor double-counts a prediction; replayed alerts carry the same ids.
+   drift episode and a DataQualityAlert per data-quality episode opened or closed. The state,
+   with the highest source offset merged per source partition, is one value per model version
+   in a changelog-backed table, written once per batch. A partial at or below that offset is a
+   replay and is skipped, so a restart of either stage neither loses nor double-counts a
+   prediction; replayed alerts carry the same ids.
 
 References (a completed TrainingRun's profiles) are kept in a GlobalTable by the audit agent;
 predictions of a version whose reference is not known yet are not counted.

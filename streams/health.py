@@ -71,7 +71,10 @@ class WorkerMetrics:
 
     def alerted(self, kind: str, bodies: Sequence[dict[str, Any]]) -> None:
         for body in bodies:
-            rule = body.get("rule_id") or body.get("kind") or body.get("statistic") or kind
+            rule = (
+                body.get("rule_id") or body.get("kind") or body.get("statistic")
+                or body.get("check") or kind
+            )  # fmt: skip
             self.alerts.labels(kind, str(rule), str(body.get("severity", ""))).inc()
 
     def exposition(self) -> bytes:

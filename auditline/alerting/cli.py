@@ -11,7 +11,7 @@ from typing import Any
 
 from auditline.alerting.payloads import redacted
 from auditline.alerting.subscriptions import Filters, load_subscriptions, parse_duration
-from auditline.alerting.view import AlertView
+from auditline.alerting.view import KINDS, AlertView
 from auditline.errors import ConfigError, UnavailableError
 from auditline.settings import load_settings
 
@@ -99,14 +99,14 @@ def register(sub: Any) -> None:
     )
     actions = alerts.add_subparsers(dest="action", required=True, metavar="ACTION")
     tail = actions.add_parser("tail", help="print alerts as they happen")
-    tail.add_argument("--kind", action="append", choices=["violation", "drift", "integrity"])
+    tail.add_argument("--kind", action="append", choices=list(KINDS))
     tail.add_argument(
         "--min-severity", default="info", choices=["info", "low", "medium", "high", "critical"]
     )
-    for name, what in (("rule", "rule id (or drift statistic, integrity finding)"),
+    for name, what in (("rule", "rule id (or drift statistic, quality check, integrity finding)"),
                        ("jurisdiction", "country or group code"), ("model", "name or name:version"),
                        ("asset", "asset id"), ("service", "producer service"),
-                       ("state", "drift opened|closed; violation deny|alert ...")):  # fmt: skip
+                       ("state", "drift, quality opened|closed; violation deny ...")):  # fmt: skip
         tail.add_argument(f"--{name}", action="append", help=f"{what} (repeat for any of several)")
     tail.add_argument("--subscriptions", help="subscriptions YAML (with --subscription)")
     tail.add_argument("--subscription", help="use this subscription's filters")

@@ -1,6 +1,7 @@
 """One alert as subscribers see it, whatever its kind: the fields filters match and payloads carry.
 
-``AlertView.of(event)`` reads a PolicyViolation, DriftAlert or IntegrityAlert; ``to_json()`` is
+``AlertView.of(event)`` reads a PolicyViolation, DriftAlert, DataQualityAlert or IntegrityAlert;
+``to_json()`` is
 the documented webhook/SSE/``tail --json`` body (docs/alerts.md). Pure.
 """
 
@@ -10,10 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditline.drift import explain
-from auditline.events import DriftAlert, Event, IntegrityAlert, PolicyViolation
+from auditline.events import DataQualityAlert, DriftAlert, Event, IntegrityAlert, PolicyViolation
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
-KINDS = ("violation", "drift", "integrity")
+KINDS = ("violation", "drift", "quality", "integrity")
 
 
 @dataclass(frozen=True)
@@ -28,13 +29,13 @@ class Position:
 @dataclass(frozen=True)
 class AlertView:
     alert_id: str
-    kind: str  # violation | drift | integrity
+    kind: str  # violation | drift | quality | integrity
     severity: str
-    rule: str  # rule id, drift statistic, or integrity finding kind
+    rule: str  # rule id, drift statistic, data-quality check, or integrity finding kind
     title: str  # what happened, one line
     where: str  # where it happened, one line
     time: str  # ISO 8601 with zone: when the alert was raised
-    state: str = ""  # drift: opened | closed; violations: the decision
+    state: str = ""  # drift, quality: opened | closed; violations: the decision
     jurisdictions: frozenset[str] = frozenset()
     models: frozenset[str] = frozenset()  # "name:version"
     assets: frozenset[str] = frozenset()
@@ -50,6 +51,8 @@ class AlertView:
             return _violation(event, position)
         if isinstance(event, DriftAlert):
             return _drift(event, position)
+        if isinstance(event, DataQualityAlert):
+            return _quality(event, position)
         if isinstance(event, IntegrityAlert):
             return _integrity(event, position)
         return None
@@ -116,6 +119,31 @@ def _drift(e: DriftAlert, position: Position | None) -> AlertView:
         details={"feature": e.feature, "value": e.value, "threshold": e.threshold,
                  "window_count": e.window_count, "reference_count": e.reference_count,
                  "onset": onset, "test": explain.decided_by(e.statistic, e.statistics)},
+        position=position,
+    )  # fmt: skip
+
+
+CHECK_TITLES = {
+    "missing": "missing values", "out_of_range": "values outside the training range",
+    "type_mismatch": "values of the other kind",
+}  # fmt: skip
+
+
+def _quality(e: DataQualityAlert, position: Position | None) -> AlertView:
+    what = CHECK_TITLES.get(e.check, e.check)
+    return AlertView(
+        alert_id=e.alert_id, kind="quality", severity=str(e.severity), rule=e.check,
+        title=f"data quality {e.state} on {e.feature}: {what} {e.rate:.2%} "
+              f"(threshold {e.threshold:.2%}, training {e.reference_rate:.2%})",
+        where=f"model {e.model_name}:{e.model_version}, window "
+              f"{e.window_start.isoformat()} to {e.window_end.isoformat()}",
+        time=e.envelope.event_time.isoformat(), state=str(e.state),
+        models=frozenset({f"{e.model_name}:{e.model_version}"}),
+        evidence=(e.training_run_id,),
+        details={"feature": e.feature, "check": e.check, "rate": e.rate,
+                 "reference_rate": e.reference_rate, "threshold": e.threshold,
+                 "affected": e.affected, "window_count": e.window_count,
+                 "test": explain.quality_test(e.check, e.rate, e.reference_rate, e.statistics)},
         position=position,
     )  # fmt: skip
 

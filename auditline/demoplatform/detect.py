@@ -3,8 +3,8 @@
 Each ``drain`` reads the messages that reached the in-process broker since the last one, decodes
 them and hands them to the embedded runner (the default policy pack's engine, the chain
 verifier with the demo keyring, the drift detector); what fires is published at once as signed
-PolicyViolation, DriftAlert and IntegrityAlert events (they are read back, and verified, by the
-next drain) and returned, so that it can be shown as it fires.
+PolicyViolation, DriftAlert, DataQualityAlert and IntegrityAlert events (they are read back,
+and verified, by the next drain) and returned, so that it can be shown as it fires.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from auditline.alerting.bodies import integrity_body, violation_body
 from auditline.catalogue import Catalogue
 from auditline.codec import SingleObjectCodec
 from auditline.drift.offline import DriftSettings
-from auditline.events import DriftAlert, Event, IntegrityAlert, PolicyViolation
+from auditline.events import DataQualityAlert, DriftAlert, Event, IntegrityAlert, PolicyViolation
 from auditline.integrity.signing import Keys
 from auditline.integrity.verify import Finding
 from auditline.policy.decisions import Decision
@@ -35,10 +35,12 @@ class Fired:
     drift: list[dict[str, Any]] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     events: dict[str, Event] = field(default_factory=dict)
+    quality: list[dict[str, Any]] = field(default_factory=list)  # DataQualityAlert fields
 
     def add(self, other: Fired) -> None:
         self.decisions += other.decisions
         self.drift += other.drift
+        self.quality += other.quality
         self.findings += other.findings
         self.events |= other.events
 
@@ -68,13 +70,16 @@ class Detectors:
         events = self._arrived()
         result = self.runner.run_events(events, RunResult())
         by_id = {str(e.envelope.event_id): e for e in events}
-        fired = Fired(result.decisions, result.drift_alerts, result.findings, by_id)
+        fired = Fired(
+            result.decisions, result.drift_alerts, result.findings, by_id, result.quality_alerts
+        )
         self._publish(fired)
         return fired
 
     def finish(self) -> Fired:
         """End of input: the drift windows still open are judged."""
-        fired = Fired(drift=self.runner.finish_drift())
+        result = self.runner.finish_drift()
+        fired = Fired(drift=result.drift_alerts, quality=result.quality_alerts)
         self._publish(fired)
         return fired
 
@@ -85,6 +90,8 @@ class Detectors:
             self.alerts.emit_many(PolicyViolation, bodies)
         if fired.drift:
             self.alerts.emit_many(DriftAlert, fired.drift)
+        if fired.quality:
+            self.alerts.emit_many(DataQualityAlert, fired.quality)
         if fired.findings:
             bodies = [integrity_body(f, fired.events[f.event_id]) for f in fired.findings]
             self.alerts.emit_many(IntegrityAlert, bodies)

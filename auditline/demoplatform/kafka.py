@@ -37,6 +37,7 @@ from auditline.errors import UnavailableError
 from auditline.events import (
     AssetDeclared,
     DataMovement,
+    DataQualityAlert,
     DriftAlert,
     Event,
     IntegrityAlert,
@@ -131,7 +132,8 @@ class Settled:
 
 
 def alert_topics(catalogue: Catalogue) -> list[str]:
-    return [catalogue.for_model(m).topic for m in (PolicyViolation, DriftAlert, IntegrityAlert)]
+    kinds = (PolicyViolation, DriftAlert, DataQualityAlert, IntegrityAlert)
+    return [catalogue.for_model(m).topic for m in kinds]
 
 
 @dataclass

@@ -16,26 +16,27 @@ than the one that opened it (hysteresis): a window still counts as drifting whil
 is at least ``close_ratio`` of the threshold, so one steady shift whose PSI hovers about the
 threshold is one episode, not one per crossing. The model itself has an episode when at least
 ``model_share`` of its features drift in a window. Alert ids are deterministic, so a replay after
-a restart yields the same ids.
+a restart yields the same ids. The episodes themselves are ``auditline.drift.episodes``.
+
+Each released window is also checked for data quality (``auditline.drift.quality``: missing
+values, values outside the training range, values of the other kind), with episodes of their
+own; those alerts are ``DataQualityAlert`` bodies, told apart by ``explain.alert_model``.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from auditline.drift import sequential, stats
+from auditline.drift import quality, stats
+from auditline.drift.episodes import FeatureResult, Lifecycle, Transition, alert_id, utc
 from auditline.drift.reference import FeatureReference, Reference
 from auditline.drift.sequential import Charts
 from auditline.drift.window import FeatureCounts, WindowCounts, Windows, count_event
 from auditline.events import Prediction, PredictionBatch
-
-LEVELS = ("medium", "high")
 
 
 class DriftConfig(BaseModel):
@@ -57,6 +58,9 @@ class DriftConfig(BaseModel):
     ph_delta: float = Field(0.5, ge=0)
     ph_lambda: float = Field(10.0, gt=0)
     hold_z: float = Field(2.0, gt=0)
+    quality_missing_margin: float = Field(0.05, gt=0, le=1)
+    quality_range_rate: float = Field(0.01, gt=0, le=1)
+    quality_alpha: float = Field(0.001, gt=0, lt=1)
 
     @model_validator(mode="after")
     def _consistent(self) -> DriftConfig:
@@ -65,18 +69,6 @@ class DriftConfig(BaseModel):
         if self.open_k > self.open_n:
             raise ValueError("open_k (windows over threshold) cannot exceed open_n (of windows)")
         return self
-
-
-@dataclass(frozen=True)
-class FeatureResult:
-    feature: str | None  # None: the model-level result
-    level: str | None  # None, "medium" or "high"
-    statistic: str
-    value: float
-    threshold: float
-    reference_count: int
-    window_count: int
-    statistics: dict[str, float]
 
 
 def judge_feature(ref: FeatureReference, counts: FeatureCounts) -> dict[str, float]:
@@ -157,82 +149,10 @@ def _level(
     return None, "psi", psi, config.psi_warn
 
 
-@dataclass
-class Episode:
-    history: list[bool] = field(default_factory=list)  # the last open_n judged windows
-    open: bool = False
-    clean: int = 0  # judged windows in a row without drift at this level, while open
-    gradual: bool = False  # opened by a CUSUM chart (``sequential``)
-
-
-@dataclass(frozen=True)
-class Transition:
-    state: str  # "opened" or "closed"
-    level: str
-    result: FeatureResult
-    window_start_ms: int
-    window_end_ms: int
-
-
-class Lifecycle:
-    """Episodes per (feature, level) over judged windows; JSON-able for a changelog table."""
-
-    def __init__(self, config: DriftConfig, episodes: dict[str, Episode] | None = None) -> None:
-        self.config = config
-        self.episodes = episodes or {}
-
-    def step(self, results: list[FeatureResult], start_ms: int, end_ms: int) -> list[Transition]:
-        out = []
-        for result in results:
-            for level in LEVELS:
-                reached = result.level is not None and LEVELS.index(result.level) >= LEVELS.index(
-                    level
-                )
-                key = f"{result.feature or ''}|{level}"
-                episode = self.episodes.setdefault(key, Episode())
-                episode.history = [*episode.history, reached][-self.config.open_n :]
-                if not episode.open and sum(episode.history) >= self.config.open_k:
-                    episode.open, episode.clean = True, 0
-                    episode.gradual = sequential.gradual(result)
-                    out.append(Transition("opened", level, result, start_ms, end_ms))
-                elif episode.open:
-                    holding = reached or self._holds(result, level, episode)
-                    episode.clean = 0 if holding else episode.clean + 1
-                    if episode.clean >= self.config.close_m:
-                        episode.open, episode.history = False, []
-                        out.append(Transition("closed", level, result, start_ms, end_ms))
-        return out
-
-    def _holds(self, result: FeatureResult, level: str, episode: Episode) -> bool:
-        """Whether an open episode's window is still over its closing threshold: the statistic
-        at ``close_ratio`` of the threshold of the episode's level; a gradual episode's also
-        while the window shows the feature away from its reference (``hold_z``)."""
-        config = self.config
-        if result.feature is None:  # the model: the share of drifting features
-            return result.value >= config.model_share * config.close_ratio
-        if episode.gradual and sequential.away(result.statistics, config.hold_z):
-            return True
-        threshold = config.psi_alert if level == "high" else config.psi_warn
-        return result.statistics.get("psi", 0.0) >= threshold * config.close_ratio
-
-    def open_episodes(self) -> list[str]:
-        return sorted(key for key, episode in self.episodes.items() if episode.open)
-
-    def to_json(self) -> dict[str, Any]:
-        return {k: [e.history, e.open, e.clean, e.gradual] for k, e in self.episodes.items()}
-
-    @classmethod
-    def from_json(cls, config: DriftConfig, data: Mapping[str, Any]) -> Lifecycle:
-        """Also the three-item form written before gradual episodes existed."""
-        return cls(
-            config,
-            {k: Episode(list(v[0]), v[1], v[2], bool(v[3]) if len(v) > 3 else False)
-             for k, v in data.items()},
-        )  # fmt: skip
-
-
 class DriftDetector:
-    """One model version: events in, alert bodies (``DriftAlert`` fields) out."""
+    """One model version: events in, alert bodies out: ``DriftAlert`` fields, and
+    ``DataQualityAlert`` fields for the data-quality checks (``explain.alert_model`` tells them
+    apart)."""
 
     def __init__(
         self,
@@ -241,6 +161,8 @@ class DriftDetector:
         windows: Windows | None = None,
         lifecycle: Lifecycle | None = None,
         charts: Charts | None = None,
+        *,
+        quality_lifecycle: quality.QualityLifecycle | None = None,
     ) -> None:
         self.reference = reference
         self.config = config or DriftConfig()
@@ -249,6 +171,7 @@ class DriftDetector:
         )
         self.lifecycle = lifecycle or Lifecycle(self.config)
         self.charts = charts or Charts()
+        self.quality = quality_lifecycle or quality.QualityLifecycle(self.config)
 
     def observe(self, event: Prediction | PredictionBatch) -> list[dict[str, Any]]:
         self.add(_millis(event.envelope.event_time), count_event(self.reference, event))
@@ -258,45 +181,59 @@ class DriftDetector:
         self.windows.add(event_time_ms, counts)
 
     def release(self, *, everything: bool = False) -> list[dict[str, Any]]:
+        """The alert bodies of the windows ready to be judged: each window's drift alerts, then
+        its data-quality alerts."""
         alerts = []
         for start, end, counts in self.windows.release(everything=everything):
             results = judge_window(self.reference, counts, self.config, self.charts)
             for transition in self.lifecycle.step(results, start, end):
                 alerts.append(alert_body(self.reference, transition))
+            checked = quality.judge_quality(self.reference, counts, self.config)
+            for transition in self.quality.step(checked, start, end):
+                alerts.append(quality.alert_body(self.reference, transition, self.config))
         return alerts
+
+    def open_episodes(self) -> list[str]:
+        """The episodes still open, drift's and data quality's (``quality|`` before these)."""
+        return [
+            *self.lifecycle.open_episodes(),
+            *(f"quality|{key}" for key in self.quality.open_episodes()),
+        ]
 
     def to_json(self) -> dict[str, Any]:
         return {
             "windows": self.windows.to_json(),
             "lifecycle": self.lifecycle.to_json(),
             "charts": self.charts.to_json(),
+            "quality": self.quality.to_json(),
         }
 
     @classmethod
     def from_json(
         cls, reference: Reference, config: DriftConfig, data: Mapping[str, Any]
     ) -> DriftDetector:
+        """Also the state written before the charts or the quality checks (their keys absent)."""
         return cls(
             reference,
             config,
             Windows.from_json(data["windows"]),
             Lifecycle.from_json(config, data["lifecycle"]),
-            Charts.from_json(data.get("charts", {})),  # absent in state written before them
+            Charts.from_json(data.get("charts", {})),
+            quality_lifecycle=quality.QualityLifecycle.from_json(config, data.get("quality", {})),
         )
 
 
 def alert_body(reference: Reference, t: Transition) -> dict[str, Any]:
     r = t.result
-    key = "|".join(
-        (reference.model_name, reference.model_version, r.feature or "", t.level, t.state,
-         str(t.window_start_ms))
-    )  # fmt: skip
     return {
-        "alert_id": hashlib.sha256(key.encode()).hexdigest()[:32], "state": t.state,
-        "severity": t.level, "model_name": reference.model_name,
+        "alert_id": alert_id(
+            reference.model_name, reference.model_version, r.feature or "", t.level, t.state,
+            str(t.window_start_ms),
+        ),
+        "state": t.state, "severity": t.level, "model_name": reference.model_name,
         "model_version": reference.model_version, "feature": r.feature,
         "statistic": r.statistic, "value": r.value, "threshold": r.threshold,
-        "window_start": _time(t.window_start_ms), "window_end": _time(t.window_end_ms),
+        "window_start": utc(t.window_start_ms), "window_end": utc(t.window_end_ms),
         "reference_count": r.reference_count, "window_count": r.window_count,
         "training_run_id": reference.training_run_id, "statistics": r.statistics,
     }  # fmt: skip
@@ -304,7 +241,3 @@ def alert_body(reference: Reference, t: Transition) -> dict[str, Any]:
 
 def _millis(value: datetime) -> int:
     return int(value.timestamp() * 1000)
-
-
-def _time(millis: int) -> datetime:
-    return datetime.fromtimestamp(millis / 1000, tz=UTC)

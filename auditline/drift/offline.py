@@ -3,7 +3,9 @@
 The reference is a completed TrainingRun in its JSON form (``kind`` may be left out); the
 predictions are JSON lines of ``Prediction`` or ``PredictionBatch`` (``docs/drift.md``), with the
 envelope optional as in ``auditline check``. Predictions of other models or versions are skipped.
-At the end of the input every remaining window is judged.
+At the end of the input every remaining window is judged. The alerts are drift's and the
+data-quality checks' bodies (``explain.alert_model`` tells them apart; ``explain.described``
+adds the ``kind`` and what decided each, as ``auditline drift`` prints them).
 """
 
 from __future__ import annotations
@@ -101,7 +103,8 @@ class Report:
 def drift(
     lines: Iterable[str], detector: DriftDetector, report: Report | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Alert bodies (opened/closed) over the prediction lines; ``BadInput`` on the first bad one.
+    """Alert bodies (opened/closed; drift and data quality) over the prediction lines;
+    ``BadInput`` on the first bad one.
     ``report`` gathers what was skipped, late or never seen."""
     report = report if report is not None else Report()
     models: dict[str, type[Event]] = {"Prediction": Prediction, "PredictionBatch": PredictionBatch}

@@ -5,6 +5,8 @@ fall into the first or last bin, as in ``auditline.profiles.bin_counts``); a cat
 over the training top-k categories plus "other". A category outside the reference is *new*
 when the reference had no "other" mass (every training category is known); otherwise it counts
 as "other". The prediction distribution (``TrainingRun.prediction_profile``) is one more feature.
+Each feature also keeps the training sample's missing count, the data-quality checks' reference
+missing rate (``auditline.drift.quality``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class FeatureReference:
     edges: tuple[float, ...] = ()
     categories: tuple[str, ...] = ()
     closed: bool = False  # categorical: no "other" mass in training, so unseen means new
+    missing: int = 0  # training values missing (``FeatureProfile.missing``)
 
     @property
     def bins(self) -> int:
@@ -39,7 +42,14 @@ class FeatureReference:
 
     @property
     def total(self) -> int:
+        """Training values present (binned)."""
         return sum(self.counts)
+
+    @property
+    def missing_rate(self) -> float:
+        """The share of the training values that were missing."""
+        rows = self.total + self.missing
+        return self.missing / rows if rows else 0.0
 
     @cached_property
     def _inner_edges(self) -> NDArray[np.float64]:
@@ -64,7 +74,10 @@ class FeatureReference:
                     f"feature {name!r}: a numeric profile needs bin_edges (2 or more) and one "
                     "count per bin; profile it with auditline.profiles.numeric_profile"
                 )
-            return cls(name, True, tuple(profile.bin_counts), edges=tuple(profile.bin_edges))
+            return cls(
+                name, True, tuple(profile.bin_counts), edges=tuple(profile.bin_edges),
+                missing=profile.missing,
+            )  # fmt: skip
         if profile.kind == FeatureKind.CATEGORICAL:
             if len(profile.categories) != len(profile.category_counts) or not profile.categories:
                 raise ReferenceError(
@@ -72,8 +85,9 @@ class FeatureReference:
                 )
             counts = (*profile.category_counts, profile.other_count)
             return cls(
-                name, False, counts, categories=profile.categories, closed=profile.other_count == 0
-            )
+                name, False, counts, categories=profile.categories,
+                closed=profile.other_count == 0, missing=profile.missing,
+            )  # fmt: skip
         raise ReferenceError(f"feature {name!r} has kind {profile.kind.value!r}: not profiled")
 
 
@@ -116,13 +130,15 @@ class Reference:
             "training_run_id": self.training_run_id,
             "features": [
                 {"name": f.name, "numeric": f.numeric, "counts": list(f.counts),
-                 "edges": list(f.edges), "categories": list(f.categories), "closed": f.closed}
+                 "edges": list(f.edges), "categories": list(f.categories), "closed": f.closed,
+                 "missing": f.missing}
                 for f in self.features
             ],
         }  # fmt: skip
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Reference:
+        """Also the form stored before ``missing`` was kept (no training missing values)."""
         features = tuple(
             FeatureReference(
                 f["name"],
@@ -131,6 +147,7 @@ class Reference:
                 tuple(f["edges"]),
                 tuple(f["categories"]),
                 f["closed"],
+                f.get("missing", 0),
             )
             for f in data["features"]
         )

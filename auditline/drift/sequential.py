@@ -43,7 +43,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from auditline.drift.detector import DriftConfig, FeatureResult
+    from auditline.drift.detector import DriftConfig
+    from auditline.drift.episodes import FeatureResult
 
 CHARTS = ("trend_up", "trend_down", "shape")
 

@@ -14,7 +14,11 @@ same bins:
   Cochran-Armitage trend test's z): the location of a numeric feature, signed, standard normal
   while the window matches the reference, both rows' sampling noise counted;
 - ``normal_quantile``: a p-value as the standard normal quantile it exceeds, so that any test's
-  evidence can be summed across windows (``auditline.drift.sequential``).
+  evidence can be summed across windows (``auditline.drift.sequential``);
+- ``proportion_increase``: the one-sided two-proportion z test that a window's rate (of missing
+  values) exceeds the reference's, both samples' noise counted (pooled);
+- ``poisson_tail``: P(X >= k) for a Poisson count X of mean ``lam`` (values outside the training
+  range; ``auditline.drift.quality``).
 
 ``benjamini_hochberg`` controls the false discovery rate across the features of one window.
 """
@@ -124,6 +128,29 @@ def normal_quantile(p_value: float) -> float:
     """z with P(Z > z) = ``p_value`` for a standard normal Z, within ±``MAX_QUANTILE``."""
     p = min(max(p_value, 1e-15), 1 - 1e-15)
     return max(-MAX_QUANTILE, min(MAX_QUANTILE, NormalDist().inv_cdf(1 - p)))
+
+
+def proportion_increase(reference: int, reference_n: int, window: int, window_n: int) -> Test:
+    """z of the window's rate ``window / window_n`` above the reference's, in standard errors of
+    the difference under the pooled rate; ``p_value`` one-sided (the window's higher)."""
+    if reference_n <= 0 or window_n <= 0:
+        return Test(0.0, 1.0)
+    pooled = (reference + window) / (reference_n + window_n)
+    variance = pooled * (1 - pooled) * (1 / reference_n + 1 / window_n)
+    if variance <= 0:  # both rates 0, or both 1: no evidence either way
+        return Test(0.0, 1.0)
+    z = (window / window_n - reference / reference_n) / math.sqrt(variance)
+    return Test(z, 0.5 * math.erfc(z / math.sqrt(2)))
+
+
+def poisson_tail(k: int, lam: float) -> float:
+    """P(X >= k) for X Poisson with mean ``lam``: the regularised lower gamma P(k, lam), i.e.
+    1 - Q(k, lam). Below about 1e-15 it reads 0 (the series' precision)."""
+    if k <= 0:
+        return 1.0
+    if lam <= 0:
+        return 0.0
+    return max(0.0, 1.0 - _gamma_q(float(k), lam))
 
 
 def chi2_sf(x: float, dof: int) -> float:

@@ -5,10 +5,17 @@ merge in any order into the same window (``merge`` is associative and commutativ
 test holds it). ``Windows`` assigns counts to tumbling windows of ``size_ms`` by event time and
 releases a window once the watermark (the latest event time seen) has passed its end by the
 allowed lateness; counts for a window already released are recorded as late, not added.
+
+Besides the bins, each feature's counts keep what the data-quality checks judge
+(``auditline.drift.quality``): values missing, numeric values outside the training range (they
+still fall into the first or last bin) and values given under the other kind than the reference's
+(a numeric feature sent as a categorical column, or the reverse: *mismatched*, neither binned
+nor missing).
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,10 +34,18 @@ class FeatureCounts:
     counts: list[int]
     missing: int = 0
     new: dict[str, int] = field(default_factory=dict)  # categories never seen in training
+    out_of_range: int = 0  # numeric: below the training minimum or above its maximum
+    mismatched: int = 0  # values given under the other kind than the reference's
 
     @property
     def total(self) -> int:
+        """Values binned (present, of the reference's kind)."""
         return sum(self.counts)
+
+    @property
+    def values(self) -> int:
+        """Every value the window had for the feature: binned, missing or mismatched."""
+        return self.total + self.missing + self.mismatched
 
     def merge(self, other: FeatureCounts) -> FeatureCounts:
         new = dict(self.new)
@@ -38,7 +53,24 @@ class FeatureCounts:
             if category in new or len(new) < MAX_NEW_CATEGORIES:
                 new[category] = new.get(category, 0) + count
         counts = [a + b for a, b in zip(self.counts, other.counts, strict=True)]
-        return FeatureCounts(counts, self.missing + other.missing, new)
+        return FeatureCounts(
+            counts, self.missing + other.missing, new,
+            self.out_of_range + other.out_of_range, self.mismatched + other.mismatched,
+        )  # fmt: skip
+
+    def to_json(self) -> list[Any]:
+        """``[counts, missing, new]``, with ``out_of_range`` and ``mismatched`` appended only
+        when either is not zero: the three-item form stored before them stays the usual one."""
+        if self.out_of_range or self.mismatched:
+            return [self.counts, self.missing, self.new, self.out_of_range, self.mismatched]
+        return [self.counts, self.missing, self.new]
+
+    @classmethod
+    def from_json(cls, data: Sequence[Any]) -> FeatureCounts:
+        """The three- or five-item form."""
+        counts, missing, new, *quality = data
+        out_of_range, mismatched = (*quality, 0, 0)[:2]
+        return cls(list(counts), missing, dict(new), out_of_range, mismatched)
 
 
 @dataclass
@@ -55,12 +87,12 @@ class WindowCounts:
     def to_json(self) -> dict[str, Any]:
         return {
             "n": self.predictions,
-            "f": {k: [v.counts, v.missing, v.new] for k, v in self.features.items()},
+            "f": {k: v.to_json() for k, v in self.features.items()},
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> WindowCounts:
-        features = {k: FeatureCounts(list(c), m, dict(n)) for k, (c, m, n) in data["f"].items()}
+        features = {k: FeatureCounts.from_json(v) for k, v in data["f"].items()}
         return cls(data["n"], features)
 
 
@@ -70,14 +102,33 @@ def count_batch(
     numeric: Mapping[str, Sequence[float | None]],
     categorical: Mapping[str, Sequence[str | None]],
 ) -> WindowCounts:
-    """Counts of ``count`` predictions; a feature absent from the columns counts as missing."""
+    """Counts of ``count`` predictions. A feature absent from the columns of its kind is counted
+    from the other kind's column of that name as mismatched (its None values as missing); absent
+    from both, it counts as missing."""
     features = {}
     for feature in reference.features:
         if feature.numeric:
-            features[feature.name] = _numeric(feature, numeric.get(feature.name), count)
+            values = numeric.get(feature.name)
+            other: Sequence[object] | None = (
+                categorical.get(feature.name) if values is None else None
+            )
+            counts = _numeric(feature, values, count if other is None else 0)
         else:
-            features[feature.name] = _categorical(feature, categorical.get(feature.name), count)
+            labels = categorical.get(feature.name)
+            other = numeric.get(feature.name) if labels is None else None
+            counts = _categorical(feature, labels, count if other is None else 0)
+        if other is not None:
+            counts = _mismatched(counts, other)
+        features[feature.name] = counts
     return WindowCounts(count, features)
+
+
+def _mismatched(counts: FeatureCounts, values: Sequence[object]) -> FeatureCounts:
+    """The counts of a feature found only under the other kind: its values mismatched."""
+    missing = sum(v is None or (isinstance(v, float) and math.isnan(v)) for v in values)
+    counts.missing += missing
+    counts.mismatched += len(values) - missing
+    return counts
 
 
 def _numeric(
@@ -90,7 +141,10 @@ def _numeric(
     except (TypeError, ValueError):
         array = np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
     present = array[~np.isnan(array)]
-    return FeatureCounts(feature.bin_numeric(present).tolist(), len(array) - len(present))
+    outside = np.count_nonzero((present < feature.edges[0]) | (present > feature.edges[-1]))
+    return FeatureCounts(
+        feature.bin_numeric(present).tolist(), len(array) - len(present), {}, int(outside)
+    )
 
 
 def _categorical(

@@ -1,6 +1,11 @@
 """Event models: frozen pydantic mirrors of the Avro contracts in ``schemas/``."""
 
-from auditline.events.alerts import DriftAlert, IntegrityAlert, PolicyViolation
+from auditline.events.alerts import (
+    DataQualityAlert,
+    DriftAlert,
+    IntegrityAlert,
+    PolicyViolation,
+)
 from auditline.events.audit import AssetDeclared, DataMovement, ModelDeployed, TrainingRun
 from auditline.events.checkpoints import CheckpointHead, StreamCheckpoint
 from auditline.events.openlineage import ColumnEdge, DatasetAlias, OpenLineageEvent
@@ -51,6 +56,7 @@ __all__ = [
     "Classification",
     "ColumnEdge",
     "DataMovement",
+    "DataQualityAlert",
     "DatasetAlias",
     "Decision",
     "Declassification",

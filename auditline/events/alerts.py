@@ -52,6 +52,29 @@ class DriftAlert(Event):
     statistics: dict[str, float] = Field(default_factory=dict)
 
 
+class DataQualityAlert(Event):
+    """A data-quality episode (missing values, out-of-range values, a type mismatch) of one
+    feature of a model version, against its training run (``auditline.drift.quality``)."""
+
+    SCHEMA: ClassVar[str] = "auditline.alerts.DataQualityAlert"
+    alert_id: NonEmpty
+    state: DriftState
+    severity: Severity
+    model_name: NonEmpty
+    model_version: NonEmpty
+    feature: NonEmpty
+    check: NonEmpty
+    rate: float
+    reference_rate: float
+    threshold: float
+    affected: int = Field(ge=0)
+    window_count: int = Field(ge=0)
+    window_start: UtcTime
+    window_end: UtcTime
+    training_run_id: NonEmpty
+    statistics: dict[str, float] = Field(default_factory=dict)
+
+
 class IntegrityAlert(Event):
     SCHEMA: ClassVar[str] = "auditline.alerts.IntegrityAlert"
     alert_id: NonEmpty

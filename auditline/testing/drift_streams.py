@@ -1,5 +1,7 @@
 """Synthetic model streams with known shifts, for the drift tests and bench/drift_quality.py: 40
-numeric N(0, 1) features and 10 categorical ones, a shift applied to x0 or c0 only."""
+numeric N(0, 1) features and 10 categorical ones, a shift applied to x0 or c0 only. ``columns``
+gives one window's raw columns, for problems a shift cannot describe (missing values, values of
+the other kind), counted with ``count_batch``."""
 
 from __future__ import annotations
 
@@ -39,10 +41,28 @@ def window(
     categories: tuple[str, ...] = CATEGORIES,
 ) -> WindowCounts:
     """One window; the shift arguments apply to x0 (numeric) or c0 (categorical) only."""
-    numeric = {f"x{i}": rng.normal(size=size) for i in range(NUMERIC)}
-    numeric["x0"] = rng.normal(mean, scale, size=size)
-    categorical = {
+    numeric, categorical = columns(
+        rng, size, mean=mean, scale=scale, shares=shares, categories=categories
+    )
+    return count_batch(ref, size, numeric, categorical)
+
+
+def columns(
+    rng: np.random.Generator,
+    size: int,
+    *,
+    mean: float = 0.0,
+    scale: float = 1.0,
+    shares: np.ndarray = SHARES,
+    categories: tuple[str, ...] = CATEGORIES,
+) -> tuple[dict[str, list[float | None]], dict[str, list[str | None]]]:
+    """One window's columns (numeric, categorical), the shift arguments on x0 or c0 only."""
+    numeric: dict[str, list[float | None]] = {
+        f"x{i}": rng.normal(size=size).tolist() for i in range(NUMERIC)
+    }
+    numeric["x0"] = rng.normal(mean, scale, size=size).tolist()
+    categorical: dict[str, list[str | None]] = {
         f"c{i}": rng.choice(CATEGORIES, size=size, p=SHARES).tolist() for i in range(CATEGORICAL)
     }
     categorical["c0"] = rng.choice(categories, size=size, p=shares).tolist()
-    return count_batch(ref, size, numeric, categorical)  # type: ignore[arg-type]
+    return numeric, categorical

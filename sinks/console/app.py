@@ -3,7 +3,8 @@
 Every store read runs on one thread of its own (the store client is not shared across threads),
 so the event loop only serves. Live alerts are Server-Sent Events read from the store every
 ``console.poll_ms``: each event's id is the cursor (ingestion time and event id of the last row
-read), so a browser that reconnects with ``Last-Event-ID`` misses nothing and gets nothing twice.
+read), so a browser that reconnects with ``Last-Event-ID`` misses nothing (see
+``Console.alert_stream`` for what may come twice).
 Errors are JSON ``{"error": one line}``: 400 for a bad parameter, 404 for an unknown id, 503
 when the store does not answer. With ``console.token`` set, every request but ``/healthz`` needs
 it (``Authorization: Bearer``, or ``?token=`` once, then a same-site cookie).
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -39,6 +41,13 @@ T = TypeVar("T")
 STATIC = Path(str(files(__package__) / "static"))
 KEEPALIVE_S = 15.0
 OVERLAP = timedelta(seconds=5)
+PAGE_ROWS = 500
+# the page runs its own scripts only and reaches nothing but this server
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
 COOKIE = "auditline_console"
 LIST_FILTERS = ("kinds", "rules", "jurisdictions", "models", "assets", "services", "states")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -65,6 +74,7 @@ class Console:
         app = web.Application(middlewares=[self._guard])
         app.router.add_get("/", self.index)
         app.router.add_get("/healthz", self.health)
+        app.router.add_get("/favicon.ico", self.no_icon)
         app.router.add_get("/api/meta", self.meta)
         app.router.add_get("/api/graph", self.graph)
         app.router.add_get("/api/node", self.node)
@@ -79,7 +89,8 @@ class Console:
         return app
 
     async def _close(self, _: web.Application) -> None:
-        self.reader.shutdown(wait=False, cancel_futures=True)
+        """Queued reads are dropped; one running finishes before the store can be closed."""
+        await asyncio.to_thread(self.reader.shutdown, wait=True, cancel_futures=True)
 
     async def _read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -89,10 +100,9 @@ class Console:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self.token is not None and request.path != "/healthz":
-            given = _presented(request)
-            if given is None or not hmac.compare_digest(given.encode(), self.token.encode()):
-                return _error(401, "this console needs its token: open /?token=TOKEN once")
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
         try:
             response = await handler(request)
         except web.HTTPException:
@@ -107,10 +117,35 @@ class Console:
             response.set_cookie(COOKIE, self.token, httponly=True, samesite="Strict")
         return response
 
+    def _refused(self, request: web.Request) -> web.StreamResponse | None:
+        """The answer to a request the console does not serve (None: serve it)."""
+        if self.token is None:
+            if _loopback_name(request.host):
+                return None
+            # served on loopback without a token: a page of another site that made its name
+            # point here (DNS rebinding) sends its own Host, and is refused
+            return _error(403, f"this console answers only to localhost, not to {request.host}")
+        if request.path == "/healthz":
+            return None
+        given = _presented(request)
+        if given is None or not hmac.compare_digest(given.encode(), self.token.encode()):
+            return _error(401, "this console needs its token: open /?token=TOKEN once")
+        if request.path == "/" and "token" in request.query:  # keep it out of the history
+            found = web.HTTPSeeOther("/")
+            found.set_cookie(COOKIE, self.token, httponly=True, samesite="Strict")
+            return found
+        return None
+
     # -- pages --------------------------------------------------------------------------------
 
     async def index(self, _: web.Request) -> web.StreamResponse:
-        return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+        return web.FileResponse(STATIC / "index.html", headers={
+            "Cache-Control": "no-cache", "Content-Security-Policy": PAGE_POLICY,
+        })  # fmt: skip
+
+    async def no_icon(self, _: web.Request) -> web.Response:
+        """Browsers ask for it on every page the console serves (the evidence page too)."""
+        return web.Response(status=204)
 
     async def health(self, _: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -166,7 +201,10 @@ class Console:
             return web.Response(
                 text=to_markdown(bundle), content_type="text/markdown", headers=headers
             )
-        if form == "html":
+        if form == "html":  # no script, no remote image, no link out, whatever the store holds
+            headers["Content-Security-Policy"] = (
+                "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+            )
             return web.Response(text=to_html(bundle), content_type="text/html", headers=headers)
         return web.json_response(bundle, headers=headers)
 
@@ -176,17 +214,18 @@ class Console:
     async def alerts(self, request: web.Request) -> web.Response:
         """The newest alerts (up to 200) and the cursor a live stream starts from."""
         filters = _filters(request)
-        found, cursor = await self._read(views.alerts, self.provenance, filters)
+        page = await self._read(views.alerts, self.provenance, filters)
         return web.json_response(
-            {"alerts": [alert for _, alert in found], "cursor": _cursor_text(cursor)}
+            {"alerts": [alert for _, alert in page.found], "cursor": _cursor_text(page.last)}
         )
 
     async def alert_stream(self, request: web.Request) -> web.StreamResponse:
         """Alerts stored after the cursor (``Last-Event-ID`` or ``?after=``; none: from now).
 
-        Each poll reads again the last ``OVERLAP`` of ingestion time, so a row that another
-        sink inserted with an earlier time than one already sent is still seen; what was sent
-        on this connection is not sent twice (and the page drops an alert id it already has).
+        Each poll reads every row after the cursor, page by page, then the last ``OVERLAP`` of
+        ingestion time before it once more, so that a row another sink stored with an earlier
+        time than one already sent is still seen. An alert is sent once per connection; after a
+        reconnection one of those last seconds may come again (the page keeps one row per id).
         """
         filters = _filters(request)
         text = request.headers.get("Last-Event-ID") or request.query.get("after")
@@ -194,7 +233,7 @@ class Console:
         if text:
             cursor = _cursor(text)
         else:
-            cursor = (await self._read(views.alerts, self.provenance, Filters(), limit=1))[1]
+            cursor = (await self._read(views.alerts, self.provenance, Filters(), limit=1)).last
         response = web.StreamResponse(headers={
             "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
             "X-Accel-Buffering": "no",
@@ -203,23 +242,17 @@ class Console:
         sent: dict[str, datetime] = {}
         quiet = 0.0
         while True:
-            since = cursor or _EPOCH
-            found, last = await self._read(
-                views.alerts, self.provenance, filters, after=(since[0] - OVERLAP, "")
-            )
+            found, cursor = await self._poll(filters, cursor or _EPOCH)
             for at, alert in found:
                 if alert["alert_id"] in sent:
                     continue
                 sent[alert["alert_id"]] = at[0]
-                cursor = max(cursor or at, at)
                 data = json.dumps(alert, separators=(",", ":"))
                 await response.write(
                     f"id: {_cursor_text(cursor)}\nevent: alert\ndata: {data}\n\n".encode()
                 )
                 quiet = 0.0
-            if last is not None and (cursor is None or last > cursor):
-                cursor = last  # rows filtered out: the cursor still moves on
-            horizon = (cursor or _EPOCH)[0] - 2 * OVERLAP
+            horizon = cursor[0] - 2 * OVERLAP
             sent = {a: t for a, t in sent.items() if t >= horizon}
             if quiet >= KEEPALIVE_S:
                 await response.write(b": keep-alive\n\n")
@@ -227,8 +260,42 @@ class Console:
             await asyncio.sleep(self.poll_s)
             quiet += self.poll_s
 
+    async def _poll(
+        self, filters: Filters, cursor: views.Cursor
+    ) -> tuple[list[tuple[views.Cursor, dict[str, Any]]], views.Cursor]:
+        """What was stored after ``cursor`` (every page) and in the overlap before it; the cursor
+        of the last row read."""
+        found = []
+        overlap = await self._read(
+            views.alerts, self.provenance, filters, after=(cursor[0] - OVERLAP, ""), through=cursor,
+            limit=PAGE_ROWS,
+        )  # fmt: skip
+        found += overlap.found
+        while True:
+            page = await self._read(
+                views.alerts, self.provenance, filters, after=cursor, limit=PAGE_ROWS
+            )
+            found += page.found
+            cursor = page.last or cursor
+            if page.rows < PAGE_ROWS:
+                return sorted(found, key=lambda item: item[0]), cursor
+
 
 _EPOCH = (datetime(1970, 1, 1, tzinfo=UTC), "")
+
+
+def _loopback_name(host: str) -> bool:
+    """Whether a Host header names this machine (``localhost``, 127.0.0.0/8, ``[::1]``)."""
+    if host.startswith("["):
+        name = host[1:].split("]", maxsplit=1)[0]
+    else:
+        name = host.split(":", maxsplit=1)[0]
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _presented(request: web.Request) -> str | None:

@@ -8,15 +8,19 @@ or one parameterised query here; unknown ids are ``NotFoundError``, bad filters 
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from pydantic import ValidationError
+
 from auditline.alerting.subscriptions import Filters
 from auditline.alerting.view import AlertView
 from auditline.errors import ConfigError, NotFoundError
-from auditline.events import DriftAlert, Event, IntegrityAlert, PolicyViolation
+from auditline.events import DataQualityAlert, DriftAlert, Event, IntegrityAlert, PolicyViolation
 from auditline.events.types import Classification, MechanismKind
 from auditline.output import json_value
 
@@ -24,11 +28,12 @@ from ..evidence import evidence
 from ..queries import Provenance
 from ..verification import VerifyOptions, verify_log
 
+log = logging.getLogger(__name__)
 FAR_FUTURE = datetime(2200, 1, 1, tzinfo=UTC)
 MAX_NODES = 1500  # a browser draws this many nodes at ease; nearest first beyond it
 MAX_DEPTH = 50
 ALERT_MODELS: dict[str, type[Event]] = {
-    m.__name__: m for m in (PolicyViolation, DriftAlert, IntegrityAlert)
+    m.__name__: m for m in (PolicyViolation, DriftAlert, DataQualityAlert, IntegrityAlert)
 }
 HOP_OF_KIND = {"DataMovement": "movement", "TrainingRun": "training", "ModelDeployed": "serving"}
 
@@ -60,7 +65,7 @@ def graph(
     names = names[:MAX_NODES]
     nodes = _nodes(provenance, names, when)
     edges = _edges(provenance, names, when)
-    _mark_violations(provenance, nodes, edges)
+    _mark_violations(provenance, nodes, edges, when)
     return {
         "root": node,
         "direction": direction,
@@ -112,15 +117,15 @@ def _kind_of(node: str) -> str:
 
 
 def _edges(provenance: Provenance, names: list[str], when: datetime) -> list[dict[str, Any]]:
-    """Edges between the nodes open at ``when`` (an edge's latest row by then decides)."""
+    """Edges between the nodes open at ``when``: an edge's latest row by then decides, a closing
+    row after an opening one of the same time (the rule of the lineage walks, ``walks.py``)."""
     _, rows = provenance.store.rows(
-        f"SELECT src, dst, edge_type, argMax(valid_to, valid_from) AS closed, "
-        f"groupArray(toString(event_id)), argMax(attributes, valid_from) "
-        f"FROM {provenance.db}.lineage_edges "
+        f"SELECT src, dst, edge_type, 0, groupArray(toString(event_id)), "
+        f"argMax(attributes, valid_from) FROM {provenance.db}.lineage_edges "
         "WHERE src IN {n:Array(String)} AND dst IN {n:Array(String)} "
         "  AND valid_from <= {t:DateTime64(3, 'UTC')} "
         "GROUP BY src, dst, edge_type "
-        "HAVING closed IS NULL OR closed > {t:DateTime64(3, 'UTC')} "
+        "HAVING argMax(isNull(valid_to), (valid_from, isNotNull(valid_to))) "
         "ORDER BY src, dst, edge_type",
         {"n": names, "t": when},
     )
@@ -139,56 +144,65 @@ def _edges(provenance: Provenance, names: list[str], when: datetime) -> list[dic
 
 
 def _mark_violations(
-    provenance: Provenance, nodes: dict[str, dict[str, Any]], edges: list[dict[str, Any]]
+    provenance: Provenance,
+    nodes: dict[str, dict[str, Any]],
+    edges: list[dict[str, Any]],
+    when: datetime,
 ) -> None:
-    """A violation marks the hop made by the event it judged. A judged event that made no edge
-    marks where it belongs: a training run's status event the run's ``trained_on`` hops, a
-    prediction the model version that made it."""
-    by_event, into = _made_by(nodes, edges)
+    """Each violation judged by ``when`` marks where the event it judged belongs: a dataset's
+    declaration its node; a training run's status event the run's ``trained_on`` hops (the run
+    node when it has none); a prediction the model version that made it; any other event (a
+    copy, a deployment, an OpenLineage run) the hops it made."""
+    made, into = _made_by(edges)
+    declared = {e: n for n in nodes.values() for e in n["events"]}
     db = provenance.db
     _, rows = provenance.store.rows(
         f"SELECT v.violation_id, v.rule_id, v.decision, v.severity, v.message, "
         f"v.subject_event_id, a.kind, a.node FROM {db}.violations AS v FINAL "
-        f"LEFT JOIN (SELECT toString(event_id) AS id, kind, if(kind = 'TrainingRun', "
-        f"    concat('run:', JSONExtractString(payload, 'run_id')), "
-        f"    concat('model:', ifNull(model_name, ''), ':', ifNull(model_version, ''))) AS node "
-        f"  FROM {db}.audit_log "
-        "   WHERE kind IN ('TrainingRun', 'Prediction', 'PredictionBatch')) AS a "
-        "ON a.id = v.subject_event_id "
-        "WHERE v.subject_event_id IN {e:Array(String)} OR a.node IN {n:Array(String)} "
+        f"LEFT JOIN (SELECT toString(event_id) AS id, kind, event_time, multiIf("
+        f"    kind = 'TrainingRun', concat('run:', JSONExtractString(payload, 'run_id')), "
+        f"    kind IN ('Prediction', 'PredictionBatch'), "
+        f"      concat('model:', ifNull(model_name, ''), ':', ifNull(model_version, '')), "
+        f"    '') AS node FROM {db}.audit_log "
+        "   WHERE event_id IN (SELECT toUUIDOrZero(subject_event_id) FROM "
+        f"  {db}.violations)) AS a ON a.id = v.subject_event_id "
+        "WHERE (v.subject_event_id IN {e:Array(String)} OR a.node IN {n:Array(String)}) "
+        "  AND if(a.id = '', v.event_time, a.event_time) <= {t:DateTime64(3, 'UTC')} "
         "ORDER BY v.event_time, v.violation_id",
-        {"e": sorted(by_event), "n": sorted(nodes)},
+        {"e": sorted({*made, *declared}), "n": sorted(nodes), "t": when},
     )
     for violation_id, rule, decision, severity, message, subject, kind, place in rows:
         mark = {
             "violation_id": violation_id, "rule": rule, "decision": decision,
             "severity": severity, "message": message, "subject_event_id": subject,
         }  # fmt: skip
-        if kind in ("Prediction", "PredictionBatch"):
+        marked: list[dict[str, Any]]
+        if kind == "AssetDeclared":
+            marked = [declared[subject]] if subject in declared else []
+        elif kind == "TrainingRun":
+            hops = [e for e in into.get(place, ()) if e["kind"] == "trained_on"]
+            marked = hops or ([nodes[place]] if place in nodes else [])
+        elif kind in ("Prediction", "PredictionBatch"):
             mark["hop"] = "prediction"
-        marked = by_event.get(subject) or [e for e in into.get(place, ()) if kind == "TrainingRun"]
-        if not marked and place in nodes:
-            marked = [nodes[place]]
+            marked = [nodes[place]] if place in nodes else []
+        else:
+            marked = made.get(subject) or ([declared[subject]] if subject in declared else [])
         for item in marked:
             if mark not in item["violations"]:
                 item["violations"].append(mark)
 
 
 def _made_by(
-    nodes: dict[str, dict[str, Any]], edges: list[dict[str, Any]]
+    edges: list[dict[str, Any]],
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
-    """The hops (and non-dataset nodes) each event made, and the hops into each node."""
-    by_event: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    """The hops each event made, and the hops into each node."""
+    made: dict[str, list[dict[str, Any]]] = defaultdict(list)
     into: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for edge in edges:
         into[edge["target"]].append(edge)
         for event_id in edge["events"]:
-            by_event[event_id].append(edge)
-    for item in nodes.values():
-        if item["kind"] != "dataset":  # a dataset's declaration is judged on its hops
-            for event_id in item["events"]:
-                by_event[event_id].append(item)
-    return by_event, into
+            made[event_id].append(edge)
+    return made, into
 
 
 def node(provenance: Provenance, node_id: str) -> dict[str, Any]:
@@ -406,20 +420,36 @@ Cursor = tuple[datetime, str]
 """Where a reader of stored alerts is: the ingestion time and event id of the last row read."""
 
 
+@dataclass(frozen=True)
+class AlertPage:
+    """Stored alerts read in one query: those matching the filters with their own cursors, the
+    cursor of the last row read (filtered out or not), and how many rows were read."""
+
+    found: list[tuple[Cursor, dict[str, Any]]]
+    last: Cursor | None
+    rows: int
+
+
 def alerts(
     provenance: Provenance,
     filters: Filters,
     *,
     after: Cursor | None = None,
+    through: Cursor | None = None,
     limit: int = 200,
-) -> tuple[list[tuple[Cursor, dict[str, Any]]], Cursor | None]:
-    """Alerts stored after the cursor (oldest first, at most ``limit`` rows read) or, without
-    one, the newest ``limit``; each matching ``filters`` as the subscriptions' JSON body with
-    its own cursor; and the cursor of the last row read (filtered out or not)."""
+) -> AlertPage:
+    """Alerts stored after the cursor (oldest first, at most ``limit`` rows, up to ``through``
+    when given) or, without one, the newest ``limit``; each matching ``filters`` as the
+    subscriptions' JSON body. A stored alert this version cannot read is skipped and logged."""
     condition, parameters = "", {"k": list(ALERT_MODELS), "limit": limit}
     if after is not None:
         condition = "AND (ingested_at, toString(event_id)) > ({t:DateTime64(3, 'UTC')}, {e:String})"
         parameters |= {"t": after[0], "e": after[1]}
+    if through is not None:
+        condition += (
+            " AND (ingested_at, toString(event_id)) <= ({u:DateTime64(3, 'UTC')}, {v:String})"
+        )
+        parameters |= {"u": through[0], "v": through[1]}
     order = "ASC" if after is not None else "DESC"
     _, rows = provenance.store.rows(
         f"SELECT ingested_at, toString(event_id), kind, payload FROM {provenance.db}.audit_log "
@@ -431,10 +461,15 @@ def alerts(
         rows.reverse()
     found = []
     for ingested, event_id, kind, payload in rows:
-        view = AlertView.of(ALERT_MODELS[kind].model_validate_json(payload))
+        try:
+            view = AlertView.of(ALERT_MODELS[kind].model_validate_json(payload))
+        except ValidationError as exc:
+            log.warning("stored alert %s is not a readable %s, skipped: %s", event_id, kind, exc)
+            continue
         if view is not None and filters.matches(view):
             found.append(((_utc(ingested), event_id), view.to_json()))
-    return found, ((_utc(rows[-1][0]), rows[-1][1]) if rows else after)
+    last = (_utc(rows[-1][0]), rows[-1][1]) if rows else after
+    return AlertPage(found, last, len(rows))
 
 
 def _utc(moment: datetime) -> datetime:

@@ -259,8 +259,12 @@ def use_drift(user: User) -> None:
     done = user.run("auditline", "drift", "--reference", reference.name, predictions.name)
     assert done.returncode == 1, done.stderr  # the shift is still open at the end
     alerts = [json.loads(line) for line in done.stdout.splitlines()]
-    age = [(a["state"], a["window_start"][:13]) for a in alerts if a["feature"] == "age"]
-    assert age and set(age) == {("opened", "2026-11-02 02")}, alerts
+    age = [
+        (a["state"], a["window_start"][:13])
+        for a in alerts
+        if a["feature"] == "age" and a["kind"] == "DriftAlert"
+    ]
+    assert age and set(age) == {("opened", "2026-11-02T02")}, alerts
 
 
 def use_store(user: User) -> None:

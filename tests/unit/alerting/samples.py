@@ -8,6 +8,7 @@ from uuid import uuid4
 
 from auditline.events import (
     ZERO_HASH,
+    DataQualityAlert,
     DriftAlert,
     Envelope,
     IntegrityAlert,
@@ -46,6 +47,16 @@ def drift(state: str = "opened") -> DriftAlert:
         severity="medium", model_name="churn", model_version="3", feature="tenure",
         statistic="psi", value=0.31, threshold=0.2, window_start=T0, window_end=T0,
         reference_count=100, window_count=100, training_run_id="run-42",
+    ))  # fmt: skip
+
+
+def quality(state: str = "opened") -> DataQualityAlert:
+    return seal(DataQualityAlert(
+        envelope=envelope("worker/w1/alerts.quality"), alert_id="q-1", state=state,
+        severity="high", model_name="churn", model_version="3", feature="tenure",
+        check="missing", rate=0.3, reference_rate=0.01, threshold=0.21, affected=150,
+        window_count=500, window_start=T0, window_end=T0, training_run_id="run-42",
+        statistics={"p_value": 1e-30, "z": 11.5},
     ))  # fmt: skip
 
 

@@ -9,7 +9,7 @@ import pytest
 from auditline.alerting.subscriptions import Filters, load_subscriptions, parse_duration
 from auditline.alerting.view import AlertView
 from auditline.errors import ConfigError
-from tests.unit.alerting.samples import drift, integrity, violation
+from tests.unit.alerting.samples import drift, integrity, quality, violation
 
 
 def view(event: object) -> AlertView:
@@ -21,23 +21,25 @@ def view(event: object) -> AlertView:
 @pytest.mark.parametrize(
     ("filters", "expected"),
     [
-        ({}, {"v-0", "d-1", "i-1"}),
+        ({}, {"v-0", "d-1", "q-1", "i-1"}),
         ({"kinds": ["violation"]}, {"v-0"}),
-        ({"min_severity": "high"}, {"v-0", "i-1"}),
+        ({"kinds": ["quality"]}, {"q-1"}),
+        ({"min_severity": "high"}, {"v-0", "q-1", "i-1"}),
         ({"rules": ["RES-PIN", "psi"]}, {"v-0", "d-1"}),
+        ({"rules": ["missing"]}, {"q-1"}),
         ({"jurisdictions": ["US"]}, {"v-0"}),
         ({"jurisdictions": ["FR"]}, set()),
-        ({"models": ["churn"]}, {"v-0", "d-1"}),
-        ({"models": ["churn:3"]}, {"v-0", "d-1"}),
+        ({"models": ["churn"]}, {"v-0", "d-1", "q-1"}),
+        ({"models": ["churn:3"]}, {"v-0", "d-1", "q-1"}),
         ({"models": ["churn:4"]}, set()),
         ({"assets": ["ds:customers-us"]}, {"v-0"}),
         ({"services": ["billing"]}, {"i-1"}),
-        ({"states": ["opened"]}, {"d-1"}),
+        ({"states": ["opened"]}, {"d-1", "q-1"}),
         ({"kinds": ["drift"], "states": ["closed"]}, set()),
     ],
 )
 def test_filters(filters: dict[str, object], expected: set[str]) -> None:
-    alerts = [view(violation()), view(drift()), view(integrity())]
+    alerts = [view(violation()), view(drift()), view(quality()), view(integrity())]
     chosen = Filters.model_validate(filters)
     assert {a.alert_id for a in alerts if chosen.matches(a)} == expected
 
@@ -52,6 +54,18 @@ def test_views_say_what_and_where() -> None:
     d = view(drift())
     assert d.title == "drift opened on tenure: psi 0.31 (threshold 0.2)"
     assert view(integrity()).where == "stream billing/pod-1/movements at sequence 6"
+    q = view(quality())
+    assert (q.kind, q.severity, q.rule, q.state) == ("quality", "high", "missing", "opened")
+    assert q.title == (
+        "data quality opened on tenure: missing values 30.00% (threshold 21.00%, training 1.00%)"
+    )
+    assert q.where == "model churn:3, window 2026-03-02T09:04:00+00:00 to 2026-03-02T09:04:00+00:00"
+    assert q.models == {"churn:3"} and q.evidence == ("run-42",)
+    assert q.details["affected"] == 150 and q.details["test"] == (
+        "missing in 30.00% of the window's values against 1.00% in training "
+        "(one-sided two-proportion test, p = 1e-30)"
+    )
+    assert q.to_json()["kind"] == "quality"
 
 
 def test_a_bad_file_names_file_line_and_field(tmp_path: Path) -> None:

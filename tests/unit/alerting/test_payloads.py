@@ -72,3 +72,12 @@ def test_sse_cursors_round_trip() -> None:
     assert decode_cursor(text, topics) == cursor
     with pytest.raises(ConfigError, match="not an auditline cursor"):
         decode_cursor("x.y", topics)
+
+
+def test_the_alert_topics_include_data_quality() -> None:
+    from auditline.alerting.source import alert_topics
+    from auditline.catalogue import Catalogue
+
+    assert alert_topics(Catalogue("p")) == [
+        "p.alerts.violations", "p.alerts.drift", "p.alerts.quality", "p.alerts.integrity",
+    ]  # fmt: skip

@@ -12,7 +12,7 @@ from rich.console import Console
 from auditline.alerting.tail import line, printer, styled
 from auditline.alerting.view import AlertView
 from auditline.cli import build_parser
-from tests.unit.alerting.samples import drift, violation
+from tests.unit.alerting.samples import drift, quality, violation
 
 PLAIN = (
     "2026-03-02T09:04:00+00:00  ! high     violation RES-PIN deny: data pinned to DE reaches US "
@@ -74,6 +74,21 @@ def test_a_drift_alert_and_many_evidence_ids() -> None:
     text, _ = rendered(alert)
     assert "medium   drift psi opened  drift opened on tenure: psi 0.31 (threshold 0.2)" in text
     assert text.endswith("evidence a, b, c ...\n")
+
+
+def test_a_data_quality_alert_is_one_line_plain_and_json() -> None:
+    alert = view(quality())
+    assert line(alert) == (
+        "2026-03-02T09:04:00+00:00  ! high     quality missing opened: data quality opened on "
+        "tenure: missing values 30.00% (threshold 21.00%, training 1.00%) | model churn:3, "
+        "window 2026-03-02T09:04:00+00:00 to 2026-03-02T09:04:00+00:00 | evidence run-42"
+    )
+    out = StringIO()
+    printer(out, as_json=True)(alert)
+    document = json.loads(out.getvalue())
+    assert (document["kind"], document["rule"], document["details"]["check"]) == (
+        "quality", "missing", "missing",
+    )  # fmt: skip
 
 
 def test_control_characters_in_an_alert_cannot_drive_the_terminal() -> None:

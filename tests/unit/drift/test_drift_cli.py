@@ -72,8 +72,9 @@ def test_a_shift_opens_alerts_and_its_end_closes_them(
 ) -> None:
     reference, predictions = files
     code, alerts, _ = run(capsys, "--reference", str(reference), str(predictions))
+    drift = [a for a in alerts if a["kind"] == "DriftAlert"]
     age = [
-        (a["state"], a["severity"], a["window_start"][:13]) for a in alerts if a["feature"] == "age"
+        (a["state"], a["severity"], a["window_start"][:13]) for a in drift if a["feature"] == "age"
     ]
     assert age == [
         ("opened", "medium", "2026-11-02T04"),
@@ -81,11 +82,19 @@ def test_a_shift_opens_alerts_and_its_end_closes_them(
         ("closed", "medium", "2026-11-02T09"),
         ("closed", "high", "2026-11-02T09"),
     ]
-    opened = next(a for a in alerts if a["feature"] == "age")
+    opened = next(a for a in drift if a["feature"] == "age")
     assert opened["training_run_id"] == "run-7" and opened["window_count"] == 500
     assert opened["statistic"] == "psi" and opened["value"] >= opened["threshold"]
     assert {"psi", "js", "ks", "p_value"} <= set(opened["statistics"])
+    assert {"onset", "test"} <= set(opened)
     assert not [a for a in alerts if a["feature"] in ("plan", "__prediction__")]
+    # +1.5 sd puts about 1.4% of the ages above anything seen in training: a quality episode
+    quality = [(a["check"], a["state"], a["severity"], a["window_start"][:13])
+               for a in alerts if a["kind"] == "DataQualityAlert"]  # fmt: skip
+    assert quality == [
+        ("out_of_range", "opened", "medium", "2026-11-02T04"),
+        ("out_of_range", "closed", "medium", "2026-11-02T09"),
+    ]
     assert code == 0  # every episode closed by the end
 
 
@@ -96,7 +105,8 @@ def test_an_open_episode_at_the_end_exits_1(
     cut = tmp_path / "cut.jsonl"
     cut.write_text("\n".join(predictions.read_text().splitlines()[:6]) + "\n")
     code, alerts, _ = run(capsys, "--reference", str(reference), str(cut))
-    assert code == 1 and [a["state"] for a in alerts if a["feature"] == "age"] == [
+    drift = [a for a in alerts if a["kind"] == "DriftAlert"]
+    assert code == 1 and [a["state"] for a in drift if a["feature"] == "age"] == [
         "opened",
         "opened",
     ]
@@ -135,9 +145,13 @@ def test_the_embedded_runner_raises_the_same_alerts(
     lines = [reference.read_text(), *predictions.read_text().splitlines()]
     events = [parse_event(text, n, models) for n, text in enumerate(lines, start=1)]
     runner = EmbeddedRunner(PolicyEngine(load_policy()), drift=DriftSettings())
-    alerts = runner.run_events(events).drift_alerts + runner.finish_drift()
-    assert [json_value(described(a)) for a in alerts] == offline
-    assert {a["onset"] for a in offline} == {"abrupt", "model"}
+    result = runner.finish_drift(runner.run_events(events))
+    for kind, alerts in (("DriftAlert", result.drift_alerts),
+                         ("DataQualityAlert", result.quality_alerts)):  # fmt: skip
+        assert [json_value(described(a)) for a in alerts] == [
+            a for a in offline if a["kind"] == kind
+        ]
+    assert {a.get("onset") for a in offline} == {"abrupt", "model", None}
     assert all(a["test"] for a in offline)
 
 
@@ -205,3 +219,26 @@ def test_a_bad_sample_is_one_line_and_exit_2_or_4(
     assert "ragged.csv:3: 1 values for 2 columns" in capsys.readouterr().err
     assert main([*base, str(tmp_path / "none.csv")]) == 4
     assert main([*base, str(ragged), "--prediction", "nope"]) == 2
+
+
+def test_a_feature_sent_as_the_other_kind_is_a_data_quality_alert_left_open(
+    files: tuple[Path, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    reference, predictions = files
+    lines = predictions.read_text().splitlines()[:4]
+    batch = json.loads(lines[-1])
+    ages = batch.pop("numeric_features")[0]["values"]
+    batch["categorical_features"].append({"name": "age", "values": [str(a) for a in ages]})
+    changed = tmp_path / "strings.jsonl"
+    changed.write_text("\n".join([*lines[:-1], json.dumps(batch)]) + "\n")
+    code, alerts, _ = run(capsys, "--reference", str(reference), str(changed))
+    [alert] = alerts
+    assert (alert["kind"], alert["check"], alert["state"], alert["severity"]) == (
+        "DataQualityAlert", "type_mismatch", "opened", "high",
+    )  # fmt: skip
+    assert (alert["feature"], alert["rate"], alert["affected"]) == ("age", 1.0, 500)
+    assert alert["window_start"] == "2026-11-02T03:00:00+00:00"
+    assert (
+        alert["test"] == "100.00% of the window's values given as the other kind than in training"
+    )
+    assert code == 1  # the episode is still open at the end

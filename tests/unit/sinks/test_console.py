@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from uuid import uuid4
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -292,3 +293,96 @@ def test_a_token_guards_everything_but_health(provenance: Provenance) -> None:
         return statuses
 
     assert call(provenance, talk, token="s3cret") == [401, 200, 200, 200, 200]
+
+
+def test_review_cases_reopened_hops_declarations_as_of_and_completion_only_runs(
+    provenance: Provenance,
+) -> None:
+    store = provenance.store
+    # a deployment retired, then deployed again: open now, as the lineage walk says
+    t1, t2 = datetime(2026, 3, 3, tzinfo=UTC), datetime(2026, 3, 4, tzinfo=UTC)
+    edge = ("model:churn:3", "deployment:dep-7", "deployed_to")
+    store.insert("lineage_edges", COLUMNS["lineage_edges"], [
+        (*edge, t1, t1, uuid4(), {}), (*edge, t2, None, uuid4(), {}),
+    ])  # fmt: skip
+    _, now = get(provenance, "/api/graph", node="model:churn:3", direction="downstream")
+    assert "model:churn:3|deployed_to|deployment:dep-7" in {e["id"] for e in now["edges"]}
+    _, retired = get(provenance, "/api/graph", node="model:churn:3", direction="downstream",
+                     as_of="2026-03-03T12:00Z")  # fmt: skip
+    assert retired["edges"] == []
+    # a violation on a dataset's declaration marks the dataset, not a hop
+    _, rows = store.rows(
+        f"SELECT toString(event_id) FROM `{store.database}`.audit_log "
+        "WHERE kind = 'AssetDeclared' AND asset_id = 'ds:customers'"
+    )
+    declared = violation(7, violation_id="decl-7", rule_id="RU-LOCAL", subject_event_id=rows[0][0])
+    derived = rows_for([Located(declared, "t", 0, 30_000)])
+    for table, values in derived.tables.items():
+        store.insert(table, COLUMNS[table], values)
+    _, graph = get(provenance, "/api/graph", node="model:churn:3")
+    marks = marked(graph)
+    assert ("RU-LOCAL", rows[0][0]) in marks["ds:customers"]
+    assert all(rule != "RU-LOCAL" for e in graph["edges"] for rule, _ in marks.get(e["id"], ()))
+    # as of a time before the predictions, their violations are not on the model
+    _, before = get(provenance, "/api/graph", node="model:churn:3", as_of="2026-03-02T09:04:30Z")
+    model = next(n for n in before["nodes"] if n["id"] == "model:churn:3")
+    assert model["violations"] == []
+    # a run that only reports completion: its training violations mark trained_on, not produced
+    _, shared = get(provenance, "/api/graph", node="model:shared:1", direction="upstream")
+    by_hop = marked(shared)
+    assert {r for r, _ in by_hop["ds:customers-us|trained_on|run:run-s"]} >= {"RES-PIN"}
+    assert "run:run-s|produced|model:shared:1" not in by_hop
+
+
+def test_without_a_token_it_answers_only_to_localhost(provenance: Provenance) -> None:
+    async def talk(client: Client) -> list[int]:
+        return [
+            (await client.get("/api/meta", headers={"Host": "evil.example:8765"})).status,
+            (await client.get("/api/meta", headers={"Host": "localhost:8765"})).status,
+            (await client.get("/api/meta", headers={"Host": "[::1]:8765"})).status,
+        ]
+
+    assert call(provenance, talk) == [403, 200, 200]
+
+
+def test_the_evidence_page_can_hold_no_link_image_or_script(provenance: Provenance) -> None:
+    store = provenance.store
+    _, rows = store.rows(
+        f"SELECT toString(event_id) FROM `{store.database}`.audit_log "
+        "WHERE kind = 'DataMovement' AND asset_id = 'ds:customers' LIMIT 1"
+    )
+    planted = violation(
+        8, violation_id="planted", subject_event_id=rows[0][0],
+        message="[click](javascript:alert(1)) ![x](http://evil.example/x.png) <script>x</script>",
+    )  # fmt: skip
+    for table, values in rows_for([Located(planted, "t", 0, 40_000)]).tables.items():
+        store.insert(table, COLUMNS[table], values)
+
+    async def talk(client: Client) -> tuple[str, str]:
+        response = await client.get("/api/evidence", params={"model": "churn:3", "format": "html"})
+        return response.headers["Content-Security-Policy"], await response.text()
+
+    policy, page = call(provenance, talk)
+    assert "default-src 'none'" in policy
+    assert "javascript:alert(1)" in page  # shown as text ...
+    assert "<a " not in page and "<img" not in page and "<script" not in page  # ... never markup
+
+
+def test_a_burst_larger_than_a_page_all_arrives_live(provenance: Provenance) -> None:
+    burst = [violation(100 + n, violation_id=f"burst-{n}", rule_id="BURST") for n in range(700)]
+
+    def insert() -> None:  # one insert: every row has the same ingestion time
+        rows = rows_for([Located(e, "t", 0, 50_000 + i) for i, e in enumerate(burst)])
+        for table, values in rows.tables.items():
+            provenance.store.insert(table, COLUMNS[table], values)
+
+    async def talk(client: Client) -> list[tuple[str, str]]:
+        response = await client.get("/api/alerts/stream", params={"rules": "BURST"})
+        await asyncio.sleep(0.2)
+        await asyncio.to_thread(insert)
+        found = await _events(response, 700)
+        response.close()
+        return found
+
+    found = call(provenance, talk)
+    assert len({data for _, data in found}) == 700

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from auditline.events import (
     AssetDeclared,
     DataMovement,
+    DataQualityAlert,
     DriftAlert,
     Event,
     IntegrityAlert,
@@ -62,7 +63,8 @@ def test_the_audit_row_holds_the_envelope_the_facts_and_the_event_as_json(
 
 
 ONE_ROW = {PolicyViolation: "violations", DriftAlert: "drift_alerts",
-           IntegrityAlert: "integrity_alerts", Prediction: "predictions"}  # fmt: skip
+           DataQualityAlert: "quality_alerts", IntegrityAlert: "integrity_alerts",
+           Prediction: "predictions"}  # fmt: skip
 
 
 @settings(max_examples=200, deadline=None)

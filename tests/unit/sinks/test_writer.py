@@ -122,3 +122,29 @@ def test_garbage_collection_waits_for_the_end_of_a_batch_and_a_disabled_one_stay
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_data_quality_alert_lands_in_its_table_and_the_log(empty: Store) -> None:
+    from datetime import UTC, datetime
+
+    from auditline.events import DataQualityAlert
+    from tests.unit.alerting.samples import envelope
+
+    start = datetime(2026, 11, 2, 4, tzinfo=UTC)
+    alert = DataQualityAlert(
+        envelope=envelope("worker/w1/alerts.quality"), alert_id="q-1", state="opened",
+        severity="high", model_name="churn", model_version="3", feature="age",
+        check="missing", rate=0.3, reference_rate=0.01, threshold=0.21, affected=150,
+        window_count=500, window_start=start, window_end=start.replace(hour=5),
+        training_run_id="run-7", statistics={"p_value": 1e-30, "z": 11.5},
+    )  # fmt: skip
+    assert StoreWriter(empty).write(located([alert])) == (1, 0)
+    db = empty.database
+    _, rows = empty.rows(
+        f"SELECT feature, check, rate, reference_rate, affected, window_count, window_end, "
+        f"statistics['p_value'] FROM `{db}`.quality_alerts FINAL"
+    )
+    end = start.replace(hour=5, tzinfo=None)  # the engine returns UTC without a zone
+    assert rows == [("age", "missing", 0.3, 0.01, 150, 500, end, 1e-30)]
+    _, kinds = empty.rows(f"SELECT kind, model_name FROM `{db}`.audit_log")
+    assert kinds == [("DataQualityAlert", "churn")]
