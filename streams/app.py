@@ -122,6 +122,7 @@ class Processors:
         self._in_batch = False  # the audit agent is between taking a batch and flushing it
         self.serving_state = LocalOverlay(self.state)
         self._producer: AuditProducer | None = None
+        self._closed = False  # the worker is stopping and its alert producer closed
         self.outbox: list[tuple[type[Event], dict[str, Any]]] = []  # alerts of the current batch
         self.app.agent(self._topic(*self.audit_names), name="audit")(self.audit_agent)
         self.app.timer(IDLE_RELEASE_S, name="auditline-read-progress")(self.idle_release)
@@ -249,8 +250,8 @@ class Processors:
         took is judged and flushed), and judge the held events the other workers' progress now
         lets through (an idle worker gets no batch to do it in)."""
         app = self.app
-        if self._in_batch or app.rebalancing or app.in_recovery:
-            return
+        if self._in_batch or self._closed or app.rebalancing or app.in_recovery:
+            return  # (timers run on while the app stops: nothing is released then)
         try:  # a timer's exception would stop the worker (faust crashes the app), an agent's not
             claims = self.progress.published(app.consumer)
             self.release_and_publish(self.progress.horizon(app.consumer, self.state), claims)
@@ -318,10 +319,15 @@ class Processors:
         """The worker stops (faust sends this once its consumer has stopped): the alert producer
         is closed, so its streams end on a final signed checkpoint instead of reading as
         silenced to a later ``auditline verify``, and what it spooled is delivered."""
-        self.send_alerts()
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            await asyncio.to_thread(producer.close)
+        try:
+            self.send_alerts()
+        except Exception:  # logged: faust's own flush and close must still follow
+            log.exception("sending the last alerts while stopping failed")
+        finally:
+            self._closed = True
+            producer, self._producer = self._producer, None
+            if producer is not None:
+                await asyncio.to_thread(producer.close)
 
     def flush(self) -> None:
         """End of a batch: buffered table writes, then the batch's alerts."""
@@ -332,6 +338,11 @@ class Processors:
 
     def send_alerts(self) -> None:
         """The buffered alerts, one SDK call (one spool write) per alert kind, in order."""
+        if self._closed and self.outbox:  # the producer is closed: no new one to leave unclosed
+            log.error("%d alerts raised after the worker began to stop were not sent",
+                      len(self.outbox))  # fmt: skip
+            self.outbox = []
+            return
         alerts, self.outbox = self.outbox, []
         for model in dict.fromkeys(m for m, _ in alerts):
             bodies = [body for m, body in alerts if m is model]

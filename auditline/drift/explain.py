@@ -34,8 +34,9 @@ def onset(statistic: str) -> str:
 
 
 def decided_by(statistic: str, statistics: Mapping[str, float]) -> str:
-    """The test that decided, e.g. ``chi-squared on the reference bins (p = 1.2e-09), kept by
-    Benjamini-Hochberg; PSI 0.31 >= 0.25``."""
+    """The test that decided, e.g. ``chi-squared on the reference's quantile bins (p = 1.2e-09,
+    doubled for two tests), kept by Benjamini-Hochberg across the window's features`` (the PSI
+    that also had to reach its threshold is the alert's own ``value`` and ``threshold``)."""
     if statistic == "new_categories":
         return "a category never seen in training"
     if statistic == "drifted_share":
