@@ -131,7 +131,7 @@ class Console:
         if given is None or not hmac.compare_digest(given.encode(), self.token.encode()):
             return _error(401, "this console needs its token: open /?token=TOKEN once")
         if request.path == "/" and "token" in request.query:  # keep it out of the history
-            found = web.HTTPSeeOther("/")
+            found = web.Response(status=303, headers={"Location": "/"})
             found.set_cookie(COOKIE, self.token, httponly=True, samesite="Strict")
             return found
         return None
