@@ -4,7 +4,9 @@ Partition key (ordering decided here): every event is keyed by its envelope's pr
 All events of one producer stream therefore land on one partition of their topic, in the order
 the producer sent them, so that sequence gaps, duplicates, reordering and hash-chain breaks are
 decidable from one partition alone, without a cross-partition merge. Consumers that need other
-groupings (per asset, per model version) build them from state, not from partitioning.
+groupings (per asset, per model version) build them from state, not from partitioning: an
+``Outcome`` is keyed like the predictions it follows (by its stream), and the worker brings an
+outcome and its prediction together by model version, as drift's partial counts are.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from auditline.events import (
     IntegrityAlert,
     ModelDeployed,
     OpenLineageEvent,
+    Outcome,
+    PerformanceAlert,
     PolicyViolation,
     Prediction,
     PredictionBatch,
@@ -47,11 +51,13 @@ _ROUTES: tuple[tuple[type[Event], str], ...] = (
     (ModelDeployed, "deployments"),
     (Prediction, "predictions"),
     (PredictionBatch, "predictions"),
+    (Outcome, "outcomes"),
     (StreamCheckpoint, "checkpoints"),
     (OpenLineageEvent, "openlineage"),
     (PolicyViolation, "alerts.violations"),
     (DriftAlert, "alerts.drift"),
     (DataQualityAlert, "alerts.quality"),
+    (PerformanceAlert, "alerts.performance"),
     (IntegrityAlert, "alerts.integrity"),
 )
 DEAD_LETTER_SUFFIX = "deadletter"

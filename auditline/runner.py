@@ -6,7 +6,10 @@ producer stream's chain is followed, with no broker and no faust. With ``drift``
 ``auditline[drift]``), predictions are also compared with their training run's profiles by the
 drift detector (``DriftAlert`` bodies, and ``DataQualityAlert`` bodies for its data-quality
 checks); windows still open at the end of a run stay open for the next one, and ``finish_drift``
-judges them.
+judges them. With ``performance`` settings (also numpy), predictions and their ``Outcome`` events
+go to the model-quality detector of their model version (``auditline.performance``), created
+from the version's completed training run: ``PerformanceAlert`` bodies, and each judged window's
+figures (metrics, coverage, label delay) in ``performance_windows``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from auditline.errors import DecodeError
 from auditline.events import (
     DataQualityAlert,
     Event,
+    Outcome,
     Prediction,
     PredictionBatch,
     RunStatus,
@@ -36,6 +40,8 @@ from auditline.producer.memory import InProcessBroker
 if TYPE_CHECKING:
     from auditline.drift.detector import DriftDetector
     from auditline.drift.offline import DriftSettings
+    from auditline.performance.config import PerformanceSettings
+    from auditline.performance.detector import PerformanceDetector
 
 
 @dataclass
@@ -45,6 +51,8 @@ class RunResult:
     dead_letters: list[tuple[str, str]] = field(default_factory=list)  # (topic, reason)
     drift_alerts: list[dict[str, Any]] = field(default_factory=list)  # DriftAlert fields
     quality_alerts: list[dict[str, Any]] = field(default_factory=list)  # DataQualityAlert fields
+    performance_alerts: list[dict[str, Any]] = field(default_factory=list)  # PerformanceAlert
+    performance_windows: list[dict[str, Any]] = field(default_factory=list)  # judged windows
 
     def add_drift(self, bodies: Iterable[dict[str, Any]]) -> None:
         """Alert bodies of the drift detector, each to its kind's list."""
@@ -60,10 +68,13 @@ class EmbeddedRunner:
         keys: Keys | None = None,
         codec: Codec | None = None,
         drift: DriftSettings | None = None,
+        performance: PerformanceSettings | None = None,
     ) -> None:
         self.engine = engine
         self.drift = drift
         self.detectors: dict[tuple[str, str], DriftDetector] = {}
+        self.performance = performance
+        self.performance_detectors: dict[tuple[str, str], PerformanceDetector] = {}
         self.codec = codec or SingleObjectCodec(Catalogue())
         self.state: dict[str, Any] = {}
         self.heads: dict[str, StreamHead] = {}
@@ -78,7 +89,32 @@ class EmbeddedRunner:
             result.decisions += self.engine.evaluate(event, self.state)
             if self.drift is not None:
                 result.add_drift(self._drift(event, self.drift))
+            if self.performance is not None:
+                result.performance_alerts += self._performance(event, self.performance)
+        self._take_reports(result)
         return result
+
+    def _performance(self, event: Event, settings: PerformanceSettings) -> list[dict[str, Any]]:
+        from auditline.performance.degradation import Baseline, BaselineError
+        from auditline.performance.detector import PerformanceDetector
+
+        if isinstance(event, TrainingRun) and event.status == RunStatus.COMPLETED:
+            try:
+                baseline = Baseline.from_training_run(event)
+            except BaselineError:
+                return []
+            key = (baseline.model_name, baseline.model_version)
+            config = settings.for_model(baseline.model_name)
+            self.performance_detectors[key] = PerformanceDetector(baseline, config)
+        if isinstance(event, Prediction | PredictionBatch | Outcome):
+            detector = self.performance_detectors.get((event.model_name, event.model_version))
+            if detector is not None:
+                return detector.observe(event)
+        return []
+
+    def _take_reports(self, result: RunResult) -> None:
+        for detector in self.performance_detectors.values():
+            result.performance_windows += detector.take_reports()
 
     def _drift(self, event: Event, settings: DriftSettings) -> list[dict[str, Any]]:
         from auditline.drift.detector import DriftDetector
@@ -99,10 +135,14 @@ class EmbeddedRunner:
         return []
 
     def finish_drift(self, result: RunResult | None = None) -> RunResult:
-        """Judge every window still open (end of input): their drift and quality alerts."""
+        """Judge every window still open (end of input): their drift and quality alerts, and the
+        model-quality detectors' (their windows and alerts)."""
         result = result or RunResult()
         for detector in self.detectors.values():
             result.add_drift(detector.release(everything=True))
+        for performance in self.performance_detectors.values():
+            result.performance_alerts += performance.release(everything=True)
+        self._take_reports(result)
         return result
 
     def run_broker(self, broker: InProcessBroker) -> RunResult:

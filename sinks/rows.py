@@ -28,6 +28,8 @@ from auditline.events import (
     IntegrityAlert,
     ModelDeployed,
     OpenLineageEvent,
+    Outcome,
+    PerformanceAlert,
     PolicyViolation,
     Prediction,
     PredictionBatch,
@@ -126,6 +128,37 @@ QUALITY_COLUMNS = (
     "window_count",
     "window_start",
     "window_end",
+    "training_run_id",
+    "statistics",
+)
+OUTCOME_COLUMNS = (
+    "event_id",
+    "event_time",
+    "model_name",
+    "model_version",
+    "prediction_id",
+    "batch_id",
+    "row",
+    "label",
+    "value",
+)
+PERFORMANCE_COLUMNS = (
+    "alert_id",
+    "event_id",
+    "event_time",
+    "state",
+    "severity",
+    "model_name",
+    "model_version",
+    "metric",
+    "value",
+    "baseline",
+    "threshold",
+    "window_start",
+    "window_end",
+    "outcomes",
+    "coverage",
+    "label_delay_p50_s",
     "training_run_id",
     "statistics",
 )
@@ -487,6 +520,23 @@ def _batch_rows(event: PredictionBatch) -> Iterator[tuple[Any, ...]]:
         )
 
 
+def outcome_prediction_id(event: Outcome) -> str:
+    """The id of the outcome's prediction as the predictions table names it (a batch row's is
+    ``<batch_id>:<row>``)."""
+    if event.prediction_id is not None:
+        return event.prediction_id
+    return f"{event.batch_id}:{event.row}"
+
+
+def _outcome(event: Outcome) -> Derived:
+    env = event.envelope
+    row = (
+        env.event_id, env.event_time, event.model_name, event.model_version,
+        outcome_prediction_id(event), event.batch_id, event.row, event.label, event.value,
+    )  # fmt: skip
+    return (("outcomes", row),)
+
+
 def _violation(event: PolicyViolation) -> Derived:
     env = event.envelope
     row = (
@@ -552,6 +602,17 @@ def _quality(event: DataQualityAlert) -> Derived:
     return (("quality_alerts", row),)
 
 
+def _performance(event: PerformanceAlert) -> Derived:
+    env = event.envelope
+    row = (
+        event.alert_id, env.event_id, env.event_time, str(event.state), str(event.severity),
+        event.model_name, event.model_version, event.metric, event.value, event.baseline,
+        event.threshold, event.window_start, event.window_end, event.outcomes, event.coverage,
+        event.label_delay_p50_s, event.training_run_id, event.statistics,
+    )  # fmt: skip
+    return (("performance_alerts", row),)
+
+
 def _integrity(event: IntegrityAlert) -> Derived:
     env = event.envelope
     row = (
@@ -576,9 +637,11 @@ _DERIVERS: dict[type[Event], Callable[[Any], Derived]] = {
     ModelDeployed: _deployment,
     Prediction: _prediction,
     PredictionBatch: _prediction_batch,
+    Outcome: _outcome,
     PolicyViolation: _violation,
     DriftAlert: _drift,
     DataQualityAlert: _quality,
+    PerformanceAlert: _performance,
     IntegrityAlert: _integrity,
     OpenLineageEvent: _openlineage,
 }
@@ -593,6 +656,8 @@ COLUMNS = {
     "violations": VIOLATION_COLUMNS,
     "drift_alerts": DRIFT_COLUMNS,
     "quality_alerts": QUALITY_COLUMNS,
+    "outcomes": OUTCOME_COLUMNS,
+    "performance_alerts": PERFORMANCE_COLUMNS,
     "integrity_alerts": INTEGRITY_COLUMNS,
     "column_lineage": COLUMN_LINEAGE_COLUMNS,
 }

@@ -54,9 +54,11 @@ DERIVED_FIRST = (
     "lineage_edges",
     "column_lineage",
     "predictions",
+    "outcomes",
     "violations",
     "drift_alerts",
     "quality_alerts",
+    "performance_alerts",
     "integrity_alerts",
     "audit_log",
 )

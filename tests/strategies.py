@@ -103,11 +103,25 @@ def _consistent_batch(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+def _consistent_outcome(record: dict[str, Any]) -> dict[str, Any]:
+    """An Outcome names one prediction (its id, or a batch and row) and has a label or value."""
+    if record["prediction_id"] is None:
+        record["batch_id"] = record["batch_id"] or "b"
+        record["row"] = record["row"] or 0
+    else:
+        record["batch_id"] = record["row"] = None
+    if record["label"] is None and record["value"] is None:
+        record["label"] = "1"
+    return record
+
+
 def events_of(model: type[Event]) -> st.SearchStrategy[Event]:
     schema = Catalogue().for_model(model).schema
     records = _from_schema(schema.definition, {}, "")
     if model.__name__ == "PredictionBatch":
         records = records.map(_consistent_batch)
+    if model.__name__ == "Outcome":
+        records = records.map(_consistent_outcome)
     return records.map(model.model_validate)
 
 

@@ -103,10 +103,10 @@ def register(sub: Any) -> None:
     tail.add_argument(
         "--min-severity", default="info", choices=["info", "low", "medium", "high", "critical"]
     )
-    for name, what in (("rule", "rule id (or drift statistic, quality check, integrity finding)"),
+    for name, what in (("rule", "rule id (or drift statistic, check, metric, integrity finding)"),
                        ("jurisdiction", "country or group code"), ("model", "name or name:version"),
                        ("asset", "asset id"), ("service", "producer service"),
-                       ("state", "drift, quality opened|closed; violation deny ...")):  # fmt: skip
+                       ("state", "episodes: opened|closed; violations: deny ...")):  # fmt: skip
         tail.add_argument(f"--{name}", action="append", help=f"{what} (repeat for any of several)")
     tail.add_argument("--subscriptions", help="subscriptions YAML (with --subscription)")
     tail.add_argument("--subscription", help="use this subscription's filters")

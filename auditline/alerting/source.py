@@ -28,7 +28,13 @@ from auditline.alerting.view import AlertView, Position
 from auditline.catalogue import Catalogue
 from auditline.codec import make_codec
 from auditline.errors import DecodeError, UnavailableError, UnknownSchemaError
-from auditline.events import DataQualityAlert, DriftAlert, IntegrityAlert, PolicyViolation
+from auditline.events import (
+    DataQualityAlert,
+    DriftAlert,
+    IntegrityAlert,
+    PerformanceAlert,
+    PolicyViolation,
+)
 from auditline.settings import AuditlineSettings
 from auditline.topics import consumer_lag, ensure_topics, require_broker, with_logger
 
@@ -37,7 +43,8 @@ START = {"beginning": OFFSET_BEGINNING, "end": OFFSET_END}
 
 
 def alert_topics(catalogue: Catalogue) -> list[str]:
-    kinds = (PolicyViolation, DriftAlert, DataQualityAlert, IntegrityAlert)
+    # appended, never inserted: an SSE cursor names a topic by its index in this list
+    kinds = (PolicyViolation, DriftAlert, DataQualityAlert, IntegrityAlert, PerformanceAlert)
     return [catalogue.for_model(m).topic for m in kinds]
 
 

@@ -40,14 +40,14 @@ class _Frozen(BaseModel):
 class Filters(_Frozen):
     """Every filter set must match (an empty one matches everything); lists match any member."""
 
-    kinds: tuple[Literal["violation", "drift", "quality", "integrity"], ...] = ()
+    kinds: tuple[Literal["violation", "drift", "quality", "performance", "integrity"], ...] = ()
     min_severity: Literal["info", "low", "medium", "high", "critical"] = "info"
     rules: tuple[str, ...] = ()
     jurisdictions: tuple[str, ...] = ()
     models: tuple[str, ...] = ()  # "name" or "name:version"
     assets: tuple[str, ...] = ()
     services: tuple[str, ...] = ()
-    states: tuple[str, ...] = ()  # drift, quality: opened | closed; violations: deny, alert ...
+    states: tuple[str, ...] = ()  # drift, quality, performance: opened | closed; violations: deny …
 
     def matches(self, alert: AlertView) -> bool:
         return (

@@ -1,8 +1,8 @@
 """One alert as subscribers see it, whatever its kind: the fields filters match and payloads carry.
 
-``AlertView.of(event)`` reads a PolicyViolation, DriftAlert, DataQualityAlert or IntegrityAlert;
-``to_json()`` is
-the documented webhook/SSE/``tail --json`` body (docs/alerts.md). Pure.
+``AlertView.of(event)`` reads a PolicyViolation, DriftAlert, DataQualityAlert, PerformanceAlert
+or IntegrityAlert; ``to_json()`` is the documented webhook/SSE/``tail --json`` body
+(docs/alerts.md). Pure.
 """
 
 from __future__ import annotations
@@ -11,10 +11,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditline.drift import explain
-from auditline.events import DataQualityAlert, DriftAlert, Event, IntegrityAlert, PolicyViolation
+from auditline.events import (
+    DataQualityAlert,
+    DriftAlert,
+    Event,
+    IntegrityAlert,
+    PerformanceAlert,
+    PolicyViolation,
+)
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
-KINDS = ("violation", "drift", "quality", "integrity")
+KINDS = ("violation", "drift", "quality", "performance", "integrity")
 
 
 @dataclass(frozen=True)
@@ -29,13 +36,13 @@ class Position:
 @dataclass(frozen=True)
 class AlertView:
     alert_id: str
-    kind: str  # violation | drift | quality | integrity
+    kind: str  # violation | drift | quality | performance | integrity
     severity: str
-    rule: str  # rule id, drift statistic, data-quality check, or integrity finding kind
+    rule: str  # rule id, drift statistic, data-quality check, model metric, integrity finding
     title: str  # what happened, one line
     where: str  # where it happened, one line
     time: str  # ISO 8601 with zone: when the alert was raised
-    state: str = ""  # drift, quality: opened | closed; violations: the decision
+    state: str = ""  # drift, quality, performance: opened | closed; violations: the decision
     jurisdictions: frozenset[str] = frozenset()
     models: frozenset[str] = frozenset()  # "name:version"
     assets: frozenset[str] = frozenset()
@@ -53,6 +60,8 @@ class AlertView:
             return _drift(event, position)
         if isinstance(event, DataQualityAlert):
             return _quality(event, position)
+        if isinstance(event, PerformanceAlert):
+            return _performance(event, position)
         if isinstance(event, IntegrityAlert):
             return _integrity(event, position)
         return None
@@ -144,6 +153,24 @@ def _quality(e: DataQualityAlert, position: Position | None) -> AlertView:
                  "reference_rate": e.reference_rate, "threshold": e.threshold,
                  "affected": e.affected, "window_count": e.window_count,
                  "test": explain.quality_test(e.check, e.rate, e.reference_rate, e.statistics)},
+        position=position,
+    )  # fmt: skip
+
+
+def _performance(e: PerformanceAlert, position: Position | None) -> AlertView:
+    return AlertView(
+        alert_id=e.alert_id, kind="performance", severity=str(e.severity), rule=e.metric,
+        title=f"model quality {e.state} on {e.metric}: {e.value:.4g} "
+              f"(threshold {e.threshold:.4g}, training {e.baseline:.4g}; "
+              f"{e.outcomes} outcomes, coverage {e.coverage:.0%})",
+        where=f"model {e.model_name}:{e.model_version}, predictions of "
+              f"{e.window_start.isoformat()} to {e.window_end.isoformat()}",
+        time=e.envelope.event_time.isoformat(), state=str(e.state),
+        models=frozenset({f"{e.model_name}:{e.model_version}"}),
+        evidence=(e.training_run_id,),
+        details={"metric": e.metric, "value": e.value, "baseline": e.baseline,
+                 "threshold": e.threshold, "outcomes": e.outcomes, "coverage": e.coverage,
+                 "label_delay_p50_s": e.label_delay_p50_s},
         position=position,
     )  # fmt: skip
 

@@ -7,7 +7,8 @@ judged windows in a row without it. An open episode is held by a weaker bar than
 opened it (hysteresis, ``Lifecycle._holds``), so a steady problem hovering about its threshold is
 one episode, not one per crossing. Drift (``auditline.drift.detector``) and data quality
 (``auditline.drift.quality``) each keep their own ``Lifecycle``; quality's names its episodes by
-check as well and has its own holding bar. Both are JSON-able for a changelog table.
+check as well and has its own holding bar. Both are JSON-able for a changelog table. Model
+quality (``auditline.performance``) steps the same episodes (``Episodes``) under its own rules.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
 from auditline.drift import sequential
 
@@ -24,6 +25,22 @@ if TYPE_CHECKING:
     from auditline.drift.detector import DriftConfig
 
 LEVELS = ("medium", "high")
+
+
+class EpisodeRules(Protocol):
+    """What stepping episodes needs of a configuration (``DriftConfig`` has it)."""
+
+    @property
+    def open_k(self) -> int: ...
+
+    @property
+    def open_n(self) -> int: ...
+
+    @property
+    def close_m(self) -> int: ...
+
+
+RulesT = TypeVar("RulesT", bound=EpisodeRules)
 
 
 @dataclass(frozen=True)
@@ -55,12 +72,12 @@ class Transition:
     window_end_ms: int
 
 
-class Lifecycle:
-    """Drift episodes per (feature, level) over judged windows; JSON-able for a changelog
-    table. Subclasses name episodes (``_key``), choose the levels a result can have
-    (``_levels``) and the bar that holds an open episode (``_holds``)."""
+class Episodes(Generic[RulesT]):
+    """Episodes per (feature, level) over judged windows; JSON-able for a changelog table.
+    Subclasses name episodes (``_key``), choose the levels a result can have (``_levels``) and
+    say the bar that holds an open episode (``_holds``)."""
 
-    def __init__(self, config: DriftConfig, episodes: dict[str, Episode] | None = None) -> None:
+    def __init__(self, config: RulesT, episodes: dict[str, Episode] | None = None) -> None:
         self.config = config
         self.episodes = episodes or {}
 
@@ -92,6 +109,31 @@ class Lifecycle:
         return LEVELS
 
     def _holds(self, result: FeatureResult, level: str, episode: Episode) -> bool:
+        """Whether an open episode's window is still over its closing bar."""
+        raise NotImplementedError
+
+    def open_episodes(self) -> list[str]:
+        return sorted(key for key, episode in self.episodes.items() if episode.open)
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: [e.history, e.open, e.clean, e.gradual] for k, e in self.episodes.items()}
+
+    @classmethod
+    def from_json(cls, config: RulesT, data: Mapping[str, Any]) -> Self:
+        """Also the three-item form written before gradual episodes existed."""
+        return cls(
+            config,
+            {k: Episode(list(v[0]), v[1], v[2], bool(v[3]) if len(v) > 3 else False)
+             for k, v in data.items()},
+        )  # fmt: skip
+
+
+class Lifecycle(Episodes["DriftConfig"]):
+    """Drift episodes per (feature, level); see the module for the holding bar."""
+
+    config: DriftConfig
+
+    def _holds(self, result: FeatureResult, level: str, episode: Episode) -> bool:
         """Whether an open episode's window is still over its closing threshold: the statistic
         at ``close_ratio`` of the threshold of the episode's level; a gradual episode's also
         while the window shows the feature away from its reference (``hold_z``)."""
@@ -102,21 +144,6 @@ class Lifecycle:
             return True
         threshold = config.psi_alert if level == "high" else config.psi_warn
         return result.statistics.get("psi", 0.0) >= threshold * config.close_ratio
-
-    def open_episodes(self) -> list[str]:
-        return sorted(key for key, episode in self.episodes.items() if episode.open)
-
-    def to_json(self) -> dict[str, Any]:
-        return {k: [e.history, e.open, e.clean, e.gradual] for k, e in self.episodes.items()}
-
-    @classmethod
-    def from_json(cls, config: DriftConfig, data: Mapping[str, Any]) -> Self:
-        """Also the three-item form written before gradual episodes existed."""
-        return cls(
-            config,
-            {k: Episode(list(v[0]), v[1], v[2], bool(v[3]) if len(v) > 3 else False)
-             for k, v in data.items()},
-        )  # fmt: skip
 
 
 def alert_id(*parts: str) -> str:

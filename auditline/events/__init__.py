@@ -4,12 +4,13 @@ from auditline.events.alerts import (
     DataQualityAlert,
     DriftAlert,
     IntegrityAlert,
+    PerformanceAlert,
     PolicyViolation,
 )
 from auditline.events.audit import AssetDeclared, DataMovement, ModelDeployed, TrainingRun
 from auditline.events.checkpoints import CheckpointHead, StreamCheckpoint
 from auditline.events.openlineage import ColumnEdge, DatasetAlias, OpenLineageEvent
-from auditline.events.predictions import Prediction, PredictionBatch
+from auditline.events.predictions import Outcome, Prediction, PredictionBatch
 from auditline.events.records import (
     GIVEN,
     CategoricalColumn,
@@ -75,8 +76,10 @@ __all__ = [
     "MovementOperation",
     "NumericColumn",
     "OpenLineageEvent",
+    "Outcome",
     "Party",
     "PartyRole",
+    "PerformanceAlert",
     "PolicyViolation",
     "Prediction",
     "PredictionBatch",

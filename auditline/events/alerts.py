@@ -75,6 +75,29 @@ class DataQualityAlert(Event):
     statistics: dict[str, float] = Field(default_factory=dict)
 
 
+class PerformanceAlert(Event):
+    """A model-quality episode of one metric of a model version: the metric over the window's
+    predictions joined to their outcomes, against the training run's (``auditline.performance``)."""
+
+    SCHEMA: ClassVar[str] = "auditline.alerts.PerformanceAlert"
+    alert_id: NonEmpty
+    state: DriftState
+    severity: Severity
+    model_name: NonEmpty
+    model_version: NonEmpty
+    metric: NonEmpty
+    value: float
+    baseline: float
+    threshold: float
+    window_start: UtcTime
+    window_end: UtcTime
+    outcomes: int = Field(ge=0)
+    coverage: float
+    label_delay_p50_s: float
+    training_run_id: NonEmpty
+    statistics: dict[str, float] = Field(default_factory=dict)
+
+
 class IntegrityAlert(Event):
     SCHEMA: ClassVar[str] = "auditline.alerts.IntegrityAlert"
     alert_id: NonEmpty

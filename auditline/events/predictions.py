@@ -1,4 +1,4 @@
-"""Prediction events: one at a time, or columnar batches for volume."""
+"""Prediction events: one at a time, or columnar batches for volume; their outcomes, known later."""
 
 from __future__ import annotations
 
@@ -55,4 +55,31 @@ class PredictionBatch(Event):
         for name, size in sizes.items():
             if size not in (0, self.count):
                 raise ValueError(f"{name} has {size} values, expected count={self.count} (or 0)")
+        return self
+
+
+class Outcome(Event):
+    """The ground truth of one earlier prediction: a single ``Prediction`` (``prediction_id``)
+    or a row of a ``PredictionBatch`` (``batch_id`` and ``row``), with its true ``label``
+    (classification) or ``value`` (regression). The envelope's ``event_time`` is when the
+    outcome became known (``auditline.performance`` joins it to its prediction)."""
+
+    SCHEMA: ClassVar[str] = "auditline.events.Outcome"
+    model_name: NonEmpty
+    model_version: NonEmpty
+    prediction_id: NonEmpty | None = None
+    batch_id: NonEmpty | None = None
+    row: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    label: str | None = None
+    value: float | None = None
+
+    @model_validator(mode="after")
+    def _one_prediction_and_a_truth(self) -> Outcome:
+        in_batch = self.batch_id is not None or self.row is not None
+        if (self.prediction_id is None) == (not in_batch):
+            raise ValueError("name exactly one prediction: prediction_id, or batch_id with row")
+        if in_batch and (self.batch_id is None or self.row is None):
+            raise ValueError("a batch row needs both batch_id and row")
+        if self.label is None and self.value is None:
+            raise ValueError("an outcome needs its label or its value (or both)")
         return self

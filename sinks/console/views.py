@@ -20,7 +20,14 @@ from pydantic import ValidationError
 from auditline.alerting.subscriptions import Filters
 from auditline.alerting.view import AlertView
 from auditline.errors import ConfigError, NotFoundError
-from auditline.events import DataQualityAlert, DriftAlert, Event, IntegrityAlert, PolicyViolation
+from auditline.events import (
+    DataQualityAlert,
+    DriftAlert,
+    Event,
+    IntegrityAlert,
+    PerformanceAlert,
+    PolicyViolation,
+)
 from auditline.events.types import Classification, MechanismKind
 from auditline.output import json_value
 
@@ -33,7 +40,8 @@ FAR_FUTURE = datetime(2200, 1, 1, tzinfo=UTC)
 MAX_NODES = 1500  # a browser draws this many nodes at ease; nearest first beyond it
 MAX_DEPTH = 50
 ALERT_MODELS: dict[str, type[Event]] = {
-    m.__name__: m for m in (PolicyViolation, DriftAlert, DataQualityAlert, IntegrityAlert)
+    m.__name__: m
+    for m in (PolicyViolation, DriftAlert, DataQualityAlert, PerformanceAlert, IntegrityAlert)
 }
 HOP_OF_KIND = {"DataMovement": "movement", "TrainingRun": "training", "ModelDeployed": "serving"}
 

@@ -74,10 +74,11 @@ def test_sse_cursors_round_trip() -> None:
         decode_cursor("x.y", topics)
 
 
-def test_the_alert_topics_include_data_quality() -> None:
+def test_the_alert_topics_include_data_quality_and_model_quality() -> None:
     from auditline.alerting.source import alert_topics
     from auditline.catalogue import Catalogue
 
     assert alert_topics(Catalogue("p")) == [
         "p.alerts.violations", "p.alerts.drift", "p.alerts.quality", "p.alerts.integrity",
+        "p.alerts.performance",
     ]  # fmt: skip

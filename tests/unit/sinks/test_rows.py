@@ -15,6 +15,8 @@ from auditline.events import (
     DriftAlert,
     Event,
     IntegrityAlert,
+    Outcome,
+    PerformanceAlert,
     PolicyViolation,
     Prediction,
     PredictionBatch,
@@ -64,6 +66,7 @@ def test_the_audit_row_holds_the_envelope_the_facts_and_the_event_as_json(
 
 ONE_ROW = {PolicyViolation: "violations", DriftAlert: "drift_alerts",
            DataQualityAlert: "quality_alerts", IntegrityAlert: "integrity_alerts",
+           PerformanceAlert: "performance_alerts", Outcome: "outcomes",
            Prediction: "predictions"}  # fmt: skip
 
 
