@@ -9,8 +9,9 @@ alone: evidence accumulates along lineage, so another version trained on the sam
 this version's copy event in its evidence without being about this version.
 
 Sections: sources and their jurisdictions, transfers, training runs (every status), serving,
-violations, drift alerts, integrity alerts and the verification of every producer stream those
-events belong to. ``to_markdown`` renders it as a report (tables, no raw JSON).
+violations, drift alerts, data-quality alerts, model-quality (outcome) alerts, integrity alerts
+and the verification of every producer stream those events belong to. ``to_markdown`` renders
+it as a report (tables, no raw JSON).
 """
 
 from __future__ import annotations
@@ -93,6 +94,22 @@ class _Lineage:
             "AND model_version = {version:String} ORDER BY window_start, feature"
         )
 
+    def quality(self) -> list[dict[str, Any]]:
+        return self.rows(
+            "SELECT state, severity, feature, `check`, rate, reference_rate, threshold, "
+            f"window_start, window_end FROM {self.db}.quality_alerts FINAL "
+            "WHERE model_name = {name:String} AND model_version = {version:String} "
+            "ORDER BY window_start, feature, `check`"
+        )
+
+    def performance(self) -> list[dict[str, Any]]:
+        return self.rows(
+            "SELECT state, severity, metric, value, baseline, threshold, outcomes, coverage, "
+            f"window_start, window_end FROM {self.db}.performance_alerts FINAL "
+            "WHERE model_name = {name:String} AND model_version = {version:String} "
+            "ORDER BY window_start, metric"
+        )
+
     def streams(self) -> list[str]:
         rows = self.rows(
             f"SELECT DISTINCT stream FROM {self.db}.audit_log WHERE event_id IN ({self.events})"
@@ -145,6 +162,8 @@ def evidence(
         ],
         "violations": lineage.violations(),
         "drift_alerts": lineage.drift(),
+        "quality_alerts": lineage.quality(),
+        "performance_alerts": lineage.performance(),
         "integrity_alerts": lineage.integrity(streams),
         "chain_verification": [_stream_check(report, stream) for stream in streams],
     }
@@ -238,6 +257,8 @@ def to_markdown(bundle: dict[str, Any], escape: Callable[[str], str] = str) -> s
         "",
         f"- violations: {len(bundle['violations'])}",
         f"- drift alerts: {len(bundle['drift_alerts'])}",
+        f"- data-quality alerts: {len(bundle.get('quality_alerts', []))}",
+        f"- model-quality alerts: {len(bundle.get('performance_alerts', []))}",
         f"- integrity alerts: {len(bundle['integrity_alerts'])}",
         f"- producer streams verified: {len(bundle['chain_verification'])}, "
         + ("all intact" if ok else "NOT intact"),
@@ -251,11 +272,13 @@ def to_markdown(bundle: dict[str, Any], escape: Callable[[str], str] = str) -> s
         ("Lineage", "lineage"),
         ("Violations", "violations"),
         ("Drift alerts", "drift_alerts"),
+        ("Data-quality alerts", "quality_alerts"),
+        ("Model-quality alerts (outcomes)", "performance_alerts"),
         ("Integrity alerts", "integrity_alerts"),
         ("Chain verification", "chain_verification"),
     ]
     for title, key in sections:
-        items = bundle[key]
+        items = bundle.get(key, [])
         lines += [f"## {title}", ""]
         if not items:
             lines += ["No entries.", ""]

@@ -176,3 +176,36 @@ def test_html_is_one_page_and_stored_text_is_never_markup(
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert page.count("<table>") == 7  # sections with entries: all but drift and integrity
+
+
+def test_data_and_model_quality_alerts_are_in_their_own_versions_bundle(
+    platform: tuple[Store, list[Decision], dict[str, str], DemoKeys],
+) -> None:
+    from auditline.sinks.rows import COLUMNS, Located, rows_for
+
+    from auditline.events import PerformanceAlert
+    from tests.unit.alerting.samples import T0, envelope, quality
+
+    store = platform[0]
+    performance = {
+        "state": "opened", "severity": "high", "model_name": "churn", "model_version": "3",
+        "metric": "accuracy", "value": 0.71, "baseline": 0.86, "threshold": 0.76,
+        "window_start": T0, "window_end": T0, "outcomes": 800, "coverage": 0.93,
+        "label_delay_p50_s": 3600.0, "training_run_id": "run-42",
+    }  # fmt: skip
+    events = [
+        quality(),
+        quality().model_copy(update={"model_name": "other", "model_version": "1"}),
+        PerformanceAlert(envelope=envelope("w/1/alerts.performance"), alert_id="p-1", **performance),
+        PerformanceAlert(envelope=envelope("w/1/alerts.performance"), alert_id="p-2",
+                         **{**performance, "model_name": "other", "model_version": "1"}),
+    ]  # fmt: skip
+    rows = rows_for([Located(e, "t", 0, 60_000 + i) for i, e in enumerate(events)])
+    for table, values in rows.tables.items():
+        store.insert(table, COLUMNS[table], values)
+    bundle = evidence(Provenance(store), "churn:3")
+    assert [(q["feature"], q["check"]) for q in bundle["quality_alerts"]] == [("tenure", "missing")]
+    assert [(p["metric"], p["value"]) for p in bundle["performance_alerts"]] == [("accuracy", 0.71)]
+    text = to_markdown(bundle)
+    assert "- data-quality alerts: 1" in text and "## Model-quality alerts (outcomes)" in text
+    assert "| opened | high | accuracy | 0.71 | 0.86 |" in text
