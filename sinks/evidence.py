@@ -257,8 +257,8 @@ def to_markdown(bundle: dict[str, Any], escape: Callable[[str], str] = str) -> s
         "",
         f"- violations: {len(bundle['violations'])}",
         f"- drift alerts: {len(bundle['drift_alerts'])}",
-        f"- data-quality alerts: {len(bundle.get('quality_alerts', []))}",
-        f"- model-quality alerts: {len(bundle.get('performance_alerts', []))}",
+        f"- data-quality alerts: {len(bundle['quality_alerts'])}",
+        f"- model-quality alerts: {len(bundle['performance_alerts'])}",
         f"- integrity alerts: {len(bundle['integrity_alerts'])}",
         f"- producer streams verified: {len(bundle['chain_verification'])}, "
         + ("all intact" if ok else "NOT intact"),
@@ -278,7 +278,7 @@ def to_markdown(bundle: dict[str, Any], escape: Callable[[str], str] = str) -> s
         ("Chain verification", "chain_verification"),
     ]
     for title, key in sections:
-        items = bundle.get(key, [])
+        items = bundle[key]
         lines += [f"## {title}", ""]
         if not items:
             lines += ["No entries.", ""]

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import ipaddress
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -30,6 +29,7 @@ from aiohttp.abc import AbstractAccessLogger
 from confluent_kafka import TopicPartition
 from yarl import URL
 
+from auditline.addresses import is_loopback
 from auditline.alerting.metrics import AlertMetrics
 from auditline.alerting.source import AlertSource
 from auditline.alerting.subscriptions import Subscription, SubscriptionsFile
@@ -125,18 +125,9 @@ def _unauthorized(text: str, error: str) -> web.HTTPUnauthorized:
 
 def exposed(subscriptions: SubscriptionsFile, host: str) -> list[str]:
     """SSE subscriptions that whoever reaches ``host`` may read: no token, not loopback only."""
-    if _loopback(host):
+    if is_loopback(host):
         return []
     return [s.name for s in subscriptions.subscriptions if s.sse and s.sse.token_env is None]
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name: it may resolve to any address
-        return False
 
 
 class AccessLog(AbstractAccessLogger):

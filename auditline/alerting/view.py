@@ -113,6 +113,18 @@ def _violation(e: PolicyViolation, position: Position | None) -> AlertView:
     )  # fmt: skip
 
 
+def _of_model(e: DriftAlert | DataQualityAlert | PerformanceAlert, span: str) -> dict[str, Any]:
+    """What every alert about a model version's window says alike: where, when, its state, the
+    model version and the training run it was judged against."""
+    return {
+        "where": f"model {e.model_name}:{e.model_version}, {span} "
+                 f"{e.window_start.isoformat()} to {e.window_end.isoformat()}",
+        "time": e.envelope.event_time.isoformat(), "state": str(e.state),
+        "models": frozenset({f"{e.model_name}:{e.model_version}"}),
+        "evidence": (e.training_run_id,),
+    }  # fmt: skip
+
+
 def _drift(e: DriftAlert, position: Position | None) -> AlertView:
     subject = e.feature or "predictions"
     onset = explain.onset(e.statistic)
@@ -120,11 +132,7 @@ def _drift(e: DriftAlert, position: Position | None) -> AlertView:
         alert_id=e.alert_id, kind="drift", severity=str(e.severity), rule=e.statistic,
         title=f"{'gradual ' if onset == 'gradual' else ''}drift {e.state} on {subject}: "
               f"{e.statistic} {e.value:.4g} (threshold {e.threshold:.4g})",
-        where=f"model {e.model_name}:{e.model_version}, window "
-              f"{e.window_start.isoformat()} to {e.window_end.isoformat()}",
-        time=e.envelope.event_time.isoformat(), state=str(e.state),
-        models=frozenset({f"{e.model_name}:{e.model_version}"}),
-        evidence=(e.training_run_id,),
+        **_of_model(e, "window"),
         details={"feature": e.feature, "value": e.value, "threshold": e.threshold,
                  "window_count": e.window_count, "reference_count": e.reference_count,
                  "onset": onset, "test": explain.decided_by(e.statistic, e.statistics)},
@@ -144,11 +152,7 @@ def _quality(e: DataQualityAlert, position: Position | None) -> AlertView:
         alert_id=e.alert_id, kind="quality", severity=str(e.severity), rule=e.check,
         title=f"data quality {e.state} on {e.feature}: {what} {e.rate:.2%} "
               f"(threshold {e.threshold:.2%}, training {e.reference_rate:.2%})",
-        where=f"model {e.model_name}:{e.model_version}, window "
-              f"{e.window_start.isoformat()} to {e.window_end.isoformat()}",
-        time=e.envelope.event_time.isoformat(), state=str(e.state),
-        models=frozenset({f"{e.model_name}:{e.model_version}"}),
-        evidence=(e.training_run_id,),
+        **_of_model(e, "window"),
         details={"feature": e.feature, "check": e.check, "rate": e.rate,
                  "reference_rate": e.reference_rate, "threshold": e.threshold,
                  "affected": e.affected, "window_count": e.window_count,
@@ -163,11 +167,7 @@ def _performance(e: PerformanceAlert, position: Position | None) -> AlertView:
         title=f"model quality {e.state} on {e.metric}: {e.value:.4g} "
               f"(threshold {e.threshold:.4g}, training {e.baseline:.4g}; "
               f"{e.outcomes} outcomes, coverage {e.coverage:.0%})",
-        where=f"model {e.model_name}:{e.model_version}, predictions of "
-              f"{e.window_start.isoformat()} to {e.window_end.isoformat()}",
-        time=e.envelope.event_time.isoformat(), state=str(e.state),
-        models=frozenset({f"{e.model_name}:{e.model_version}"}),
-        evidence=(e.training_run_id,),
+        **_of_model(e, "predictions of"),
         details={"metric": e.metric, "value": e.value, "baseline": e.baseline,
                  "threshold": e.threshold, "outcomes": e.outcomes, "coverage": e.coverage,
                  "label_delay_p50_s": e.label_delay_p50_s},

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from auditline.addresses import port
 from auditline.errors import NotFoundError, OpenLineageError
 from auditline.openlineage.export_cli import add_export
 from auditline.openlineage.ingest import Ingestor, Outcome, array_items
@@ -168,12 +169,6 @@ def _batches(
         yield batch
 
 
-def _port(text: str) -> int:
-    if not text.isdigit() or not 0 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"{text} is not a port (0 to 65535)")
-    return int(text)
-
-
 def register(sub: Any) -> None:
     ol = sub.add_parser(
         "openlineage",
@@ -185,7 +180,7 @@ def register(sub: Any) -> None:
         "serve", help="serve POST /api/v1/lineage (point HttpTransport's url here)"
     )
     serve.add_argument("--host", default=None, help="address (default: settings, 127.0.0.1)")
-    serve.add_argument("--port", type=_port, default=None, help="port (default: settings, 5000)")
+    serve.add_argument("--port", type=port, default=None, help="port (default: settings, 5000)")
     serve.set_defaults(run=cmd_serve)
     consume = actions.add_parser(
         "consume", help="consume the OpenLineage topic (point KafkaTransport's topic here)"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import ipaddress
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -28,6 +27,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import ValidationError
 
+from auditline.addresses import host_of, is_loopback
 from auditline.alerting.subscriptions import Filters
 from auditline.errors import AuditlineError, ConfigError, NotFoundError
 from auditline.output import iso_time
@@ -120,7 +120,7 @@ class Console:
     def _refused(self, request: web.Request) -> web.StreamResponse | None:
         """The answer to a request the console does not serve (None: serve it)."""
         if self.token is None:
-            if _loopback_name(request.host):
+            if is_loopback(host_of(request.host)):
                 return None
             # served on loopback without a token: a page of another site that made its name
             # point here (DNS rebinding) sends its own Host, and is refused
@@ -282,20 +282,6 @@ class Console:
 
 
 _EPOCH = (datetime(1970, 1, 1, tzinfo=UTC), "")
-
-
-def _loopback_name(host: str) -> bool:
-    """Whether a Host header names this machine (``localhost``, 127.0.0.0/8, ``[::1]``)."""
-    if host.startswith("["):
-        name = host[1:].split("]", maxsplit=1)[0]
-    else:
-        name = host.split(":", maxsplit=1)[0]
-    if name.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def _presented(request: web.Request) -> str | None:

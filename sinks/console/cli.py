@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ipaddress
 import signal
 from typing import Any
 
+from auditline.addresses import is_loopback
+from auditline.addresses import port as port_type
 from auditline.errors import ConfigError
 from auditline.settings import load_settings, redacted_dsn
 
@@ -27,7 +28,7 @@ def cmd_console(args: argparse.Namespace) -> int:
     host = args.host or config.host
     port = config.port if args.port is None else args.port
     token = config.token.get_secret_value() if config.token else None
-    if token is None and not _loopback(host):
+    if token is None and not is_loopback(host):
         raise ConfigError(
             f"the console would serve {host} to other machines without a token: set "
             "AUDITLINE_CONSOLE__TOKEN, or bind 127.0.0.1"
@@ -73,25 +74,6 @@ def cmd_console(args: argparse.Namespace) -> int:
     return 0
 
 
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{text} is not a port (0-65535; 0: any free one)")
-    return port
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def register(sub: Any) -> None:
     console = sub.add_parser(
         "console",
@@ -105,7 +87,7 @@ def register(sub: Any) -> None:
     console.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
     console.add_argument(
         "--port",
-        type=_port,
+        type=port_type,
         default=None,
         help="port (default 8765, AUDITLINE_CONSOLE__PORT; 0: any)",
     )
