@@ -252,6 +252,11 @@ class AuditlineSettings(BaseSettings):
         description="Drift thresholds YAML (defaults: and per-model overrides under models:); "
         "unset means the defaults in docs/drift.md.",
     )
+    performance_path: Path | None = Field(
+        default=None,
+        description="Model-quality settings YAML (windows, join horizon, tolerances; defaults: "
+        "and per-model overrides under models:); unset means the defaults in docs/performance.md.",
+    )
     topic_prefix: str = Field(default="auditline", pattern=r"^[A-Za-z0-9._-]{1,100}$")
     max_message_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
 

@@ -3,14 +3,47 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from auditline.errors import AuditlineError
+from auditline.errors import AuditlineError, ConfigError
 
 M = TypeVar("M", bound=BaseModel)
+C = TypeVar("C", bound=BaseModel)
+P = TypeVar("P", bound="PerModel[Any]")
+
+
+class PerModel(BaseModel, Generic[C]):
+    """Settings of a detector per model: ``defaults`` for every model, and under ``models`` a
+    model name's overrides (any of the defaults' fields; checked when the file is read)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    defaults: C
+    models: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    def for_model(self, name: str) -> C:
+        overrides = self.models.get(name)
+        if not overrides:
+            return self.defaults
+        return type(self.defaults).model_validate({**self.defaults.model_dump(), **overrides})
+
+
+def load_per_model(path: Path | None, model: type[P], what: str) -> P:
+    """Per-model settings from the YAML file at ``path``; the defaults without one."""
+    if path is None:
+        return model.model_validate({})
+    settings = load_model(Path(path), model, ConfigError, what)
+    for name in settings.models:
+        try:
+            settings.for_model(name)
+        except ValidationError as exc:
+            loc = ("models", name, *exc.errors()[0]["loc"])
+            root = yaml.compose(Path(path).read_text(encoding="utf-8"))
+            raise ConfigError(_where(path, root, loc, exc.errors()[0]["msg"])) from exc
+    return settings
 
 
 def load_model(path: Path, model: type[M], error: type[AuditlineError], what: str) -> M:
@@ -22,6 +55,7 @@ def load_model(path: Path, model: type[M], error: type[AuditlineError], what: st
     try:
         root = yaml.compose(text)
         data = yaml.safe_load(text)
+        data = {} if data is None else data  # an empty file: every default
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
@@ -30,8 +64,13 @@ def load_model(path: Path, model: type[M], error: type[AuditlineError], what: st
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise error(f"{path}:{line_of(root, first['loc'])}: {field}: {first['msg']}") from exc
+        raise error(_where(path, root, first["loc"], first["msg"])) from exc
+
+
+def _where(path: Path, root: Any, loc: tuple[Any, ...], message: str) -> str:
+    """``file:line: field: what`` (no field for the file as a whole)."""
+    field = ".".join(str(p) for p in loc)
+    return f"{path}:{line_of(root, loc)}: {field + ': ' if field else ''}{message}"
 
 
 def line_of(node: Any, loc: tuple[Any, ...]) -> int:

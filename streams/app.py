@@ -4,7 +4,9 @@
   its state in a changelog-backed GlobalTable (every worker sees all lineage state, and a
   restarted worker rebuilds it from the changelog);
 - ``predictions``: judged against the model constraints in that table; each (model version,
-  serving country, day) is judged once per worker, so the per-event work is a set lookup.
+  serving country, day) is judged once per worker, so the per-event work is a set lookup;
+- ``drift`` (streams/drift.py) and ``performance`` (streams/performance.py, fed by the
+  predictions and the ``outcomes`` agent): per model version, over internal topics keyed by it.
 
 Both agents decode each record once and check its producer stream first (integrity: gaps,
 duplicates, reordering, broken chains, bad signatures; stream heads in a second GlobalTable). The
@@ -49,11 +51,14 @@ from auditline.events import (
     Event,
     IntegrityAlert,
     ModelDeployed,
+    Outcome,
+    PerformanceAlert,
     PolicyViolation,
     Prediction,
     TrainingRun,
 )
 from auditline.integrity.keyring import verification_keys
+from auditline.performance.config import load_performance_settings
 from auditline.policy.counters import Shards
 from auditline.policy.decisions import Decision
 from auditline.policy.deferral import Deferrals, event_millis
@@ -66,6 +71,14 @@ from auditline.topics import ensure_topics, partition_count
 from . import consumer, health
 from .drift import DriftStates, References, partial_of, reference_of
 from .integrity import ChainJudge
+from .performance import (
+    Baselines,
+    PerformanceStates,
+    VersionTable,
+    baseline_of,
+    input_of,
+    partition_of,
+)
 from .progress import Progress
 from .runtime import GC_INTERVAL_S, QuietWorker
 from .tables import JsonTable, LocalOverlay, WriterAwareGlobalTable, new_writer_tag
@@ -108,8 +121,12 @@ class Processors:
         audit: list[type[Event]] = [AssetDeclared, DataMovement, TrainingRun, ModelDeployed]
         self.audit_names = [self.catalogue.for_model(m).topic for m in audit]
         self.predictions_name = self.catalogue.for_model(Prediction).topic
+        self.outcomes_name = self.catalogue.for_model(Outcome).topic
         # the group starts from committed offsets, never from a reset (see streams/consumer.py)
-        inputs = [*self.audit_names, self.predictions_name, f"{self.app.conf.id}-drift-partials"]
+        inputs = [
+            *self.audit_names, self.predictions_name, self.outcomes_name,
+            f"{self.app.conf.id}-drift-partials", f"{self.app.conf.id}-performance-inputs",
+        ]  # fmt: skip
         consumer.commit_start_offsets(conf, self.app.conf.id, inputs)
         consumer.install(self.app)
         self.dead_letters = self._topic(self.catalogue.dead_letter_topic)
@@ -131,6 +148,7 @@ class Processors:
             self.predictions_agent
         )
         self._drift_wiring(partitions)
+        self._performance_wiring(partitions)
         self.metrics = health.WorkerMetrics()
         self.readiness = health.install(self, settings, inputs)
         self.app.on_before_shutdown.connect(self.closing)
@@ -151,6 +169,31 @@ class Processors:
         settings = load_drift_settings(self.settings.drift_path)
         self.drift_states = DriftStates(self.drift_table, self.drift_references, settings)
         self.app.agent(self.drift_partials, name="drift")(self.drift_agent)
+
+    def _performance_wiring(self, partitions: int) -> None:
+        """Baselines (global), inputs (internal topic, a model version's on its partition),
+        the keyed join state (a table partitioned the same way), the outcomes and performance
+        agents."""
+        self.baseline_table = JsonTable(self._table("performance-baselines"), writer=self.writer)
+        self.baselines = Baselines(self.baseline_table)
+        self.partitions = partitions
+        self.performance_inputs = self.app.topic(
+            f"{self.app.conf.id}-performance-inputs", partitions=partitions, internal=True,
+            value_serializer="raw", key_serializer="raw",
+        )  # fmt: skip
+        table = self.app.tables.add(
+            VersionTable(
+                self.app, name="performance-state", default=None, key_type=str, value_type=str,
+                partitions=partitions, beacon=self.app.tables.beacon,
+            )
+        )  # fmt: skip
+        self.performance_table = JsonTable(table)
+        settings = load_performance_settings(self.settings.performance_path)
+        self.performance_states = PerformanceStates(
+            self.performance_table, self.baselines, settings
+        )
+        self.app.agent(self._topic(self.outcomes_name), name="outcomes")(self.outcomes_agent)
+        self.app.agent(self.performance_inputs, name="performance")(self.performance_agent)
 
     def _table(self, name: str) -> Any:
         """A changelog-backed table every worker holds whole (lineage state is global)."""
@@ -240,6 +283,9 @@ class Processors:
                     reference = reference_of(event)
                     if reference is not None:
                         self.references[reference[0]] = reference[1]
+                    baseline = baseline_of(event)
+                    if baseline is not None:
+                        self.baseline_table[baseline[0]] = baseline[1]
                 self.release_and_publish(horizon, claims)
             finally:
                 self._in_batch = False
@@ -296,8 +342,47 @@ class Processors:
                 partial = partial_of(event, message, self.drift_references)
                 if partial is not None:
                     await self.drift_partials.send(key=partial[0].encode(), value=partial[1])
+                await self.to_performance(event, message)
             self.flush()
             self.metrics.took((r.message.topic for r in batch), "predictions", started)
+
+    async def outcomes_agent(self, stream: Any) -> None:
+        """Outcomes: their producer streams checked, then on to their model version's join."""
+        async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
+            started = time.perf_counter()
+            for event, message in await self.decode_batch(batch):
+                await self.to_performance(event, message)
+            self.flush()
+            self.metrics.took((r.message.topic for r in batch), "outcomes", started)
+
+    async def to_performance(self, event: Event, message: Any) -> None:
+        found = input_of(event, message, self.baselines)
+        if found is not None:
+            version, record = found
+            await self.performance_inputs.send(
+                key=version.encode(), value=record,
+                partition=partition_of(version, self.partitions),
+            )  # fmt: skip
+
+    async def performance_agent(self, stream: Any) -> None:
+        """Inputs of one model version arrive on one partition: join, judge, alert."""
+        async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
+            started = time.perf_counter()
+            generation = self.app.consumer_generation_id
+            for record in batch:
+                version = record.message.key.decode()
+                received = json.loads(record.message.value)
+                for body in self.performance_states.merge(version, received, generation):
+                    self.outbox.append(
+                        (PerformanceAlert, {**body, "event_time": body["window_end"]})
+                    )
+            self.performance_states.flush()
+            self.metrics.judged(self.performance_states.take_reports())
+            # no await from here on: the alerts are spooled before the table's changelog
+            # records can leave the process (streams/performance.py)
+            self.performance_table.flush()
+            self.send_alerts()
+            self.metrics.took((r.message.topic for r in batch), "performance", started)
 
     async def drift_agent(self, stream: Any) -> None:
         """Partials of one model version arrive on one partition: merge, release, alert."""
@@ -334,6 +419,7 @@ class Processors:
         self.state.flush()
         self.head_table.flush()
         self.references.flush()
+        self.baseline_table.flush()
         self.send_alerts()
 
     def send_alerts(self) -> None:
@@ -352,7 +438,7 @@ class Processors:
 
 _ALERT_KIND = {
     PolicyViolation: "violation", IntegrityAlert: "integrity", DriftAlert: "drift",
-    DataQualityAlert: "quality",
+    DataQualityAlert: "quality", PerformanceAlert: "performance",
 }  # fmt: skip
 
 

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from aiohttp.web import Response
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -54,9 +54,16 @@ class WorkerMetrics:
             "by source topic", ["topic"], registry=r,
         )  # fmt: skip
         self.alerts = Counter(
-            "auditline_worker_alerts", "Alerts emitted, by kind (violation, integrity, drift), "
-            "rule (rule id, integrity finding or drift statistic) and severity",
+            "auditline_worker_alerts",
+            "Alerts emitted, by kind (violation, integrity, drift, quality, performance), rule "
+            "(rule id, integrity finding, drift statistic, data-quality check or model metric) "
+            "and severity",
             ["kind", "rule", "severity"], registry=r,
+        )  # fmt: skip
+        self.model_quality = Gauge(
+            "auditline_worker_model_quality", "The last judged window's model-quality figures "
+            "per model version (docs/performance.md): metrics, coverage, label delay, counts",
+            ["model", "version", "figure"], registry=r,
         )  # fmt: skip
         self.batch_seconds = Histogram(
             "auditline_worker_batch_seconds", "Time to handle one batch, by agent", ["agent"],
@@ -73,9 +80,17 @@ class WorkerMetrics:
         for body in bodies:
             rule = (
                 body.get("rule_id") or body.get("kind") or body.get("statistic")
-                or body.get("check") or kind
+                or body.get("check") or body.get("metric") or kind
             )  # fmt: skip
             self.alerts.labels(kind, str(rule), str(body.get("severity", ""))).inc()
+
+    def judged(self, reports: Iterable[dict[str, Any]]) -> None:
+        """Judged model-quality windows (``PerformanceDetector.take_reports``), in time order."""
+        for report in reports:
+            model, version = report["model_name"], report["model_version"]
+            for figure, value in report.items():
+                if isinstance(value, float):
+                    self.model_quality.labels(model, version, figure).set(value)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from faust.tables.globaltable import GlobalTable
@@ -107,6 +107,11 @@ class JsonTable:
         if key in self._dirty:
             return self._dirty[key] is not _DELETED
         return key in self.table
+
+    def __iter__(self) -> Iterator[str]:
+        """Every key, the buffered writes included."""
+        yield from (key for key in list(self.table) if key not in self._dirty)
+        yield from [key for key, value in self._dirty.items() if value is not _DELETED]
 
     def pop(self, key: str, default: Any = None) -> Any:
         value = self.get(key, default)

@@ -16,45 +16,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from auditline.check import BadInput, parse_event
 from auditline.drift.detector import DriftConfig, DriftDetector
 from auditline.drift.reference import PREDICTION, Reference
 from auditline.errors import ConfigError
 from auditline.events import Event, Prediction, PredictionBatch, TrainingRun
+from auditline.yamlfile import PerModel, load_per_model
 
 
-class DriftSettings(BaseModel):
+class DriftSettings(PerModel[DriftConfig]):
     """Drift thresholds: ``defaults`` for every model, ``models`` overrides by model name."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
     defaults: DriftConfig = DriftConfig()
-    models: dict[str, dict[str, Any]] = Field(default_factory=dict)
-
-    def for_model(self, name: str) -> DriftConfig:
-        overrides = self.models.get(name)
-        if not overrides:
-            return self.defaults
-        return DriftConfig.model_validate({**self.defaults.model_dump(), **overrides})
 
 
 def load_drift_settings(path: str | Path | None) -> DriftSettings:
     """Settings from a YAML file (``defaults:`` / ``models:``); the defaults without one."""
-    if path is None:
-        return DriftSettings()
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        settings = DriftSettings.model_validate(data)
-        for name in settings.models:
-            settings.for_model(name)
-    except OSError as exc:
-        raise ConfigError(f"cannot read drift settings {path}: {exc.strerror}") from exc
-    except (yaml.YAMLError, ValidationError, ValueError) as exc:
-        raise ConfigError(f"drift settings {path} are invalid: {exc}") from exc
-    return settings
+    return load_per_model(None if path is None else Path(path), DriftSettings, "drift settings")
 
 
 def load_reference(text: str) -> Reference:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from auditline.yamlfile import PerModel, load_per_model
 
 HIGHER_IS_BETTER = ("accuracy", "precision", "recall", "auc")
 LOWER_IS_BETTER = ("mae", "rmse")
@@ -75,16 +78,12 @@ class PerformanceConfig(BaseModel):
         return self.horizon_seconds * 1000
 
 
-class PerformanceSettings(BaseModel):
+class PerformanceSettings(PerModel[PerformanceConfig]):
     """``defaults`` for every model, ``models`` overrides by model name (as drift's)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
     defaults: PerformanceConfig = PerformanceConfig()
-    models: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
-    def for_model(self, name: str) -> PerformanceConfig:
-        overrides = self.models.get(name)
-        if not overrides:
-            return self.defaults
-        return PerformanceConfig.model_validate({**self.defaults.model_dump(), **overrides})
+
+def load_performance_settings(path: Path | None) -> PerformanceSettings:
+    """Settings from a YAML file (``defaults:`` / ``models:``); the defaults without one."""
+    return load_per_model(path, PerformanceSettings, "model-quality settings")

@@ -46,6 +46,17 @@ class Baseline:
         known = {k: v for k, v in run.metrics.items() if k in METRICS}
         return cls(run.model_name, run.model_version, run.run_id, known)
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model_name, "version": self.model_version,
+            "run": self.training_run_id, "metrics": dict(self.metrics),
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Baseline:
+        metrics = {str(k): float(v) for k, v in data["metrics"].items()}
+        return cls(data["model"], data["version"], data["run"], metrics)
+
 
 def degradation(metric: str, value: float, baseline: float) -> float:
     """How far the metric is worse than its baseline: the drop, or the relative rise."""

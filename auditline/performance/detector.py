@@ -17,7 +17,7 @@ the owner takes them (``take_reports``). JSON-able (``to_json``) for a changelog
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from auditline.drift.episodes import utc
@@ -25,7 +25,7 @@ from auditline.events import Outcome, Prediction, PredictionBatch
 from auditline.performance import degradation
 from auditline.performance.config import PerformanceConfig
 from auditline.performance.degradation import Baseline, PerformanceEpisodes
-from auditline.performance.joiner import Joiner
+from auditline.performance.joiner import Forgotten, Joiner
 from auditline.performance.metrics import WindowMetrics
 
 NEVER = -(2**62)
@@ -54,39 +54,72 @@ class PerformanceDetector:
         self.late_predictions = 0
         self.reports: list[dict[str, Any]] = []
         self._next_check_ms = NEVER  # the watermark at which the next window end is due
+        self.keep_forgotten = False  # collect what each release forgot (a keyed store's owner)
+        self.forgotten: list[Forgotten] = []
 
     def observe(self, event: Prediction | PredictionBatch | Outcome) -> list[dict[str, Any]]:
         """Add one event of this model version; the alerts of the windows it let be judged."""
         time_ms = int(event.envelope.event_time.timestamp() * 1000)
         if isinstance(event, Outcome):
-            if event.prediction_id is not None:
-                self.joiner.add_outcome(event.prediction_id, time_ms, event.label, event.value)
-            else:  # the Outcome's validator: a batch id and a row
-                batch_id, row = event.batch_id or "", event.row or 0
-                self.joiner.add_row_outcome(batch_id, row, time_ms, event.label, event.value)
+            self.add_outcome(
+                time_ms, event.label, event.value,
+                prediction_id=event.prediction_id, batch_id=event.batch_id, row=event.row,
+            )  # fmt: skip
         elif isinstance(event, PredictionBatch):
-            self.add_batch(event, time_ms)
+            self.add_batch(event.batch_id, time_ms, event.count, event.scores, event.labels)
         else:
-            self.add_prediction(event, time_ms)
+            self.add_single(event.prediction_id, time_ms, event.score, event.label)
+        return self.advance(time_ms)
+
+    def add_single(
+        self, prediction_id: str, time_ms: int, score: float | None, label: str | None
+    ) -> bool:
+        """Keep one prediction; False when it is left out (late for its window, a duplicate)."""
+        window = self._window(time_ms, 1)
+        if window is None or not self.joiner.add_single(prediction_id, time_ms, score, label):
+            return False
+        window.add_predictions(1, None if score is None else (score,))
+        return True
+
+    def add_batch(
+        self,
+        batch_id: str,
+        time_ms: int,
+        count: int,
+        scores: Sequence[float] | None,
+        labels: Sequence[str] | None,
+    ) -> bool:
+        """Keep a batch's predictions; False when it is left out (late, a duplicate)."""
+        window = self._window(time_ms, count)
+        if window is None or not self.joiner.add_batch(batch_id, time_ms, count, scores, labels):
+            return False
+        window.add_predictions(count, scores)
+        return True
+
+    def add_outcome(
+        self,
+        time_ms: int,
+        label: str | None,
+        value: float | None,
+        *,
+        prediction_id: str | None = None,
+        batch_id: str | None = None,
+        row: int | None = None,
+    ) -> bool:
+        """An outcome of a single prediction (its id) or of a batch row; True when it is kept
+        (joined, or waiting for its prediction)."""
+        if prediction_id is not None:
+            return self.joiner.add_outcome(prediction_id, time_ms, label, value)
+        return self.joiner.add_row_outcome(batch_id or "", row or 0, time_ms, label, value)
+
+    def advance(self, time_ms: int) -> list[dict[str, Any]]:
+        """The watermark moves to ``time_ms`` if later: the alerts of the windows it lets be
+        judged."""
         if time_ms > self.watermark_ms:
             self.watermark_ms = time_ms
             if time_ms >= self._next_check_ms:
                 return self.release()
         return []
-
-    def add_prediction(self, event: Prediction, time_ms: int) -> None:
-        window = self._window(time_ms, 1)
-        if window is not None and self.joiner.add_single(
-            event.prediction_id, time_ms, event.score, event.label
-        ):
-            window.add_predictions(1, None if event.score is None else (event.score,))
-
-    def add_batch(self, event: PredictionBatch, time_ms: int) -> None:
-        window = self._window(time_ms, event.count)
-        if window is not None and self.joiner.add_batch(
-            event.batch_id, time_ms, event.count, event.scores, event.labels
-        ):
-            window.add_predictions(event.count, event.scores)
 
     def _window(self, time_ms: int, count: int) -> WindowMetrics | None:
         start = time_ms - time_ms % self.window_ms
@@ -113,7 +146,9 @@ class PerformanceDetector:
             alerts += self._judge(start, self.windows.pop(start))
         if ready:
             self.judged_through_ms = max(self.judged_through_ms, ready[-1] + self.window_ms)
-        self.joiner.expire(through)
+        forgotten = self.joiner.expire(through)
+        if self.keep_forgotten:
+            self.forgotten.append(forgotten)
         if through is not None:  # windows end on multiples of the size: check at the next one
             self._next_check_ms = (through // self.window_ms + 1) * self.window_ms + self.wait_ms
         return alerts
@@ -147,6 +182,25 @@ class PerformanceDetector:
 
     def open_episodes(self) -> list[str]:
         return self.episodes.open_episodes()
+
+    def meta_json(self) -> dict[str, Any]:
+        """The state besides the kept predictions and outcomes and their windows' figures (a
+        keyed store keeps those one per key and rebuilds the rest by adding them again)."""
+        return {
+            "watermark": self.watermark_ms, "judged": self.judged_through_ms,
+            "late": self.late_predictions, "episodes": self.episodes.to_json(),
+            "counts": dict(self.joiner.counts),
+        }  # fmt: skip
+
+    def restore_meta(self, data: Mapping[str, Any], *, counts: bool = True) -> None:
+        """Put back ``meta_json``'s state: before the kept inputs are added again (so inputs of
+        windows judged already are refused as late) with ``counts=False``, and after them."""
+        self.judged_through_ms = max(self.judged_through_ms, data["judged"])
+        self.episodes = PerformanceEpisodes.from_json(self.config, data["episodes"])
+        if counts:
+            self.watermark_ms = max(self.watermark_ms, data["watermark"])
+            self.late_predictions = data["late"]
+            self.joiner.counts.update({k: int(v) for k, v in data["counts"].items()})
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -72,6 +72,17 @@ class Batch:
 
 
 @dataclass
+class Forgotten:
+    """What ``Joiner.expire`` forgot: predictions (single ids, batch ids) and the outcomes that
+    waited for a prediction in vain (single prediction ids, (batch id, row))."""
+
+    singles: list[str] = field(default_factory=list)
+    batches: list[str] = field(default_factory=list)
+    outcomes: list[str] = field(default_factory=list)
+    row_outcomes: list[tuple[str, int]] = field(default_factory=list)
+
+
+@dataclass
 class Joiner:
     horizon_ms: int
     window_ms: int
@@ -143,8 +154,9 @@ class Joiner:
 
     def add_outcome(
         self, prediction_id: str, time_ms: int, label: str | None, value: float | None
-    ) -> None:
-        """An outcome of the single prediction ``prediction_id``."""
+    ) -> bool:
+        """An outcome of the single prediction ``prediction_id``; True when it is kept (joined
+        or waiting), False when it is left out (a duplicate, beyond the horizon, no room)."""
         counts = self.counts
         counts["outcomes"] += 1
         entry = self.singles.get(prediction_id)
@@ -155,21 +167,23 @@ class Joiner:
                 self.pending[prediction_id] = (time_ms, label, value)
                 self._waiting += 1
                 self._waiting_singles.setdefault(self.window_of(time_ms), []).append(prediction_id)
-        elif entry[4]:
+                return True
+            return False
+        if entry[4]:
             counts["duplicate_outcomes"] += 1
-        else:
-            self._join_single(entry, time_ms, label, value)
+            return False
+        return self._join_single(entry, time_ms, label, value)
 
     def add_row_outcome(
         self, batch_id: str, row: int, time_ms: int, label: str | None, value: float | None
-    ) -> None:
-        """An outcome of row ``row`` of batch ``batch_id`` (the hot path: ``_join_row`` inline)."""
+    ) -> bool:
+        """An outcome of row ``row`` of batch ``batch_id``; True when it is kept (joined or
+        waiting). The hot path: ``_join_row`` inline."""
         counts = self.counts
         counts["outcomes"] += 1
         batch = self.batches.get(batch_id)
         if batch is None:
-            self._wait_row(batch_id, row, time_ms, label, value)
-            return
+            return self._wait_row(batch_id, row, time_ms, label, value)
         joined = batch.joined
         if row < len(joined) and not joined[row] and time_ms - batch.time_ms <= self.horizon_ms:
             joined[row] = 1
@@ -179,12 +193,12 @@ class Joiner:
                 scores[row] if scores else None, labels[row] if labels else None,
                 time_ms - batch.time_ms, label, value,
             )  # fmt: skip
-        else:
-            self._join_row(batch, row, time_ms, label, value)  # counts why it did not join
+            return True
+        return self._join_row(batch, row, time_ms, label, value)  # counts why it did not join
 
     def _wait_row(
         self, batch_id: str, row: int, time_ms: int, label: str | None, value: float | None
-    ) -> None:
+    ) -> bool:
         rows = self.pending_rows.get(batch_id)
         if rows is not None and row in rows:
             self.counts["duplicate_outcomes"] += 1
@@ -194,6 +208,8 @@ class Joiner:
             rows[row] = (time_ms, label, value)
             self._waiting += 1
             self._waiting_batches.setdefault(self.window_of(time_ms), set()).add(batch_id)
+            return True
+        return False
 
     def _room(self) -> bool:
         if self._waiting < self.max_pending:
@@ -203,17 +219,18 @@ class Joiner:
 
     def _join_single(
         self, entry: list[Any], time_ms: int, label: str | None, value: float | None
-    ) -> None:
+    ) -> bool:
         if time_ms - entry[0] > self.horizon_ms:
             self.counts["beyond_horizon"] += 1
-            return
+            return False
         entry[4] = True
         self.counts["joined"] += 1
         self.targets[entry[1]].add_pair(entry[2], entry[3], time_ms - entry[0], label, value)
+        return True
 
     def _join_row(
         self, batch: Batch, row: int, time_ms: int, label: str | None, value: float | None
-    ) -> None:
+    ) -> bool:
         joined = batch.joined
         if row >= len(joined):
             self.counts["unmatched_outcomes"] += 1  # no such row: it can never join
@@ -229,39 +246,48 @@ class Joiner:
                 scores[row] if scores else None, labels[row] if labels else None,
                 time_ms - batch.time_ms, label, value,
             )  # fmt: skip
+            return True
+        return False
 
-    def expire(self, through_ms: int | None) -> None:
+    def expire(self, through_ms: int | None) -> Forgotten:
         """Forget the predictions of windows ending at or before ``through_ms`` (None: all) and
-        the outcomes waiting in them (counted as unmatched)."""
+        the outcomes waiting in them (counted as unmatched): what was forgotten."""
+        forgotten = Forgotten()
         for ids in _ended(self._single_windows, self.window_ms, through_ms).values():
             for prediction_id in ids:
                 del self.singles[prediction_id]
+            forgotten.singles += ids
         for batch_ids in _ended(self._batch_windows, self.window_ms, through_ms).values():
             for batch_id in batch_ids:
                 del self.batches[batch_id]
+            forgotten.batches += batch_ids
         for window, ids in _ended(self._waiting_singles, self.window_ms, through_ms).items():
             for prediction_id in ids:
-                self._forget(self.pending, prediction_id, window)
+                if self._forget(self.pending, prediction_id, window):
+                    forgotten.outcomes.append(prediction_id)
         for window, waiting in _ended(self._waiting_batches, self.window_ms, through_ms).items():
             for batch_id in waiting:
-                self._forget_rows(batch_id, window)
+                forgotten.row_outcomes += self._forget_rows(batch_id, window)
+        return forgotten
 
-    def _forget_rows(self, batch_id: str, window: int) -> None:
+    def _forget_rows(self, batch_id: str, window: int) -> list[tuple[str, int]]:
         rows = self.pending_rows.get(batch_id)
         if rows is None:
-            return
-        for row in list(rows):
-            self._forget(rows, row, window)
+            return []
+        forgotten = [(batch_id, row) for row in list(rows) if self._forget(rows, row, window)]
         if not rows:
             del self.pending_rows[batch_id]
+        return forgotten
 
-    def _forget(self, place: dict[Any, Waiting], slot: Any, window: int) -> None:
+    def _forget(self, place: dict[Any, Waiting], slot: Any, window: int) -> bool:
         """An outcome of ``window`` still waiting for its prediction: it never met it."""
         waiting = place.get(slot)
         if waiting is not None and self.window_of(waiting[0]) == window:
             del place[slot]
             self._waiting -= 1
             self.counts["unmatched_outcomes"] += 1
+            return True
+        return False
 
     def to_json(self) -> dict[str, Any]:
         return {

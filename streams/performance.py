@@ -1,0 +1,266 @@
+"""Model quality in the worker: predictions joined to their outcomes by model version, windows
+judged against the training run (``auditline.performance``).
+
+1. Where predictions and outcomes are consumed (partitioned by producer stream), each
+   ``Prediction`` and ``PredictionBatch`` with a score or a label, and each ``Outcome``, of a
+   model version with a completed training run (its ``Baseline``, kept in a GlobalTable by the
+   audit agent) becomes an input record on the internal ``performance-inputs`` topic, on its
+   model version's partition (``partition_of``), with its source partition and offset.
+2. The performance agent merges a version's inputs into its ``PerformanceDetector`` (the join,
+   the windows, the episodes) and emits a PerformanceAlert per episode opened or closed.
+
+**State.** The ``performance-state`` table is partitioned like that topic (``VersionTable``: every
+key of a model version on the version's partition). It holds what the join keeps, a key each,
+written once when it is kept: a single prediction, a batch, an outcome (joined, or waiting for
+its prediction); and per version one meta value: the watermark, the windows judged, the episodes,
+the counters and the highest source offset merged per source partition. A worker that takes a
+version over rebuilds its detector by adding the kept inputs again (whether two events join
+depends only on their event times, so they pair as before) under the meta. A batch writes its
+inputs first, then each changed version's meta (the commit point), then deletes the inputs of
+the windows it judged, all on one partition, so in that order. After a crash:
+
+- an input at or below the meta's offset for its source is skipped (its writes preceded the meta);
+- a later one is read again: if its key holds its own source offset it was kept before the crash
+  and is in the rebuilt detector, so it is skipped; otherwise it is merged as new;
+- kept inputs of windows the meta says judged (their deletions were lost) are deleted on rebuild.
+
+So each prediction and outcome pairs once and each window is judged once; a window judged again
+because its meta was lost gives the same alerts with the same ids. Only the counters of inputs
+left out (duplicates, beyond the horizon, late) can count a replayed input twice.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from faust import Table
+
+from auditline.derived import Derived
+from auditline.events import Event, Outcome, Prediction, PredictionBatch, RunStatus, TrainingRun
+from auditline.performance.config import PerformanceSettings
+from auditline.performance.degradation import Baseline
+from auditline.performance.detector import PerformanceDetector
+
+from .drift import version_key
+
+PREDICTIONS = ("p", "b")  # kinds of input: a single prediction, a batch
+OUTCOMES = ("o", "r")  # an outcome of a single prediction, of a batch row
+
+
+def partition_of(version: str, partitions: int) -> int:
+    """The partition of a model version's inputs and state (stable across processes)."""
+    return zlib.crc32(version.encode()) % partitions
+
+
+def state_key(version: str, *name: str | int) -> str:
+    """A key of the state table: ``[version, kind, id(, row)]`` as JSON (``[version, "m"]``:
+    the meta value)."""
+    return json.dumps([version, *name], separators=(",", ":"))
+
+
+def version_of(key: str) -> str:
+    return str(json.loads(key)[0])
+
+
+def input_key(version: str, record: dict[str, Any]) -> str:
+    kind = record["k"]
+    return state_key(version, kind, record["id"], *([record["row"]] if kind == "r" else []))
+
+
+class VersionTable(Table):  # type: ignore[type-arg]  # faust's classes are not typed
+    """A faust Table whose keys (``state_key``) go to their model version's partition, so one
+    worker holds all of a version's state (faust's documented hook: ``partition_for_key``)."""
+
+    def partition_for_key(self, key: Any) -> int:
+        return partition_of(version_of(key), self.partitions or 1)  # (always given)
+
+
+def baseline_of(event: Event) -> tuple[str, dict[str, Any]] | None:
+    """(key, baseline JSON) for a completed TrainingRun of a model version."""
+    if not isinstance(event, TrainingRun) or event.status != RunStatus.COMPLETED:
+        return None
+    if not event.model_version:
+        return None
+    return version_key(event.model_name, event.model_version), Baseline.from_training_run(
+        event
+    ).to_json()
+
+
+class Baselines:
+    """Training-run metrics by model version over the worker's GlobalTable of their JSON."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+        self._parsed = Derived(Baseline.from_json)
+
+    def get(self, key: str) -> Baseline | None:
+        known = self.table.get(key)
+        return None if known is None else self._parsed.get(key, known)
+
+
+def input_of(event: Event, message: Any, baselines: Baselines) -> tuple[str, bytes] | None:
+    """(model version, input record) for a prediction with a score or label, or an outcome, of
+    a model version with a baseline."""
+    record: dict[str, Any]
+    if isinstance(event, Outcome):
+        if event.prediction_id is not None:
+            record = {"k": "o", "id": event.prediction_id}
+        else:
+            record = {"k": "r", "id": event.batch_id, "row": event.row}
+        record |= {"l": event.label, "v": event.value}
+    elif isinstance(event, PredictionBatch):
+        if not event.scores and not event.labels:
+            return None
+        record = {"k": "b", "id": event.batch_id, "n": event.count,
+                  "s": list(event.scores) or None, "l": list(event.labels) or None}  # fmt: skip
+    elif isinstance(event, Prediction):
+        if event.score is None and event.label is None:
+            return None
+        record = {"k": "p", "id": event.prediction_id, "s": event.score, "l": event.label}
+    else:
+        return None
+    key = version_key(event.model_name, event.model_version)
+    if baselines.get(key) is None:
+        return None
+    record |= {
+        "t": int(event.envelope.event_time.timestamp() * 1000),
+        "src": f"{message.topic}:{message.partition}", "o": message.offset,
+    }  # fmt: skip
+    return key, json.dumps(record, separators=(",", ":")).encode()
+
+
+@dataclass
+class VersionState:
+    detector: PerformanceDetector
+    high: dict[str, int] = field(default_factory=dict)  # source partition: offset merged
+    rows: dict[str, set[int]] = field(default_factory=dict)  # batch id: rows with a kept outcome
+
+
+class PerformanceStates:
+    """The stage-2 state: a detector per model version, cached over the keyed table (a
+    ``JsonTable`` over a ``VersionTable``) and written back by ``flush`` once per batch."""
+
+    def __init__(self, table: Any, baselines: Baselines, settings: PerformanceSettings) -> None:
+        self.table = table
+        self.baselines = baselines
+        self.settings = settings
+        self._cache: dict[str, VersionState] = {}
+        self._changed: set[str] = set()
+        self._deletions: list[str] = []
+        self._generation: Any = None
+        self._stored: dict[str, list[str]] | None = None  # the table's keys by version
+        self._reports: list[dict[str, Any]] = []  # of the detectors dropped at a rebalance
+
+    def merge(self, version: str, record: dict[str, Any], generation: Any) -> list[dict[str, Any]]:
+        """Merge one input; the alert bodies of the windows it lets be judged."""
+        if generation != self._generation:  # partitions may have moved: reload from the table
+            self.flush()
+            self._reports += self.take_reports()
+            self._cache.clear()
+            self._stored = None
+            self._generation = generation
+        state = self._load(version)
+        if state is None:
+            return []
+        source, offset = record["src"], record["o"]
+        if offset <= state.high.get(source, -1):
+            return []  # a replay of an input merged before the last commit
+        state.high[source] = offset
+        self._changed.add(version)
+        key = input_key(version, record)
+        kept = self.table.get(key)
+        before_crash = kept is not None and (kept["src"], kept["o"]) == (source, offset)
+        # (an input kept before a crash was added again when the detector was rebuilt)
+        if not before_crash and _add(state.detector, record):
+            self.table[key] = record
+            if record["k"] == "r":
+                state.rows.setdefault(record["id"], set()).add(record["row"])
+        alerts = state.detector.advance(record["t"])
+        self._forget(version, state)
+        return alerts
+
+    def take_reports(self) -> list[dict[str, Any]]:
+        """The figures of the windows judged since the last call (``PerformanceDetector``)."""
+        reports, self._reports = self._reports, []
+        return reports + [
+            r for state in self._cache.values() for r in state.detector.take_reports()
+        ]
+
+    def flush(self) -> None:
+        """The changed versions' meta values (the commit point), then the deletions."""
+        for version in self._changed:
+            state = self._cache[version]
+            self.table[state_key(version, "m")] = {
+                **state.detector.meta_json(), "hw": state.high,
+            }  # fmt: skip
+        self._changed.clear()
+        for key in self._deletions:
+            self.table.pop(key)
+        self._deletions.clear()
+
+    def _forget(self, version: str, state: VersionState) -> None:
+        """The kept inputs of the windows just judged go (at the next flush)."""
+        for forgotten in state.detector.forgotten:
+            deleted = self._deletions
+            for prediction_id in forgotten.singles:
+                deleted += [state_key(version, "p", prediction_id),
+                            state_key(version, "o", prediction_id)]  # fmt: skip
+            for batch_id in forgotten.batches:
+                deleted.append(state_key(version, "b", batch_id))
+                rows = state.rows.pop(batch_id, ())
+                deleted += [state_key(version, "r", batch_id, row) for row in rows]
+            deleted += [state_key(version, "o", pid) for pid in forgotten.outcomes]
+            for batch_id, row in forgotten.row_outcomes:
+                deleted.append(state_key(version, "r", batch_id, row))
+                state.rows.get(batch_id, set()).discard(row)
+        state.detector.forgotten.clear()
+
+    def _load(self, version: str) -> VersionState | None:
+        if version in self._cache:
+            return self._cache[version]
+        baseline = self.baselines.get(version)
+        if baseline is None:
+            return None
+        detector = PerformanceDetector(baseline, self.settings.for_model(baseline.model_name))
+        detector.keep_forgotten = True
+        meta = self.table.get(state_key(version, "m"))
+        if meta is not None:  # windows judged and episodes first: their inputs are refused
+            detector.restore_meta(meta, counts=False)
+        state = VersionState(detector, dict(meta["hw"]) if meta is not None else {})
+        meta_key = state_key(version, "m")
+        kept = [(key, self.table.get(key)) for key in self._keys(version) if key != meta_key]
+        # predictions before outcomes, so every kept outcome meets its prediction again
+        for key, record in sorted(kept, key=lambda pair: pair[1]["k"] not in PREDICTIONS):
+            if not _add(detector, record):
+                self._deletions.append(key)  # of a window judged before a crash, or never joined
+            elif record["k"] == "r":
+                state.rows.setdefault(record["id"], set()).add(record["row"])
+        if meta is not None:
+            detector.restore_meta(meta)
+        self._cache[version] = state
+        return state
+
+    def _keys(self, version: str) -> list[str]:
+        """The table's keys of ``version`` (one scan of the table per rebalance)."""
+        if self._stored is None:
+            self._stored = {}
+            for key in self.table:
+                self._stored.setdefault(version_of(key), []).append(key)
+        return self._stored.pop(version, [])
+
+
+def _add(detector: PerformanceDetector, record: dict[str, Any]) -> bool:
+    """Add one input to the detector; whether the join keeps it."""
+    kind, t = record["k"], record["t"]
+    if kind == "b":
+        return detector.add_batch(record["id"], t, record["n"], record["s"], record["l"])
+    if kind == "p":
+        return detector.add_single(record["id"], t, record["s"], record["l"])
+    if kind == "o":
+        return detector.add_outcome(t, record["l"], record["v"], prediction_id=record["id"])
+    return detector.add_outcome(
+        t, record["l"], record["v"], batch_id=record["id"], row=record["row"]
+    )
