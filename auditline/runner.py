@@ -75,6 +75,7 @@ class EmbeddedRunner:
         self.detectors: dict[tuple[str, str], DriftDetector] = {}
         self.performance = performance
         self.performance_detectors: dict[tuple[str, str], PerformanceDetector] = {}
+        self.outcomes_seen: set[tuple[str, str]] = set()  # versions with an outcome (join_from)
         self.codec = codec or SingleObjectCodec(Catalogue())
         self.state: dict[str, Any] = {}
         self.heads: dict[str, StreamHead] = {}
@@ -105,11 +106,18 @@ class EmbeddedRunner:
                 return []
             key = (baseline.model_name, baseline.model_version)
             config = settings.for_model(baseline.model_name)
-            self.performance_detectors[key] = PerformanceDetector(baseline, config)
+            if config.join_from != "never":
+                self.performance_detectors[key] = PerformanceDetector(baseline, config)
         if isinstance(event, Prediction | PredictionBatch | Outcome):
-            detector = self.performance_detectors.get((event.model_name, event.model_version))
-            if detector is not None:
-                return detector.observe(event)
+            key = (event.model_name, event.model_version)
+            detector = self.performance_detectors.get(key)
+            if detector is None:
+                return []
+            if isinstance(event, Outcome):
+                self.outcomes_seen.add(key)
+            elif detector.config.join_from == "first_outcome" and key not in self.outcomes_seen:
+                return []  # predictions are kept once the version's first outcome is seen
+            return detector.observe(event)
         return []
 
     def _take_reports(self, result: RunResult) -> None:

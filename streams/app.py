@@ -73,6 +73,7 @@ from .drift import DriftStates, References, partial_of, reference_of
 from .integrity import ChainJudge
 from .performance import (
     Baselines,
+    Gate,
     PerformanceStates,
     VersionTable,
     baseline_of,
@@ -176,6 +177,9 @@ class Processors:
         agents."""
         self.baseline_table = JsonTable(self._table("performance-baselines"), writer=self.writer)
         self.baselines = Baselines(self.baseline_table)
+        self.joining_table = JsonTable(self._table("performance-joining"), writer=self.writer)
+        settings = load_performance_settings(self.settings.performance_path)
+        self.gate = Gate(self.baselines, self.joining_table, settings)
         self.partitions = partitions
         self.performance_inputs = self.app.topic(
             f"{self.app.conf.id}-performance-inputs", partitions=partitions, internal=True,
@@ -188,7 +192,6 @@ class Processors:
             )
         )  # fmt: skip
         self.performance_table = JsonTable(table)
-        settings = load_performance_settings(self.settings.performance_path)
         self.performance_states = PerformanceStates(
             self.performance_table, self.baselines, settings
         )
@@ -356,7 +359,7 @@ class Processors:
             self.metrics.took((r.message.topic for r in batch), "outcomes", started)
 
     async def to_performance(self, event: Event, message: Any) -> None:
-        found = input_of(event, message, self.baselines)
+        found = input_of(event, message, self.gate)
         if found is not None:
             version, record = found
             await self.performance_inputs.send(
@@ -420,6 +423,7 @@ class Processors:
         self.head_table.flush()
         self.references.flush()
         self.baseline_table.flush()
+        self.joining_table.flush()
         self.send_alerts()
 
     def send_alerts(self) -> None:

@@ -4,8 +4,10 @@ judged against the training run (``auditline.performance``).
 1. Where predictions and outcomes are consumed (partitioned by producer stream), each
    ``Prediction`` and ``PredictionBatch`` with a score or a label, and each ``Outcome``, of a
    model version with a completed training run (its ``Baseline``, kept in a GlobalTable by the
-   audit agent) becomes an input record on the internal ``performance-inputs`` topic, on its
-   model version's partition (``partition_of``), with its source partition and offset.
+   audit agent), that the ``Gate`` lets through (predictions by default once the version's
+   first outcome was seen) becomes an input record on the internal ``performance-inputs``
+   topic, on its model version's partition (``partition_of``), with its source partition and
+   offset.
 2. The performance agent merges a version's inputs into its ``PerformanceDetector`` (the join,
    the windows, the episodes) and emits a PerformanceAlert per episode opened or closed.
 
@@ -101,9 +103,39 @@ class Baselines:
         return None if known is None else self._parsed.get(key, known)
 
 
-def input_of(event: Event, message: Any, baselines: Baselines) -> tuple[str, bytes] | None:
-    """(model version, input record) for a prediction with a score or label, or an outcome, of
-    a model version with a baseline."""
+class Gate:
+    """Which predictions and outcomes go to the join (``PerformanceConfig.join_from``): those
+    of a model version with a baseline; its outcomes unless the model says ``never``, its
+    predictions from its training run (``training_run``) or once an outcome of the version has
+    been seen (``first_outcome``, the default: the versions with outcomes are marked in a
+    GlobalTable, so a model nobody sends outcomes for costs a lookup per event)."""
+
+    def __init__(self, baselines: Baselines, active: Any, settings: PerformanceSettings) -> None:
+        self.baselines, self.active, self.settings = baselines, active, settings
+        self._modes: dict[str, str] = {}  # by model name
+
+    def version(self, event: Prediction | PredictionBatch | Outcome) -> str | None:
+        """The event's model version if the event goes to the join."""
+        mode = self._modes.get(event.model_name)
+        if mode is None:
+            mode = self._modes[event.model_name] = self.settings.for_model(
+                event.model_name
+            ).join_from
+        if mode == "never":
+            return None
+        key = version_key(event.model_name, event.model_version)
+        if self.baselines.get(key) is None:
+            return None
+        if isinstance(event, Outcome):
+            if key not in self.active:
+                self.active[key] = int(event.envelope.event_time.timestamp() * 1000)
+            return key
+        return key if mode == "training_run" or key in self.active else None
+
+
+def input_of(event: Event, message: Any, gate: Gate) -> tuple[str, bytes] | None:
+    """(model version, input record) for a prediction with a score or label, or an outcome,
+    that the gate lets through."""
     record: dict[str, Any]
     if isinstance(event, Outcome):
         if event.prediction_id is not None:
@@ -122,8 +154,8 @@ def input_of(event: Event, message: Any, baselines: Baselines) -> tuple[str, byt
         record = {"k": "p", "id": event.prediction_id, "s": event.score, "l": event.label}
     else:
         return None
-    key = version_key(event.model_name, event.model_version)
-    if baselines.get(key) is None:
+    key = gate.version(event)
+    if key is None:
         return None
     record |= {
         "t": int(event.envelope.event_time.timestamp() * 1000),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -38,10 +38,20 @@ DEFAULT_TOLERANCES = {
 }
 
 
+JoinFrom = Literal["first_outcome", "training_run", "never"]
+
+
 class PerformanceConfig(BaseModel):
-    """Windows, the join horizon and the degradation tolerances of one model."""
+    """Windows, the join horizon and the degradation tolerances of one model.
+
+    ``join_from`` says when a model version's predictions start being kept for the join:
+    ``first_outcome`` (once an Outcome of the version has been seen: a model nobody sends
+    outcomes for costs nothing), ``training_run`` (from its completed training run on), or
+    ``never`` (no model-quality monitoring for the model)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    join_from: JoinFrom = "first_outcome"
 
     window_seconds: int = Field(3600, gt=0)
     allowed_lateness_seconds: int = Field(300, ge=0)

@@ -29,6 +29,7 @@ from tests.kafka_helpers import read_topic
 pytestmark = [pytest.mark.integration, pytest.mark.worker]
 SETTINGS = """\
 defaults:
+  join_from: training_run
   window_seconds: 2
   allowed_lateness_seconds: 0
   horizon_seconds: 30

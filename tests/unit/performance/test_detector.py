@@ -90,7 +90,7 @@ def test_the_runner_returns_performance_alerts_and_windows() -> None:
     from auditline.policy.model import load_policy
     from auditline.runner import EmbeddedRunner
 
-    settings = PerformanceSettings(defaults=CONFIG)
+    settings = PerformanceSettings(defaults=CONFIG.model_copy(update={"join_from": "training_run"}))
     runner = EmbeddedRunner(PolicyEngine(load_policy()), performance=settings)
     events = [training_run({"accuracy": 0.9}), *stream(np.random.default_rng(5), ACCURACIES)]
     result = runner.run_events(events)
@@ -99,6 +99,32 @@ def test_the_runner_returns_performance_alerts_and_windows() -> None:
         ("opened", "accuracy"), ("opened", "accuracy"),
     ]  # fmt: skip
     assert len(result.performance_windows) == len(ACCURACIES)
+    assert result.performance_windows[0]["coverage"] == 1.0
+
+
+@pytest.mark.parametrize(("join_from", "first_joined"), [("first_outcome", 0), ("never", None)])
+def test_join_from_keeps_predictions_once_outcomes_come_or_never(
+    join_from: str, first_joined: float | None
+) -> None:
+    from auditline.policy.engine import PolicyEngine
+    from auditline.policy.model import load_policy
+    from auditline.runner import EmbeddedRunner
+
+    config = CONFIG.model_copy(update={"join_from": join_from, "min_outcomes": 1})
+    runner = EmbeddedRunner(
+        PolicyEngine(load_policy()), performance=PerformanceSettings(defaults=config)
+    )
+    early = batch("early", T0, [0.9])  # before any outcome of the version
+    events = [training_run({"accuracy": 0.9}), early,
+              outcome(T0 + timedelta(seconds=1), batch_id="early", row=0, label="1"),
+              batch("later", T0 + timedelta(seconds=2), [0.8]),
+              outcome(T0 + timedelta(seconds=3), batch_id="later", row=0, label="1")]  # fmt: skip
+    result = runner.finish_drift(runner.run_events(events))
+    windows = result.performance_windows
+    if first_joined is None:
+        assert windows == [] and runner.performance_detectors == {}
+    else:  # the early batch was not kept: its outcome waited in vain, the later one joined
+        assert [(w["predictions"], w["joined"]) for w in windows] == [(1.0, 1.0)]
 
 
 def test_config_checks_tolerances_and_merges_them_over_the_defaults() -> None:

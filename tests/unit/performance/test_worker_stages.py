@@ -20,7 +20,9 @@ from auditline.performance.degradation import Baseline
 from auditline.performance.detector import PerformanceDetector
 from auditline.testing.outcome_streams import T0, batch, outcome, single, stream, training_run
 
-CONFIG = PerformanceConfig(horizon_seconds=7200, allowed_lateness_seconds=0, min_outcomes=200)
+CONFIG = PerformanceConfig(
+    horizon_seconds=7200, allowed_lateness_seconds=0, min_outcomes=200, join_from="training_run"
+)
 SETTINGS = PerformanceSettings(defaults=CONFIG)
 ACCURACIES = [0.9] * 3 + [0.6] * 3 + [0.9] * 4
 RUN = training_run({"accuracy": 0.9, "auc": 0.9})
@@ -63,6 +65,13 @@ def baselines() -> stages.Baselines:
     return stages.Baselines({found[0]: found[1]})
 
 
+def gate(join_from: str = "training_run", known: bool = True) -> stages.Gate:
+    config = CONFIG.model_copy(update={"join_from": join_from})
+    return stages.Gate(
+        baselines() if known else stages.Baselines({}), {}, PerformanceSettings(defaults=config)
+    )
+
+
 def events(seed: int) -> list[Any]:
     """Predictions and outcomes, shuffled within spans of 300 (outcomes before their prediction
     and long after it), a few outcomes sent twice, then a prediction a day later that lets every
@@ -81,7 +90,7 @@ def events(seed: int) -> list[Any]:
 def inputs(seed: int) -> list[tuple[str, dict[str, Any]]]:
     found = []
     for offset, event in enumerate(events(seed)):
-        got = stages.input_of(event, Message("in", 0, offset), baselines())
+        got = stages.input_of(event, Message("in", 0, offset), gate())
         assert got is not None
         found.append((got[0], json.loads(got[1])))
     return found
@@ -172,13 +181,24 @@ def test_judged_windows_leave_the_table() -> None:
 
 def test_inputs_need_a_baseline_and_something_to_judge() -> None:
     message = Message("in", 0, 1)
-    assert stages.input_of(single("p1", T0, 0.4), message, stages.Baselines({})) is None
-    assert stages.input_of(single("p1", T0), message, baselines()) is None  # no score, no label
-    assert stages.input_of(batch("b1", T0, []), message, baselines()) is None
-    got = stages.input_of(outcome(T0, batch_id="b1", row=3, label="1"), message, baselines())
+    assert stages.input_of(single("p1", T0, 0.4), message, gate(known=False)) is None
+    assert stages.input_of(single("p1", T0), message, gate()) is None  # no score, no label
+    assert stages.input_of(batch("b1", T0, []), message, gate()) is None
+    got = stages.input_of(outcome(T0, batch_id="b1", row=3, label="1"), message, gate())
     assert got is not None and got[0] == "m/1"
     assert json.loads(got[1]) == {"k": "r", "id": "b1", "row": 3, "l": "1", "v": None,
                                   "t": int(T0.timestamp() * 1000), "src": "in:0", "o": 1}  # fmt: skip
+
+
+def test_predictions_join_from_the_first_outcome_by_default_or_never() -> None:
+    message, default, never = Message("in", 0, 1), gate("first_outcome"), gate("never")
+    scored, known = batch("b1", T0, [0.3]), outcome(T0, batch_id="b0", row=0, label="1")
+    assert stages.input_of(scored, message, default) is None  # no outcome of m/1 yet
+    assert stages.input_of(known, message, default) is not None
+    assert default.active == {"m/1": int(T0.timestamp() * 1000)}
+    assert stages.input_of(scored, message, default) is not None
+    assert stages.input_of(known, message, never) is None
+    assert stages.input_of(scored, message, never) is None
 
 
 def test_a_version_s_keys_share_its_partition() -> None:
