@@ -5,8 +5,8 @@
   restarted worker rebuilds it from the changelog);
 - ``predictions``: judged against the model constraints in that table; each (model version,
   serving country, day) is judged once per worker, so the per-event work is a set lookup;
-- ``drift`` (streams/drift.py) and ``performance`` (streams/performance.py, fed by the
-  predictions and the ``outcomes`` agent): per model version, over internal topics keyed by it.
+- ``drift`` and ``performance``, with the ``outcomes`` agent: per model version, over internal
+  topics keyed by it (streams/models.py).
 
 Both agents decode each record once and check its producer stream first (integrity: gaps,
 duplicates, reordering, broken chains, bad signatures; stream heads in a second GlobalTable). The
@@ -28,7 +28,6 @@ and are not checked twice for integrity (``ChainJudge``).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from typing import Any
@@ -40,8 +39,6 @@ from auditline.alerting.bodies import integrity_body, violation_body
 from auditline.catalogue import Catalogue
 from auditline.codec import make_codec
 from auditline.collector import collect_due
-from auditline.drift.explain import alert_model
-from auditline.drift.offline import load_drift_settings
 from auditline.errors import AuditlineError
 from auditline.events import (
     AssetDeclared,
@@ -58,7 +55,6 @@ from auditline.events import (
     TrainingRun,
 )
 from auditline.integrity.keyring import verification_keys
-from auditline.performance.config import load_performance_settings
 from auditline.policy.counters import Shards
 from auditline.policy.decisions import Decision
 from auditline.policy.deferral import Deferrals, event_millis
@@ -69,23 +65,13 @@ from auditline.settings import AuditlineSettings
 from auditline.topics import ensure_topics, partition_count
 
 from . import consumer, health
-from .drift import DriftStates, References, partial_of, reference_of
 from .integrity import ChainJudge
-from .performance import (
-    Baselines,
-    Gate,
-    PerformanceStates,
-    VersionTable,
-    baseline_of,
-    input_of,
-    partition_of,
-)
+from .models import BATCH, BATCH_WAIT_S, ModelStages, internal_topics
 from .progress import Progress
 from .runtime import GC_INTERVAL_S, QuietWorker
 from .tables import JsonTable, LocalOverlay, WriterAwareGlobalTable, new_writer_tag
 
 log = logging.getLogger(__name__)
-BATCH, BATCH_WAIT_S = 1000, 0.05  # records per batch, longest wait for a batch to fill
 IDLE_RELEASE_S = 1.0  # how often an idle worker publishes its read progress and releases
 
 
@@ -126,14 +112,14 @@ class Processors:
         # the group starts from committed offsets, never from a reset (see streams/consumer.py)
         inputs = [
             *self.audit_names, self.predictions_name, self.outcomes_name,
-            f"{self.app.conf.id}-drift-partials", f"{self.app.conf.id}-performance-inputs",
+            *internal_topics(self.app.conf.id),
         ]  # fmt: skip
         consumer.commit_start_offsets(conf, self.app.conf.id, inputs)
         consumer.install(self.app)
-        self.dead_letters = self._topic(self.catalogue.dead_letter_topic)
+        self.dead_letters = self.raw_topic(self.catalogue.dead_letter_topic)
         self.writer = new_writer_tag()  # this process's writes, told from everybody else's
-        self.state = JsonTable(self._table("policy-state"), writer=self.writer)
-        self.head_table = JsonTable(self._table("stream-heads"), writer=self.writer)
+        self.state = JsonTable(self.global_table("policy-state"), writer=self.writer)
+        self.head_table = JsonTable(self.global_table("stream-heads"), writer=self.writer)
         self.chains = ChainJudge(self.head_table, verification_keys(settings))
         self._deferrals: dict[int, Deferrals] = {}  # by input partition number
         self.progress = Progress(self.audit_names, partitions)
@@ -142,63 +128,18 @@ class Processors:
         self._producer: AuditProducer | None = None
         self._closed = False  # the worker is stopping and its alert producer closed
         self.outbox: list[tuple[type[Event], dict[str, Any]]] = []  # alerts of the current batch
-        self.app.agent(self._topic(*self.audit_names), name="audit")(self.audit_agent)
+        self.app.agent(self.raw_topic(*self.audit_names), name="audit")(self.audit_agent)
         self.app.timer(IDLE_RELEASE_S, name="auditline-read-progress")(self.idle_release)
         self.app.timer(GC_INTERVAL_S, name="auditline-gc")(self.collect_garbage)
-        self.app.agent(self._topic(self.predictions_name), name="predictions")(
+        self.app.agent(self.raw_topic(self.predictions_name), name="predictions")(
             self.predictions_agent
         )
-        self._drift_wiring(partitions)
-        self._performance_wiring(partitions)
+        self.models = ModelStages(self, partitions, self.outcomes_name)
         self.metrics = health.WorkerMetrics()
         self.readiness = health.install(self, settings, inputs)
         self.app.on_before_shutdown.connect(self.closing)
 
-    def _drift_wiring(self, partitions: int) -> None:
-        """References (global), partial counts (internal topic by model version), drift state
-        (a table partitioned like that topic), and the agent merging partials into windows."""
-        self.references = JsonTable(self._table("drift-references"), writer=self.writer)
-        self.drift_references = References(self.references)
-        self.drift_partials = self.app.topic(
-            f"{self.app.conf.id}-drift-partials", partitions=partitions, internal=True,
-            value_serializer="raw", key_serializer="raw",
-        )  # fmt: skip
-        table = self.app.Table(
-            "drift-state", default=None, key_type=str, value_type=str, use_partitioner=True
-        )
-        self.drift_table = JsonTable(table)
-        settings = load_drift_settings(self.settings.drift_path)
-        self.drift_states = DriftStates(self.drift_table, self.drift_references, settings)
-        self.app.agent(self.drift_partials, name="drift")(self.drift_agent)
-
-    def _performance_wiring(self, partitions: int) -> None:
-        """Baselines (global), inputs (internal topic, a model version's on its partition),
-        the keyed join state (a table partitioned the same way), the outcomes and performance
-        agents."""
-        self.baseline_table = JsonTable(self._table("performance-baselines"), writer=self.writer)
-        self.baselines = Baselines(self.baseline_table)
-        self.joining_table = JsonTable(self._table("performance-joining"), writer=self.writer)
-        settings = load_performance_settings(self.settings.performance_path)
-        self.gate = Gate(self.baselines, self.joining_table, settings)
-        self.partitions = partitions
-        self.performance_inputs = self.app.topic(
-            f"{self.app.conf.id}-performance-inputs", partitions=partitions, internal=True,
-            value_serializer="raw", key_serializer="raw",
-        )  # fmt: skip
-        table = self.app.tables.add(
-            VersionTable(
-                self.app, name="performance-state", default=None, key_type=str, value_type=str,
-                partitions=partitions, beacon=self.app.tables.beacon,
-            )
-        )  # fmt: skip
-        self.performance_table = JsonTable(table)
-        self.performance_states = PerformanceStates(
-            self.performance_table, self.baselines, settings
-        )
-        self.app.agent(self._topic(self.outcomes_name), name="outcomes")(self.outcomes_agent)
-        self.app.agent(self.performance_inputs, name="performance")(self.performance_agent)
-
-    def _table(self, name: str) -> Any:
+    def global_table(self, name: str) -> Any:
         """A changelog-backed table every worker holds whole (lineage state is global)."""
         # use_partitioner: written from batches, outside per-event iteration (a global table is
         # read whole by every worker, so the key's partition does not matter); other workers'
@@ -208,7 +149,7 @@ class Processors:
             recovery_buffer_size=1,
         )  # fmt: skip
 
-    def _topic(self, *names: str) -> Any:
+    def raw_topic(self, *names: str) -> Any:
         return self.app.topic(*names, value_serializer="raw", key_serializer="raw")
 
     @property
@@ -283,12 +224,7 @@ class Processors:
                 for event, message in sorted(decoded, key=lambda pair: _event_order(pair[0])):
                     holder = self.deferrals(message.partition)
                     self.report(holder.judge(event, may_wait=horizon is not None))
-                    reference = reference_of(event)
-                    if reference is not None:
-                        self.references[reference[0]] = reference[1]
-                    baseline = baseline_of(event)
-                    if baseline is not None:
-                        self.baseline_table[baseline[0]] = baseline[1]
+                    self.models.learned(event)
                 self.release_and_publish(horizon, claims)
             finally:
                 self._in_batch = False
@@ -342,66 +278,9 @@ class Processors:
             started = time.perf_counter()
             for event, message in await self.decode_batch(batch):
                 self.violations(event, self.serving_state)
-                partial = partial_of(event, message, self.drift_references)
-                if partial is not None:
-                    await self.drift_partials.send(key=partial[0].encode(), value=partial[1])
-                await self.to_performance(event, message)
+                await self.models.predicted(event, message)
             self.flush()
             self.metrics.took((r.message.topic for r in batch), "predictions", started)
-
-    async def outcomes_agent(self, stream: Any) -> None:
-        """Outcomes: their producer streams checked, then on to their model version's join."""
-        async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
-            started = time.perf_counter()
-            for event, message in await self.decode_batch(batch):
-                await self.to_performance(event, message)
-            self.flush()
-            self.metrics.took((r.message.topic for r in batch), "outcomes", started)
-
-    async def to_performance(self, event: Event, message: Any) -> None:
-        found = input_of(event, message, self.gate)
-        if found is not None:
-            version, record = found
-            await self.performance_inputs.send(
-                key=version.encode(), value=record,
-                partition=partition_of(version, self.partitions),
-            )  # fmt: skip
-
-    async def performance_agent(self, stream: Any) -> None:
-        """Inputs of one model version arrive on one partition: join, judge, alert."""
-        async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
-            started = time.perf_counter()
-            generation = self.app.consumer_generation_id
-            for record in batch:
-                version = record.message.key.decode()
-                received = json.loads(record.message.value)
-                for body in self.performance_states.merge(version, received, generation):
-                    self.outbox.append(
-                        (PerformanceAlert, {**body, "event_time": body["window_end"]})
-                    )
-            self.performance_states.flush()
-            self.metrics.judged(self.performance_states.take_reports())
-            # no await from here on: the alerts are spooled before the table's changelog
-            # records can leave the process (streams/performance.py)
-            self.performance_table.flush()
-            self.send_alerts()
-            self.metrics.took((r.message.topic for r in batch), "performance", started)
-
-    async def drift_agent(self, stream: Any) -> None:
-        """Partials of one model version arrive on one partition: merge, release, alert."""
-        async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
-            started = time.perf_counter()
-            generation = self.app.consumer_generation_id
-            for record in batch:
-                key = record.message.key.decode()
-                partial = json.loads(record.message.value)
-                for body in self.drift_states.merge(key, partial, generation):
-                    alert = {**body, "event_time": body["window_end"]}
-                    self.outbox.append((alert_model(body), alert))
-            self.drift_states.flush()
-            self.drift_table.flush()
-            self.send_alerts()
-            self.metrics.took((r.message.topic for r in batch), "drift", started)
 
     async def closing(self, app: Any, /, *_: Any, signal: BaseSignalT[Any], **__: Any) -> None:
         """The worker stops (faust sends this once its consumer has stopped): the alert producer
@@ -421,9 +300,7 @@ class Processors:
         """End of a batch: buffered table writes, then the batch's alerts."""
         self.state.flush()
         self.head_table.flush()
-        self.references.flush()
-        self.baseline_table.flush()
-        self.joining_table.flush()
+        self.models.flush()
         self.send_alerts()
 
     def send_alerts(self) -> None:

@@ -34,6 +34,7 @@ left out (duplicates, beyond the horizon, late) can count a replayed input twice
 from __future__ import annotations
 
 import json
+import logging
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,8 +49,8 @@ from auditline.performance.detector import PerformanceDetector
 
 from .drift import version_key
 
-PREDICTIONS = ("p", "b")  # kinds of input: a single prediction, a batch
-OUTCOMES = ("o", "r")  # an outcome of a single prediction, of a batch row
+PREDICTIONS = ("p", "b")  # kinds of input: a single prediction, a batch (outcomes: "o", "r")
+log = logging.getLogger(__name__)
 
 
 def partition_of(version: str, partitions: int) -> int:
@@ -185,6 +186,7 @@ class PerformanceStates:
         self._generation: Any = None
         self._stored: dict[str, list[str]] | None = None  # the table's keys by version
         self._reports: list[dict[str, Any]] = []  # of the detectors dropped at a rebalance
+        self._unknown: set[str] = set()  # versions whose inputs came before their baseline
 
     def merge(self, version: str, record: dict[str, Any], generation: Any) -> list[dict[str, Any]]:
         """Merge one input; the alert bodies of the windows it lets be judged."""
@@ -254,7 +256,10 @@ class PerformanceStates:
         if version in self._cache:
             return self._cache[version]
         baseline = self.baselines.get(version)
-        if baseline is None:
+        if baseline is None:  # (stage 1 saw it: this worker has not read it yet)
+            if version not in self._unknown:
+                self._unknown.add(version)
+                log.warning("inputs of %s arrived before its training run: not joined", version)
             return None
         detector = PerformanceDetector(baseline, self.settings.for_model(baseline.model_name))
         detector.keep_forgotten = True
