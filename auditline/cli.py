@@ -19,9 +19,9 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_NOT_FOUND, EXIT_INTER
     0, 1, 2, 3, 4, 130,
 )  # fmt: skip
 EXIT_CODES_HELP = (
-    "exit codes: 0 ok; 1 findings (violations, drift, integrity); 2 usage, input or settings "
-    "error; 3 a broker or store unavailable; 4 an id, producer or node not found; "
-    "130 interrupted"
+    "exit codes: 0 ok; 1 findings (violations, drift, model quality, integrity); 2 usage, "
+    "input or settings error; 3 a broker or store unavailable; 4 an id, producer or node not "
+    "found; 130 interrupted"
 )
 
 
@@ -266,6 +266,49 @@ def _cmd_drift(args: argparse.Namespace) -> int:
     return 1 if detector.open_episodes() else 0
 
 
+def _cmd_performance(args: argparse.Namespace) -> int:
+    try:
+        from auditline.output import json_value
+        from auditline.performance.config import load_performance_settings
+        from auditline.performance.degradation import BaselineError
+        from auditline.performance.detector import PerformanceDetector
+        from auditline.performance.offline import Report, load_baseline, performance
+    except ImportError:
+        return _needs_extra(argparse.Namespace(command="performance", extra="drift"))
+    from pathlib import Path
+
+    from auditline.check import BadInput
+
+    try:
+        baseline = load_baseline(_open(args.training_run).read())
+    except (BadInput, BaselineError) as exc:
+        print(f"auditline performance: {args.training_run}: {exc}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError:
+        return _not_text("performance", args.training_run)
+    settings = load_performance_settings(None if args.config is None else Path(args.config))
+    detector = PerformanceDetector(baseline, settings.for_model(baseline.model_name))
+    stream = sys.stdin if args.events == "-" else _open(args.events)
+    report = Report()
+    try:
+        for line in performance(stream, detector, report):
+            print(json.dumps(json_value(line)), flush=True)
+    except BadInput as exc:
+        print(f"auditline performance: {args.events}: {exc}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError:
+        return _not_text("performance", args.events)
+    for text in report.lines(detector):
+        print(f"auditline performance: {text}", file=sys.stderr)
+    if not report.predictions:
+        raise ConfigError(
+            f"no prediction of {baseline.model_name}/{baseline.model_version} (the training "
+            "run's model version) in the input: give the predictions of that version and "
+            "their outcomes"
+        )
+    return 1 if detector.open_episodes() else 0
+
+
 def _after_global_options(argv: list[str]) -> int:
     """Where the command starts: after ``--log-level X`` / ``--log-format X`` given before it."""
     i = 0
@@ -477,6 +520,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--window", type=int, default=None, help="window size in seconds (default 3600)"
     )
     drift.set_defaults(run=_cmd_drift)
+    performance = sub.add_parser(
+        "performance",
+        help="model quality of predictions joined to their outcomes, against their training "
+        "run's metrics (exit 0 none open, 1 open, 2 bad input or no prediction of the run's "
+        "version)",
+        description="Predictions and outcomes (Prediction / PredictionBatch / Outcome JSON "
+        "lines, see docs/performance.md), in file order: each outcome is joined to the "
+        "prediction it names within the horizon, the pairs counted in event-time windows of "
+        "the prediction and judged against the metrics of the completed training run; every "
+        "prediction of the run's version is joined, whatever join_from says. Prints one JSON "
+        "line per judged window (kind window: metrics, coverage, label delay) and one per "
+        "PerformanceAlert opened or closed (kind performance), in the order they happened. "
+        "Standard error says what was skipped (other versions) and what the join counted "
+        "(joined, repeated, beyond the horizon, unmatched, dropped, late).",
+    )
+    performance.add_argument("events", help="JSON-lines file, or - for standard input")
+    performance.add_argument(
+        "--training-run", required=True,
+        help="the completed TrainingRun as JSON (its metrics are the baseline)",
+    )  # fmt: skip
+    performance.add_argument(
+        "--config", default=None, help="model-quality settings YAML (docs/performance.md)"
+    )
+    performance.set_defaults(run=_cmd_performance)
     keys = sub.add_parser(
         "keys",
         help="signing keys: `keys generate` makes an Ed25519 pair and adds it to a keyring",

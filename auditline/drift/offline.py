@@ -37,18 +37,23 @@ def load_drift_settings(path: str | Path | None) -> DriftSettings:
     return load_per_model(None if path is None else Path(path), DriftSettings, "drift settings")
 
 
-def load_reference(text: str) -> Reference:
-    """The reference of a TrainingRun given as JSON (one object; ``kind`` optional)."""
+def load_training_run(text: str) -> TrainingRun:
+    """A TrainingRun given as JSON (one object; ``kind`` optional); ``BadInput`` if not one."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise BadInput(exc.lineno, f"the reference is not JSON: {exc.msg}") from exc
+        raise BadInput(exc.lineno, f"the training run is not JSON: {exc.msg}") from exc
     if not isinstance(data, dict):
-        raise BadInput(1, "the reference must be one JSON object: a TrainingRun")
+        raise BadInput(1, "the training run must be one JSON object: a TrainingRun")
     data.setdefault("kind", "TrainingRun")
     run = parse_event(json.dumps(data), 1, {"TrainingRun": TrainingRun})
     assert isinstance(run, TrainingRun)
-    return Reference.from_training_run(run)
+    return run
+
+
+def load_reference(text: str) -> Reference:
+    """The reference of a TrainingRun given as JSON (``load_training_run``)."""
+    return Reference.from_training_run(load_training_run(text))
 
 
 @dataclass

@@ -1,0 +1,195 @@
+"""Model quality in the faust worker: CPU per outcome joined, against a raw loop doing the same
+work in the same run.
+
+events = a completed training run (accuracy 0.9), 50 ``PredictionBatch`` events of 1,000 scored
+         and labelled predictions over ten minutes of event time, their 50,000 ``Outcome``
+         events (a label each, up to two minutes after the prediction, shuffled; a tenth sent
+         before their batch), then one batch an hour later that lets every window be judged
+         (windows of a minute, a horizon of ten minutes, ``join_from: training_run``)
+raw    = a plain loop: confluent-kafka consume, decode, chain check, then
+         ``PerformanceDetector.observe`` (the join, the windows, the judgement): the work
+         without faust, the internal topic and the keyed state's changelog
+worker = `auditline worker` (a separate process), ready before the events are produced, until
+         its group has committed every input of its model-quality agent
+
+Figures: CPU microseconds per outcome of each (``raw_cpu_us_per_outcome``,
+``worker_cpu_us_per_outcome``: the worker's whole CPU, its prediction and outcome agents
+included), ``worker_outcomes_per_core_s`` and ``ratio`` = raw / worker CPU. Starts a local Kafka
+the way the tests do (or uses AUDITLINE_TEST_KAFKA). Ends with one JSON line.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from _process import cpu_seconds
+from _report import report
+
+from auditline.catalogue import Catalogue
+from auditline.codec import SingleObjectCodec
+from auditline.events import Outcome, PredictionBatch, TrainingRun
+from auditline.integrity.chain import canonical_from_body
+from auditline.integrity.verify import ChainVerifier
+from auditline.performance.config import PerformanceConfig
+from auditline.performance.degradation import Baseline
+from auditline.performance.detector import PerformanceDetector
+from auditline.producer import AuditProducer
+from auditline.producer.memory import InProcessBroker, InProcessTransport
+from auditline.settings import AuditlineSettings
+from auditline.testing.kafka_broker import LocalKafka
+from streams import caught_up, consumed, publish
+
+BATCHES, ROWS = 50, 1_000
+SETTINGS = """\
+defaults:
+  join_from: training_run
+  window_seconds: 60
+  allowed_lateness_seconds: 0
+  horizon_seconds: 600
+  min_outcomes: 100
+"""
+CONFIG = PerformanceConfig.model_validate(yaml.safe_load(SETTINGS)["defaults"])
+T0 = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def sealed(tmp: Path) -> list[tuple[str, bytes, bytes]]:
+    """The events, sealed by the SDK in-process (a scoring and a labelling producer)."""
+    rng = random.Random(11)
+    broker = InProcessBroker()
+
+    def producer(service: str) -> AuditProducer:
+        settings = AuditlineSettings(
+            producer={"service": service, "instance": uuid.uuid4().hex[:8]},
+            spool={"path": str(tmp / uuid.uuid4().hex), "fsync": "never"},
+        )
+        return AuditProducer(settings, transport=InProcessTransport(broker, 10**7))
+
+    with producer("scoring") as scoring, producer("labelling") as labelling:
+        with scoring.training_run(model="churn", inputs=["ds"], location={"country": "DE"},
+                                  code_version="c1", purpose="analytics") as run:  # fmt: skip
+            run.log_metrics(accuracy=0.9)
+            run.set_output("1")
+        waiting: list[tuple[datetime, dict[str, Any]]] = []
+        for b in range(BATCHES):
+            when = T0 + timedelta(seconds=b * 12)
+            scores = [rng.random() for _ in range(ROWS)]
+            said = ["1" if s >= 0.5 else "0" for s in scores]
+            truth = [p if rng.random() < 0.9 else ("0" if p == "1" else "1") for p in said]
+            outcomes = [
+                (when + timedelta(seconds=rng.uniform(0, 120)),
+                 {"model_name": "churn", "model_version": "1", "batch_id": f"b{b}", "row": r,
+                  "label": truth[r]})
+                for r in range(ROWS)
+            ]  # fmt: skip
+            early = [o for o in outcomes if rng.random() < 0.1]
+            for known, body in early:
+                labelling.emit(Outcome, event_time=known, **body)
+            scoring.emit(PredictionBatch, event_time=when, batch_id=f"b{b}", model_name="churn",
+                         model_version="1", location={"country": "DE"}, count=ROWS,
+                         scores=scores, labels=said, latency_ms=1.0)  # fmt: skip
+            waiting += [o for o in outcomes if o not in early]
+        rng.shuffle(waiting)
+        for known, body in waiting:
+            labelling.emit(Outcome, event_time=known, **body)
+        scoring.emit(PredictionBatch, event_time=T0 + timedelta(hours=1), batch_id="last",
+                     model_name="churn", model_version="1", location={"country": "DE"},
+                     count=1, scores=[0.9], labels=["1"], latency_ms=1.0)  # fmt: skip
+        assert scoring.flush(60) and labelling.flush(60)
+    return [(topic, m.key, m.value) for topic, log in broker.topics.items() for m in log]
+
+
+def raw(bootstrap: str, prefix: str, messages: list[Any]) -> tuple[float, int]:
+    """CPU seconds of decode + chain check + the detector over the topics, and pairs joined."""
+    codec, verifier, cpu = SingleObjectCodec(Catalogue(prefix)), ChainVerifier({}), 0.0
+    detector: PerformanceDetector | None = None
+    for topic in ("training", "predictions", "outcomes"):
+        expected = sum(1 for m in messages if m[0] == f"auditline.{topic}")
+        for batch in consumed(bootstrap, f"{prefix}.{topic}", expected):
+            began = time.process_time()
+            for message in batch:
+                event, body = codec.decode_with_body(message.value())
+                verifier.observe(
+                    event,
+                    None if body is None
+                    else canonical_from_body(body, event.envelope.schema_version),
+                )  # fmt: skip
+                if isinstance(event, TrainingRun):
+                    detector = PerformanceDetector(Baseline.from_training_run(event), CONFIG)
+                elif isinstance(event, PredictionBatch | Outcome) and detector is not None:
+                    detector.observe(event)
+            cpu += time.process_time() - began
+    assert detector is not None
+    return cpu, detector.counts()["joined"]
+
+
+def worker(bootstrap: str, prefix: str, tmp: Path) -> subprocess.Popen[bytes]:
+    """A ready ``auditline worker`` with the bench's model-quality settings."""
+    (tmp / "performance.yaml").write_text(SETTINGS)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUDITLINE_")}
+    env.update({
+        "AUDITLINE_KAFKA__BOOTSTRAP_SERVERS": bootstrap, "AUDITLINE_TOPIC_PREFIX": prefix,
+        "AUDITLINE_SPOOL__PATH": str(tmp / f"spool-{prefix}"),
+        "AUDITLINE_PRODUCER__SERVICE": "streams", "AUDITLINE_PRODUCER__INSTANCE": "worker-0",
+        "AUDITLINE_PERFORMANCE_PATH": str(tmp / "performance.yaml"),
+    })  # fmt: skip
+    command = [sys.executable, "-m", "auditline.cli", "worker"]
+    process = subprocess.Popen(
+        command, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if b"worker: ready:" in line:
+            break
+    else:
+        raise RuntimeError("the worker ended before it was ready")
+    threading.Thread(target=process.stdout.read, daemon=True).start()  # keep the pipe open
+    return process
+
+
+def main() -> None:
+    figures: dict[str, float] = {}
+    with ExitStack() as stack:
+        external = os.environ.get("AUDITLINE_TEST_KAFKA")
+        kafka = None if external else stack.enter_context(LocalKafka())
+        bootstrap = external or kafka.bootstrap  # type: ignore[union-attr]
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        run = f"bench{int(time.time())}"
+        messages = sealed(tmp)
+        outcomes = sum(1 for m in messages if m[0] == "auditline.outcomes")
+        batches = sum(1 for m in messages if m[0] == "auditline.predictions")
+        publish(bootstrap, f"{run}r", messages)
+        raw_cpu, joined = raw(bootstrap, f"{run}r", messages)
+        assert joined == outcomes, f"raw joined {joined} of {outcomes} outcomes"
+        process = worker(bootstrap, f"{run}w", tmp)
+        cpu = cpu_seconds(process.pid)
+        started = time.perf_counter()
+        publish(bootstrap, f"{run}w", messages)
+        caught_up(bootstrap, f"{run}w-streams", f"{run}w-streams-performance-inputs",
+                  outcomes + batches)  # fmt: skip
+        elapsed = time.perf_counter() - started
+        worker_cpu = cpu_seconds(process.pid) - cpu
+        process.terminate()
+        process.wait(30)
+    figures["outcomes"] = outcomes
+    figures["raw_cpu_us_per_outcome"] = raw_cpu / outcomes * 1e6
+    figures["worker_cpu_us_per_outcome"] = worker_cpu / outcomes * 1e6
+    figures["worker_outcomes_per_core_s"] = outcomes / worker_cpu
+    figures["worker_outcomes_per_s"] = outcomes / elapsed
+    figures["ratio"] = raw_cpu / worker_cpu
+    report("worker_outcomes", figures, batches=BATCHES, rows=ROWS)
+
+
+if __name__ == "__main__":
+    main()
