@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
@@ -61,12 +62,14 @@ class AuditedModel:
                               f"{batch_ms}")  # fmt: skip
         ort, self._np = _runtime()
         self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        self._outputs = [output.name for output in self.session.get_outputs()]  # all, as None
         first_input = self.session.get_inputs()[0]
         self.input_name = first_input.name
         width = first_input.shape[-1] if isinstance(first_input.shape[-1], int) else None
         self.feature_names = list(feature_names or [f"f{i}" for i in range(width or 0)])
         if not self.feature_names:
             raise ConfigError(f"{path}: input width is dynamic; pass feature_names")
+        self._names = tuple(self.feature_names)  # the same tuple each call: the buffer's fast way
         self.producer = producer
         self.model, self.version = model, version
         self.location = (
@@ -106,26 +109,33 @@ class AuditedModel:
         subject_jurisdiction: str | None = None,
         categorical: Mapping[str, str] | None = None,
     ) -> np.ndarray:
-        """Run one row; emit a Prediction (if sampled); return the model's first output row."""
+        """Run one row; emit a Prediction (if sampled); return the model's first output row.
+
+        The row's values are recorded in the order of ``feature_names`` (``record_values``), so
+        that recording costs a few µs beside onnxruntime's own run (about 5 µs for a small
+        model on a 2-core VM)."""
         row = self._row(features)
         start = time.perf_counter()
-        outputs = self.session.run(None, {self.input_name: row[None, :]})
+        outputs = self.session.run(self._outputs, {self.input_name: row})
         latency_ms = (time.perf_counter() - start) * 1000
-        if self._rng.random() < self.sample_rate:
-            scores, labels = self._interpret(outputs)
-            recorded: dict[str, Any] = {
-                "numeric_features": dict(zip(self.feature_names, row.tolist(), strict=True)),
-                "score": scores[0] if scores else None, "label": labels[0] if labels else None,
-                "subject_jurisdiction": subject_jurisdiction,
-                "categorical_features": dict(categorical or {}), "latency_ms": latency_ms,
-            }  # fmt: skip
+        if self.sample_rate == 1 or self._rng.random() < self.sample_rate:
+            score, label = self._first(outputs)
+            values = row.tolist()[0]
             if self._buffer is not None:
-                self._buffer.record(**recorded)
+                self._buffer.record_values(
+                    self._names, values, score=score, label=label,
+                    subject_jurisdiction=subject_jurisdiction,
+                    categorical_features=dict(categorical) if categorical else None,
+                    latency_ms=latency_ms,
+                )  # fmt: skip
             else:
                 self.producer.emit(
                     Prediction, prediction_id=uuid4().hex, model_name=self.model,
                     model_version=self.version, location=self.location,
-                    artifact_digest=self.digest, **recorded,
+                    artifact_digest=self.digest, score=score, label=label,
+                    numeric_features=dict(zip(self.feature_names, values, strict=True)),
+                    subject_jurisdiction=subject_jurisdiction,
+                    categorical_features=dict(categorical or {}), latency_ms=latency_ms,
                 )  # fmt: skip
         result: np.ndarray = outputs[0][0]
         return result
@@ -161,16 +171,42 @@ class AuditedModel:
         return result
 
     def _row(self, features: Sequence[float] | Mapping[str, float]) -> np.ndarray:
+        """The model's input: one row of float32 values, as a matrix of one row."""
         numpy = self._np
-        if isinstance(features, Mapping):
-            missing = [name for name in self.feature_names if name not in features]
-            if missing:
-                raise ConfigError(f"features missing for {self.model}: {missing}")
-            features = [features[name] for name in self.feature_names]
-        row: np.ndarray = numpy.asarray(features, dtype=numpy.float32)
-        if row.shape != (len(self.feature_names),):
-            raise ConfigError(f"expected {len(self.feature_names)} features, got shape {row.shape}")
+        if type(features) is dict or isinstance(features, Mapping):
+            features = self._ordered(features)
+        row: np.ndarray = numpy.array([features], dtype=numpy.float32)
+        if row.shape[1:] != (len(self.feature_names),):
+            raise ConfigError(
+                f"expected {len(self.feature_names)} features, got shape {row.shape[1:]}"
+            )
         return row
+
+    def _ordered(self, features: Mapping[str, float]) -> list[float]:
+        """The values in the order of ``feature_names``; ``ConfigError`` names those missing."""
+        if type(features) is dict:  # a plain dict misses exactly the names that raise KeyError
+            with suppress(KeyError):
+                return list(map(features.__getitem__, self.feature_names))
+        missing = [name for name in self.feature_names if name not in features]
+        if missing:
+            raise ConfigError(f"features missing for {self.model}: {missing}")
+        return [features[name] for name in self.feature_names]
+
+    def _first(self, outputs: list[Any]) -> tuple[float | None, str | None]:
+        """The first row's score and label, as ``_interpret`` reads them for every row."""
+        numpy = self._np
+        score: float | None = None
+        label: str | None = None
+        for output in outputs:
+            array = numpy.asarray(output)
+            if array.dtype.kind in "OSUi" and array.ndim == 1 and label is None:
+                label = str(array[:1].tolist()[0]) if len(array) else None
+            elif array.dtype.kind == "f" and score is None:
+                flat = array.reshape(len(array), -1)
+                width = flat.shape[1]  # the first row's [1] of two, else its maximum
+                score = float(flat.item(1) if width == 2 else flat.item(0) if width == 1 else
+                              flat[0].max())  # fmt: skip
+        return score, label
 
     def _interpret(self, outputs: list[Any]) -> tuple[list[float], list[str]]:
         """Scores and labels per row from the model outputs (regressors, classifiers)."""
