@@ -311,13 +311,20 @@ def _flagged(provenance: Provenance, event_ids: list[str]) -> set[str]:
     return {row[0] for row in rows}
 
 
+MODEL_ALERTS = ("drift_alerts", "quality_alerts", "performance_alerts")
+
+
 def drift_models(provenance: Provenance) -> list[dict[str, Any]]:
-    """Model versions with drift alerts or predictions, with their alert counts."""
+    """Model versions with predictions or alerts (drift, data quality, model quality), with
+    their alert counts."""
     db = provenance.db
+    counted = " UNION ALL ".join(
+        f"SELECT model_name, model_version, count() AS alerts FROM {db}.{table} FINAL "
+        "GROUP BY model_name, model_version"
+        for table in MODEL_ALERTS
+    )
     _, rows = provenance.store.rows(
-        f"SELECT model_name, model_version, sum(alerts) FROM ("
-        f"  SELECT model_name, model_version, count() AS alerts FROM {db}.drift_alerts FINAL "
-        f"  GROUP BY model_name, model_version "
+        f"SELECT model_name, model_version, sum(alerts) FROM ({counted} "
         f"  UNION ALL SELECT model_name, model_version, 0 FROM {db}.predictions "
         f"  GROUP BY model_name, model_version"
         ") GROUP BY model_name, model_version ORDER BY model_name, model_version"
@@ -329,7 +336,8 @@ def drift(provenance: Provenance, model_version: str) -> dict[str, Any]:
     """Drift of one model version over time: each alert's statistic per feature (the model as a
     whole under ``*``) at the windows where an alert opened or closed (the store keeps alerts,
     not every window's statistic), and the episodes per feature and level: from the window that
-    opened one to the end of the window that closed it (``closed`` None: still open)."""
+    opened one to the end of the window that closed it (``closed`` None: still open). Beside
+    them, the version's data-quality and model-quality alerts (``quality``, ``performance``)."""
     name, _, version = model_version.removeprefix("model:").rpartition(":")
     if not name or not version:
         raise ConfigError(f"model {model_version}: give NAME:VERSION, e.g. churn:3")
@@ -341,9 +349,17 @@ def drift(provenance: Provenance, model_version: str) -> dict[str, Any]:
         "ORDER BY window_end, event_time, alert_id",
         {"n": name, "v": version},
     )
-    if not rows and not _has_predictions(provenance, name, version):
+    quality = _alerts_of(
+        provenance, "quality_alerts", name, version,
+        ("feature", "check", "rate", "reference_rate", "threshold", "affected", "window_count"),
+    )  # fmt: skip
+    performance = _alerts_of(
+        provenance, "performance_alerts", name, version,
+        ("metric", "value", "baseline", "threshold", "outcomes", "coverage", "label_delay_p50_s"),
+    )  # fmt: skip
+    if not (rows or quality or performance) and not _has_predictions(provenance, name, version):
         raise NotFoundError(
-            f"no model version {name}:{version} with predictions or drift alerts: "
+            f"no model version {name}:{version} with predictions or alerts: "
             "open the drift list to see the versions there are"
         )
     features: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -367,7 +383,23 @@ def drift(provenance: Provenance, model_version: str) -> dict[str, Any]:
         "model": f"{name}:{version}",
         "features": [{"feature": f, "points": points} for f, points in sorted(features.items())],
         "episodes": episodes,
+        "quality": quality,
+        "performance": performance,
     }
+
+
+def _alerts_of(
+    provenance: Provenance, table: str, name: str, version: str, fields: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """A model version's alerts of ``table``, oldest window first, with ``fields``."""
+    columns = ("alert_id", "state", "severity", *fields, "window_start", "window_end")
+    _, rows = provenance.store.rows(
+        f"SELECT {', '.join(columns)} FROM {provenance.db}.{table} FINAL "
+        "WHERE model_name = {n:String} AND model_version = {v:String} "
+        "ORDER BY window_end, event_time, alert_id",
+        {"n": name, "v": version},
+    )
+    return [json_value(dict(zip(columns, row, strict=True))) for row in rows]
 
 
 def _has_predictions(provenance: Provenance, name: str, version: str) -> bool:

@@ -199,6 +199,13 @@ def test_an_auditor_follows_a_model_to_its_violations_live_alerts_and_evidence(
             "the transfer matrix",
         )
         assert "1 (1" in matrix[0].text, matrix[0].text
+        browser.get(f"{url}#/drift")  # the model's drift, data-quality and model-quality alerts
+        _until(
+            lambda: browser.find_elements(By.CSS_SELECTOR, "#drift-charts [data-kind=performance]"),
+            "the model-quality alerts",
+        )
+        assert browser.find_elements(By.CSS_SELECTOR, "#drift-charts [data-kind=quality]")
+        browser.save_screenshot(str(ARTIFACTS / "drift.png"))
         browser.get(f"{url}#/streams")
         _until(lambda: browser.find_elements(By.CSS_SELECTOR, "#stream-rows tr"), "the streams")
         assert "intact" in browser.find_element(By.ID, "streams-summary").text

@@ -262,10 +262,24 @@ async function showDrift(params) {
   if (!model) { charts.replaceChildren(el("p", { class: "hint" }, "No model version has predictions or drift alerts yet.")); return; }
   select.value = model;
   const found = await api("/api/drift", { model });
-  if (!found.features.length) { charts.replaceChildren(el("p", { class: "ok" }, `${model}: no drift alert so far.`)); return; }
+  const tables = [
+    alertTable("Data quality", "quality", found.quality, ["feature", "check", "rate", "reference_rate", "threshold", "affected", "window_count"]),
+    alertTable("Model quality (outcomes joined to predictions)", "performance", found.performance, ["metric", "value", "baseline", "threshold", "outcomes", "coverage", "label_delay_p50_s"]),
+  ];
+  if (!found.features.length) { charts.replaceChildren(el("p", { class: "ok" }, `${model}: no drift alert so far.`), ...tables); return; }
   charts.replaceChildren(
     el("p", {}, `${model}: ${found.episodes.length} episode(s) (${found.episodes.filter((e) => !e.closed).length} still open). The store keeps alerts, so each chart shows the windows where an episode opened or closed.`),
-    ...found.features.map((f) => driftChart(f, found.episodes.filter((e) => e.feature === f.feature))));
+    ...found.features.map((f) => driftChart(f, found.episodes.filter((e) => e.feature === f.feature))), ...tables);
+}
+
+function alertTable(title, kind, alerts, fields) {
+  if (!alerts.length) return el("p", { class: "ok", "data-kind": kind }, `${title}: no alert so far.`);
+  const columns = ["state", "severity", ...fields, "window_start", "window_end"];
+  const number = (v) => (typeof v === "number" && !Number.isInteger(v) ? v.toFixed(3) : v);
+  return el("section", { "data-kind": kind }, el("h3", {}, `${title}: ${alerts.length} alert(s)`),
+    el("table", {}, el("thead", {}, el("tr", {}, ...columns.map((c) => el("th", {}, c.replaceAll("_", " "))))),
+      el("tbody", {}, ...alerts.map((a) => el("tr", { class: a.state === "opened" ? "bad" : "" },
+        ...columns.map((c) => el("td", {}, number(a[c]))))))));
 }
 
 function driftChart(feature, episodes) {

@@ -247,7 +247,13 @@ def test_evidence_downloads_and_drift_episodes(provenance: Provenance) -> None:
     assert disposition == 'attachment; filename="evidence-churn-3.md"'
     assert kind == "text/markdown" and "RES-PIN" in text
     _, drift = get(provenance, "/api/drift", model="churn:3")
-    assert drift == {"model": "churn:3", "features": [], "episodes": []}
+    assert drift == {
+        "model": "churn:3",
+        "features": [],
+        "episodes": [],
+        "quality": [],
+        "performance": [],
+    }
     start, end = datetime(2026, 3, 2, 9, 0, tzinfo=UTC), datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
     common = {
         "alert_id": "ep-1", "severity": "high", "model_name": "churn", "model_version": "3",
@@ -279,6 +285,32 @@ def test_evidence_downloads_and_drift_episodes(provenance: Provenance) -> None:
     assert drift["episodes"][0]["closed"] == "2026-03-02T11:00:00+00:00"
     _, listed = get(provenance, "/api/drift")
     assert {"model": "churn:3", "alerts": 2} in listed["models"]
+
+
+def test_the_drift_view_lists_data_and_model_quality_alerts(provenance: Provenance) -> None:
+    from auditline.events import PerformanceAlert
+    from tests.unit.alerting.samples import T0, quality
+
+    performance = PerformanceAlert(
+        envelope=envelope("w/1/alerts.performance"), alert_id="p-1", state="opened",
+        severity="high", model_name="fraud", model_version="2", metric="accuracy", value=0.71,
+        baseline=0.86, threshold=0.76, window_start=T0, window_end=T0 + timedelta(hours=1),
+        outcomes=800, coverage=0.93, label_delay_p50_s=3600.0, training_run_id="run-42",
+    )  # fmt: skip
+    missing = quality().model_copy(update={"model_name": "fraud", "model_version": "2"})
+    rows = rows_for([Located(e, "t", 0, 70_000 + i) for i, e in enumerate([missing, performance])])
+    for table, values in rows.tables.items():
+        provenance.store.insert(table, COLUMNS[table], values)
+    _, listed = get(provenance, "/api/drift")
+    assert {"model": "fraud:2", "alerts": 2} in listed["models"]  # no prediction: alerts only
+    _, found = get(provenance, "/api/drift", model="fraud:2")
+    assert found["features"] == [] and found["episodes"] == []
+    assert [(q["feature"], q["check"], q["state"]) for q in found["quality"]] == [
+        ("tenure", "missing", "opened")
+    ]
+    assert [(p["metric"], p["value"], p["window_end"]) for p in found["performance"]] == [
+        ("accuracy", 0.71, (T0 + timedelta(hours=1)).isoformat())
+    ]
 
 
 def test_a_token_guards_everything_but_health(provenance: Provenance) -> None:
