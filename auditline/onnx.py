@@ -108,12 +108,15 @@ class AuditedModel:
         *,
         subject_jurisdiction: str | None = None,
         categorical: Mapping[str, str] | None = None,
+        prediction_id: str | None = None,
     ) -> np.ndarray:
         """Run one row; emit a Prediction (if sampled); return the model's first output row.
 
         The row's values are recorded in the order of ``feature_names`` (``record_values``), so
         that recording costs a few µs beside onnxruntime's own run (about 5 µs for a small
-        model on a 2-core VM)."""
+        model on a 2-core VM). With ``prediction_id`` (the id an ``Outcome`` will name, for
+        model quality: docs/performance.md) the prediction is emitted at once as its own
+        ``Prediction`` event with that id, not gathered into a batch."""
         row = self._row(features)
         start = time.perf_counter()
         outputs = self.session.run(self._outputs, {self.input_name: row})
@@ -121,7 +124,7 @@ class AuditedModel:
         if self.sample_rate == 1 or self._rng.random() < self.sample_rate:
             score, label = self._first(outputs)
             values = row.tolist()[0]
-            if self._buffer is not None:
+            if self._buffer is not None and prediction_id is None:
                 self._buffer.record_values(
                     self._names, values, score=score, label=label,
                     subject_jurisdiction=subject_jurisdiction,
@@ -130,7 +133,7 @@ class AuditedModel:
                 )  # fmt: skip
             else:
                 self.producer.emit(
-                    Prediction, prediction_id=uuid4().hex, model_name=self.model,
+                    Prediction, prediction_id=prediction_id or uuid4().hex, model_name=self.model,
                     model_version=self.version, location=self.location,
                     artifact_digest=self.digest, score=score, label=label,
                     numeric_features=dict(zip(self.feature_names, values, strict=True)),
@@ -141,9 +144,17 @@ class AuditedModel:
         return result
 
     def predict_batch(
-        self, rows: Any, *, subject_jurisdictions: Sequence[str | None] | None = None
+        self,
+        rows: Any,
+        *,
+        subject_jurisdictions: Sequence[str | None] | None = None,
+        batch_id: str | None = None,
     ) -> np.ndarray:
-        """Run a batch; emit one PredictionBatch of the sampled rows; return the first output."""
+        """Run a batch; emit one PredictionBatch of the sampled rows; return the first output.
+
+        ``batch_id``: the batch's id (a new one by default), which an ``Outcome`` names with a
+        row number (docs/performance.md); rows are numbered as emitted, so with a
+        ``sample_rate`` below 1 only the sampled rows are, in their order."""
         numpy = self._np
         matrix = numpy.asarray(rows, dtype=numpy.float32)
         start = time.perf_counter()
@@ -154,7 +165,7 @@ class AuditedModel:
             scores, labels = self._interpret(outputs)
             columns = matrix[keep].T.tolist()
             self.producer.emit(
-                PredictionBatch, batch_id=uuid4().hex, model_name=self.model,
+                PredictionBatch, batch_id=batch_id or uuid4().hex, model_name=self.model,
                 model_version=self.version, location=self.location, count=len(keep),
                 sample_rate=self.sample_rate,
                 subject_jurisdictions=[subject_jurisdictions[i] for i in keep]

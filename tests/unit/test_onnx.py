@@ -119,6 +119,23 @@ def test_batch_call_emits_one_columnar_event(setup) -> None:  # type: ignore[no-
     assert batch.subject_jurisdictions == ("FR",) * 64
 
 
+def test_ids_an_outcome_can_name(setup) -> None:  # type: ignore[no-untyped-def]
+    """A prediction given its id is emitted at once as a Prediction with it (not gathered); a
+    batch given its id keeps it: what an Outcome names for model quality."""
+    make, broker, producer = setup
+    model = make()  # gathers single predictions by default
+    model.predict([1.0, 0.0, 2.0])
+    model.predict([1.0, 0.0, 2.0], prediction_id="p-17")
+    model.predict_batch(np.ones((3, 3), dtype=np.float32), batch_id="b-9")
+    assert producer.flush(5)
+    events = decoded(broker)
+    assert [(type(e).__name__, getattr(e, "prediction_id", None) or e.batch_id) for e in events
+            if not isinstance(e, PredictionBatch) or e.batch_id == "b-9"] == [
+        ("Prediction", "p-17"), ("PredictionBatch", "b-9"),
+    ]  # fmt: skip
+    assert sum(e.count for e in events if isinstance(e, PredictionBatch)) == 4  # 1 gathered
+
+
 def test_sampling_records_about_the_configured_share(setup) -> None:  # type: ignore[no-untyped-def]
     make, broker, producer = setup
     rows = np.zeros((2000, 3), dtype=np.float32)
