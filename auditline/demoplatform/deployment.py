@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import yaml
+
 from auditline.demo import DEMO_KEY_ID, DemoKeys
 from auditline.demoplatform.processes import Child, Lines
+from auditline.demoplatform.serving import QUALITY
 from auditline.demoplatform.story import WORKER
 from auditline.settings import ClickHouseSettings, data_dir
 
@@ -77,8 +80,12 @@ class Deployment:
         sink_env = env | {"AUDITLINE_SINK__GROUP_ID": f"{layout.prefix}-sink",
                           "AUDITLINE_SINK__BATCH_MAX_WAIT_MS": "200"}  # fmt: skip
         self.children: dict[str, Child] = {}
+        quality = layout.folder / "performance.yaml"  # the embedded run's model-quality settings
+        quality.parent.mkdir(parents=True, exist_ok=True)
+        quality.write_text(yaml.safe_dump(QUALITY.model_dump(mode="json")), encoding="utf-8")
         self.children["worker"] = Child(
-            "worker", ["worker"], env=worker_env(env, keys), log=layout.log("worker"),
+            "worker", ["worker"], log=layout.log("worker"),
+            env=worker_env(env, keys) | {"AUDITLINE_PERFORMANCE_PATH": str(quality)},
             cwd=layout.folder / "worker",  # faust keeps its data directory in the working one
             ready="worker: ready:",
         )  # fmt: skip

@@ -2,8 +2,9 @@
 
 Each ``drain`` reads the messages that reached the in-process broker since the last one, decodes
 them and hands them to the embedded runner (the default policy pack's engine, the chain
-verifier with the demo keyring, the drift detector); what fires is published at once as signed
-PolicyViolation, DriftAlert, DataQualityAlert and IntegrityAlert events (they are read back,
+verifier with the demo keyring, the drift and model-quality detectors); what fires is published
+at once as signed PolicyViolation, DriftAlert, DataQualityAlert, PerformanceAlert and
+IntegrityAlert events (they are read back,
 and verified, by the next drain) and returned, so that it can be shown as it fires.
 """
 
@@ -15,8 +16,16 @@ from typing import Any
 from auditline.alerting.bodies import integrity_body, violation_body
 from auditline.catalogue import Catalogue
 from auditline.codec import SingleObjectCodec
+from auditline.demoplatform.serving import QUALITY
 from auditline.drift.offline import DriftSettings
-from auditline.events import DataQualityAlert, DriftAlert, Event, IntegrityAlert, PolicyViolation
+from auditline.events import (
+    DataQualityAlert,
+    DriftAlert,
+    Event,
+    IntegrityAlert,
+    PerformanceAlert,
+    PolicyViolation,
+)
 from auditline.integrity.signing import Keys
 from auditline.integrity.verify import Finding
 from auditline.policy.decisions import Decision
@@ -36,11 +45,13 @@ class Fired:
     findings: list[Finding] = field(default_factory=list)
     events: dict[str, Event] = field(default_factory=dict)
     quality: list[dict[str, Any]] = field(default_factory=list)  # DataQualityAlert fields
+    performance: list[dict[str, Any]] = field(default_factory=list)  # PerformanceAlert fields
 
     def add(self, other: Fired) -> None:
         self.decisions += other.decisions
         self.drift += other.drift
         self.quality += other.quality
+        self.performance += other.performance
         self.findings += other.findings
         self.events |= other.events
 
@@ -49,7 +60,9 @@ class Detectors:
     def __init__(self, broker: InProcessBroker, keys: Keys, alerts: AuditProducer) -> None:
         self.broker = broker
         self.policy = load_policy()
-        self.runner = EmbeddedRunner(PolicyEngine(self.policy), keys, drift=DriftSettings())
+        self.runner = EmbeddedRunner(
+            PolicyEngine(self.policy), keys, drift=DriftSettings(), performance=QUALITY
+        )
         self.codec = SingleObjectCodec(Catalogue())
         self.alerts = alerts
         self.offsets: dict[str, int] = {}
@@ -71,15 +84,19 @@ class Detectors:
         result = self.runner.run_events(events, RunResult())
         by_id = {str(e.envelope.event_id): e for e in events}
         fired = Fired(
-            result.decisions, result.drift_alerts, result.findings, by_id, result.quality_alerts
-        )
+            result.decisions, result.drift_alerts, result.findings, by_id, result.quality_alerts,
+            result.performance_alerts,
+        )  # fmt: skip
         self._publish(fired)
         return fired
 
     def finish(self) -> Fired:
         """End of input: the drift windows still open are judged."""
         result = self.runner.finish_drift()
-        fired = Fired(drift=result.drift_alerts, quality=result.quality_alerts)
+        fired = Fired(
+            drift=result.drift_alerts, quality=result.quality_alerts,
+            performance=result.performance_alerts,
+        )  # fmt: skip
         self._publish(fired)
         return fired
 
@@ -92,6 +109,8 @@ class Detectors:
             self.alerts.emit_many(DriftAlert, fired.drift)
         if fired.quality:
             self.alerts.emit_many(DataQualityAlert, fired.quality)
+        if fired.performance:
+            self.alerts.emit_many(PerformanceAlert, fired.performance)
         if fired.findings:
             bodies = [integrity_body(f, fired.events[f.event_id]) for f in fired.findings]
             self.alerts.emit_many(IntegrityAlert, bodies)

@@ -190,8 +190,9 @@ class KafkaRun:
     def run(self) -> Outcome:
         self._say(f"auditline demo: a multi-region ML platform on 2 March 2026 (UTC), through "
                   f"Kafka at {self.bootstrap}\n(producer SDK -> Kafka -> auditline worker: policy "
-                  "engine, chain verifier and drift detector -> alert topics -> auditline alerts "
-                  f"tail; auditline sink -> embedded store)\n\ntopics {self.layout.prefix}.*\n"
+                  "engine, chain verifier, drift and model-quality detectors -> alert topics -> "
+                  "auditline alerts tail; auditline sink -> embedded store)\n\n"
+                  f"topics {self.layout.prefix}.*\n"
                   f"folder {self.layout.folder} (store, spools, logs)\nstarting auditline worker,"
                   " auditline sink and auditline alerts tail")  # fmt: skip
         try:

@@ -34,7 +34,7 @@ from auditline.demoplatform.story import (
     Team,
     data_steps,
 )
-from auditline.events import Event
+from auditline.events import Event, Outcome
 from auditline.integrity.keyring import read_keyring
 from auditline.producer import AuditProducer, Receipt
 from auditline.producer.memory import InProcessBroker, InProcessTransport
@@ -138,7 +138,9 @@ def play(platform: Platform, stage: Stage, out: IO[str]) -> bool:
     steps, ml = data_steps(), serving.ml_steps()
     batches = [*serving.schedule(), *stage.extra_batches]
     serving_producer = platform.producers[CHURN_SERVING]
-    with show.Display(out, len(steps) + len(ml) + 1 + len(batches)) as display:
+    labels = np.random.default_rng(20260303)  # whether customers churned: draws of their own
+    learned: list[tuple[datetime, list[dict[str, Any]]]] = []  # outcomes, when known
+    with show.Display(out, len(steps) + len(ml) + 2 + len(batches)) as display:
         for step in [*steps, *(s for s in ml if s.minute < 50)]:  # before the churn model's run
             platform.step(step)
             _report(platform, stage, display, step.caption, step.team)
@@ -157,13 +159,31 @@ def play(platform: Platform, stage: Stage, out: IO[str]) -> bool:
         stage.before_serving()
         for batch in batches:
             platform.clock.now = batch.at
-            serving.serve(model, batch, rng)
+            learned = _learn(serving_producer, learned, batch.at)
+            scores = serving.serve(model, batch, rng)
             serving_producer.flush(10)
+            learned.append((batch.at + serving.OUTCOME_DELAY,
+                            serving.outcomes(batch, scores, labels)))  # fmt: skip
             label = "campaign customers" if batch.campaign else "regular customers"
             _report(platform, stage, display, f"serving churn:4 {batch.at:%H:%M} UTC ({label})")
+        platform.clock.now = max(at for at, _ in learned)
+        _learn(serving_producer, learned, None)
+        serving_producer.flush(10)
+        _report(platform, stage, display, "churn outcomes of the last hours known", CHURN_SERVING)
         delivered = platform.close()
         stage.finish(display)
     return delivered
+
+
+def _learn(
+    producer: AuditProducer, learned: list[tuple[datetime, list[dict[str, Any]]]],
+    now: datetime | None,
+) -> list[tuple[datetime, list[dict[str, Any]]]]:  # fmt: skip
+    """Emit the outcomes known by ``now`` (None: all), each batch's at its time; the rest."""
+    for at, bodies in learned:
+        if now is None or at <= now:
+            producer.emit_many(Outcome, bodies, event_time=at)
+    return [(at, bodies) for at, bodies in learned if now is not None and at > now]
 
 
 def _report(platform: Platform, stage: Stage, display: show.Display, caption: str,
@@ -218,6 +238,8 @@ class EmbeddedStage:
             display.line(show.violation_line(d, at(d.subject_event_id)), STYLES.get(d.decision, ""))
         for alert in show.strongest(fired.drift):
             display.line(show.drift_line(alert), "magenta")
+        for alert in show.strongest_quality(fired.performance):
+            display.line(show.quality_line(alert), "magenta")
         for finding in fired.findings:
             display.line(show.integrity_line(finding, at(finding.event_id)), "bold red")
 
@@ -228,8 +250,8 @@ STYLES = {"deny": "bold red", "alert": "yellow", "allow_with_obligations": "cyan
 def run_platform(keys: DemoKeys, out: IO[str]) -> PlatformRun:
     """The whole story on the embedded default, through the detectors, printed as it happens."""
     print("auditline demo: a multi-region ML platform on 2 March 2026 (UTC), embedded default\n"
-          "(producer SDK -> in-process transport -> policy engine, chain verifier and drift "
-          "detector -> alert events)\n", file=out)  # fmt: skip
+          "(producer SDK -> in-process transport -> policy engine, chain verifier, drift and "
+          "model-quality detectors -> alert events)\n", file=out)  # fmt: skip
     broker = InProcessBroker()
     with tempfile.TemporaryDirectory(prefix="auditline-demo-") as spool:
         base = {"spool": {"path": Path(spool), "fsync": "never"}}
@@ -250,11 +272,12 @@ def _summary(run: PlatformRun, out: IO[str]) -> None:
     fired = run.fired
     judged = [d for d in fired.decisions if d.decision != "allow"]
     print(f"\nThe detectors read {run.events} events (alert events included) and raised "
-          f"{len(judged)} policy decisions, {len(fired.drift)} drift alert events and "
-          f"{len(fired.findings)} integrity alert event(s), each published as a signed alert "
-          "event. By regime:", file=out)  # fmt: skip
+          f"{len(judged)} policy decisions, {len(fired.drift)} drift, "
+          f"{len(fired.performance)} model-quality and {len(fired.findings)} integrity alert "
+          "event(s), each published as a signed alert event. By regime:", file=out)  # fmt: skip
     for line in show.tally(judged):
         print(line, file=out)
     print(show.drift_summary(fired.drift), file=out)
+    print(show.quality_summary(fired.performance), file=out)
     streams = sorted({f.stream for f in fired.findings})
     print(f"  {'integrity':<22} " + (", ".join(streams) or "nothing found"), file=out)

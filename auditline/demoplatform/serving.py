@@ -6,7 +6,10 @@ tenure_months, monthly_spend and support_calls; ``tests/unit/test_demo.py`` rebu
 through ``auditline.onnx.AuditedModel``, so every served batch is a ``PredictionBatch`` event.
 The customers it scores are drawn from a seeded generator; part way through the day a marketing
 campaign brings in new customers (short tenure, many support calls): the drift the detector is
-there to see. Needs numpy and onnxruntime (``auditline[demo]``).
+there to see. Whether a scored customer churned is known 70 minutes later (an ``Outcome`` per
+row of the batch): the campaign's customers, signed up with a discount, mostly stay although the
+model says they will leave, so its accuracy falls (the model-quality detector's alert). Needs
+numpy and onnxruntime (``auditline[demo]``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from auditline.demoplatform.story import (
     Step,
 )
 from auditline.events import DeploymentStatus, ModelDeployed, RunStatus, TrainingRun
+from auditline.performance.config import PerformanceConfig, PerformanceSettings, Tolerance
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,6 +44,17 @@ HOURS = 8  # serving windows of one hour: 09:00 .. 17:00
 DRIFT_HOURS = frozenset({3, 4, 5})  # 12:00 .. 15:00: the campaign's customers
 BATCHES_PER_HOUR = 3
 BATCH_ROWS = 80
+OUTCOME_DELAY = timedelta(minutes=70)  # when whether a scored customer churned is known
+TRAINED = {"accuracy": 0.82, "auc": 0.82}  # the training run's (on the regular customers)
+# hourly windows judged once two hours of outcomes have passed them; a drop of 0.10 (0.20)
+# in accuracy or AUC alerts: the regular hours' own spread (0.026 at 240 outcomes) stays under it
+QUALITY = PerformanceSettings(
+    defaults=PerformanceConfig(
+        join_from="training_run", window_seconds=3600, allowed_lateness_seconds=0,
+        horizon_seconds=7200, min_outcomes=200,
+        tolerances={m: Tolerance(medium=0.10, high=0.20) for m in TRAINED},
+    )
+)  # fmt: skip
 
 
 def customers(rng: Any, rows: int, *, campaign: bool) -> np.ndarray:
@@ -68,7 +83,7 @@ def train(producer: AuditProducer, model: AuditedModel, rng: Any) -> None:
         scores = model.session.run(None, {model.input_name: rows})[0][:, 0]
         run.profile_features({name: rows[:, i].tolist() for i, name in enumerate(FEATURES)})
         run.profile_predictions(scores.tolist())
-        run.log_metrics(auc=0.87, log_loss=0.41)
+        run.log_metrics(**TRAINED, log_loss=0.41)
         run.set_output(VERSION, MODEL_FILE)
 
 
@@ -107,13 +122,37 @@ class Batch:
     def campaign(self) -> bool:
         return self.hour in DRIFT_HOURS
 
+    @property
+    def batch_id(self) -> str:
+        return f"{MODEL}-{VERSION}-{self.at:%H%M}"
+
 
 def schedule() -> list[Batch]:
     return [Batch(h, i) for h in range(HOURS) for i in range(BATCHES_PER_HOUR)]
 
 
-def serve(model: AuditedModel, batch: Batch, rng: Any) -> None:
-    """Score one batch of customers (German and French data subjects) in Frankfurt."""
+def serve(model: AuditedModel, batch: Batch, rng: Any) -> np.ndarray:
+    """Score one batch of customers (German and French data subjects) in Frankfurt: the
+    scores."""
     rows = customers(rng, BATCH_ROWS, campaign=batch.campaign)
     subjects = [("DE", "FR")[i % 2] for i in range(BATCH_ROWS)]
-    model.predict_batch(rows, subject_jurisdictions=subjects)
+    scores: np.ndarray = model.predict_batch(
+        rows, subject_jurisdictions=subjects, batch_id=batch.batch_id
+    )[:, 0]
+    return scores
+
+
+def outcomes(batch: Batch, scores: np.ndarray, rng: Any) -> list[dict[str, Any]]:
+    """Whether each scored customer churned (the ``Outcome`` bodies, known ``OUTCOME_DELAY``
+    after the batch): a regular customer as the model said, less surely the closer its score
+    is to 0.5; a campaign customer with a chance of 1 in 4, whatever the model said."""
+    if batch.campaign:
+        churned = rng.random(len(scores)) < 0.25
+    else:
+        said = scores >= 0.5
+        churned = said ^ (rng.random(len(scores)) < 0.3 * (1 - abs(2 * scores - 1)))
+    return [
+        {"model_name": MODEL, "model_version": VERSION, "batch_id": batch.batch_id, "row": row,
+         "label": "1" if left else "0"}
+        for row, left in enumerate(churned.tolist())
+    ]  # fmt: skip

@@ -52,6 +52,28 @@ def drift_line(alert: Mapping[str, Any]) -> str:
             f"{when(start)} to {when(end)}")  # fmt: skip
 
 
+def quality_line(alert: Mapping[str, Any]) -> str:
+    """A model-quality alert: the metric over the window's predictions joined to outcomes."""
+    start, end = alert["window_start"], alert["window_end"]
+    return (f"{when(end)}  MODEL QUALITY {alert['state']:<8} {alert['severity']:<20} "
+            f"{alert['model_name']}:{alert['model_version']} {alert['metric']} "
+            f"{alert['value']:.2f} (trained {alert['baseline']:.2f}, threshold "
+            f"{alert['threshold']:.2f}) over {alert['outcomes']} outcomes, window {when(start)} "
+            f"to {when(end)}")  # fmt: skip
+
+
+def quality_summary(alerts: Iterable[Mapping[str, Any]]) -> str:
+    """One line: which metrics' episodes opened and closed, and when (window ends)."""
+    parts = []
+    for state in ("opened", "closed"):
+        chosen = [a for a in alerts if a["state"] == state]
+        if chosen:
+            names = sorted({a["metric"] for a in chosen})
+            last = max(a["window_end"] for a in chosen)
+            parts.append(f"{state} {when(last)} for {', '.join(names)}")
+    return f"  {'model quality':<22} " + ("; ".join(parts) or "none")
+
+
 def strongest(alerts: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The drift alerts worth a line: a feature whose drift opens (or closes) both its medium
     and its high episode in one window is shown once, at high (both are published)."""
@@ -63,6 +85,11 @@ def strongest(alerts: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         for a in alerts
         if a["severity"] == "high" or (a["feature"], a["state"], a["window_start"]) not in high
     ]
+
+
+def strongest_quality(alerts: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The model-quality alerts worth a line: as ``strongest``, per metric."""
+    return strongest([{**a, "feature": a["metric"]} for a in alerts])
 
 
 def integrity_line(finding: Finding, at: datetime | None) -> str:
