@@ -137,27 +137,27 @@ class Gate:
 def input_of(event: Event, message: Any, gate: Gate) -> tuple[str, bytes] | None:
     """(model version, input record) for a prediction with a score or label, or an outcome,
     that the gate lets through."""
-    record: dict[str, Any]
-    if isinstance(event, Outcome):
-        if event.prediction_id is not None:
-            record = {"k": "o", "id": event.prediction_id}
-        else:
-            record = {"k": "r", "id": event.batch_id, "row": event.row}
-        record |= {"l": event.label, "v": event.value}
-    elif isinstance(event, PredictionBatch):
-        if not event.scores and not event.labels:
-            return None
-        record = {"k": "b", "id": event.batch_id, "n": event.count,
-                  "s": list(event.scores) or None, "l": list(event.labels) or None}  # fmt: skip
-    elif isinstance(event, Prediction):
-        if event.score is None and event.label is None:
-            return None
-        record = {"k": "p", "id": event.prediction_id, "s": event.score, "l": event.label}
-    else:
+    if not isinstance(event, Prediction | PredictionBatch | Outcome):
+        return None
+    if isinstance(event, PredictionBatch) and not event.scores and not event.labels:
+        return None
+    if isinstance(event, Prediction) and event.score is None and event.label is None:
         return None
     key = gate.version(event)
     if key is None:
         return None
+    record: dict[str, Any]
+    if isinstance(event, Outcome):
+        record = (
+            {"k": "o", "id": event.prediction_id} if event.prediction_id is not None
+            else {"k": "r", "id": event.batch_id, "row": event.row}
+        )  # fmt: skip
+        record |= {"l": event.label, "v": event.value}
+    elif isinstance(event, PredictionBatch):
+        record = {"k": "b", "id": event.batch_id, "n": event.count,
+                  "s": list(event.scores) or None, "l": list(event.labels) or None}  # fmt: skip
+    else:
+        record = {"k": "p", "id": event.prediction_id, "s": event.score, "l": event.label}
     record |= {
         "t": int(event.envelope.event_time.timestamp() * 1000),
         "src": f"{message.topic}:{message.partition}", "o": message.offset,
