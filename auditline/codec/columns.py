@@ -2,8 +2,10 @@
 
 fastavro writes each value of a ``["null", "double"]`` array by trying the union's branches in
 turn: about 1 µs a value, 10 ms for a batch of 1,000 predictions of 8 features, the whole cost
-of recording predictions at volume. Here a column without nulls is packed by one
-``struct.pack`` call (a union index and a double per value). The layout follows
+of recording predictions at volume. Here a column without nulls is packed at C speed (a union
+index and a double per value: one ``struct.pack`` call, and for long columns the doubles packed
+first and interleaved with the union indexes by byte planes), and repeated strings are looked up
+from a memo of their encodings. The layout follows
 ``schemas/auditline.events.PredictionBatch.avsc`` field by field;
 Reading is the mirror image (fastavro took 5 ms to read the same batch; the worker reads every
 batch). ``tests/unit/test_columns.py`` holds these bytes and records equal to fastavro's for
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from functools import lru_cache
 from io import BytesIO
 from typing import Any
 
@@ -64,25 +65,52 @@ def _array(count: int, items: Iterable[bytes]) -> bytes:
 
 
 def _optional_strings(values: Sequence[str | None]) -> Iterable[bytes]:
-    return map(_optional_string, values)
+    """Jurisdictions and categories repeat: each is encoded once (while fewer than
+    ``_STRINGS_KEPT`` distinct ones were seen) and looked up at C speed."""
+    try:
+        return list(map(_ENCODED_STRINGS.__getitem__, values))
+    except KeyError:  # new values: this call's own table (another thread may clear the memo)
+        encoded = {v: avro_optional_string(v) for v in set(values)}
+        if len(_ENCODED_STRINGS) > _STRINGS_KEPT:
+            _ENCODED_STRINGS.clear()
+        _ENCODED_STRINGS.update(encoded)
+        return list(map(encoded.__getitem__, values))
 
 
-@lru_cache(maxsize=4096)
-def _optional_string(value: str | None) -> bytes:
-    """Jurisdictions and categories repeat: each is encoded once."""
-    return avro_optional_string(value)
+_ENCODED_STRINGS: dict[str | None, bytes] = {}
+_STRINGS_KEPT = 4096
 
 
 def _optional_doubles(values: Sequence[float | None]) -> bytes:
     if not values:
         return b"\x00"
-    if None in values:
+    try:  # union branch 1 (zig-zag 2) and the value, for every value at C speed
+        if len(values) < _INTERLEAVE_FROM:
+            packed: list[float | None] = [2, 0.0] * len(values)
+            packed[1::2] = values
+            items = struct.pack("<" + "Bd" * len(values), *packed)
+        else:
+            items = _branch_and_doubles(values)
+    except struct.error:  # a None among them (no scan for one first: it costs as much)
         items = b"".join(b"\x00" if v is None else b"\x02" + _DOUBLE.pack(v) for v in values)
-    else:  # union branch 1 (zig-zag 2) and the value, for every value in one call
-        packed: list[float | None] = [2, 0.0] * len(values)
-        packed[1::2] = values  # no None here
-        items = struct.pack("<" + "Bd" * len(values), *packed)
     return avro_long(len(values)) + items + b"\x00"
+
+
+_INTERLEAVE_FROM = 256
+"""From this many values a column is packed as doubles first and interleaved with the union
+branches by byte planes (16 strided copies in C): half the cost of one 2n-item ``struct``
+format over a batch of 1,000 (whose format string is built and parsed on every call)."""
+
+
+def _branch_and_doubles(values: Sequence[float | None]) -> bytes:
+    """``02`` and the little-endian double, for each value (none of them None)."""
+    count = len(values)
+    doubles = struct.pack(f"<{count}d", *values)
+    out = bytearray(9 * count)
+    out[0::9] = b"\x02" * count
+    for byte in range(8):
+        out[1 + byte :: 9] = doubles[byte::8]
+    return bytes(out)
 
 
 def _doubles(values: Sequence[float]) -> bytes:

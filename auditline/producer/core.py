@@ -1,13 +1,16 @@
 """``AuditProducer``: validate, seal, spool, send — and never lose an event.
 
-Life of an event in ``emit``:
+Life of an event in ``emit`` (``emit_many``: the same for a list of bodies of one kind):
 
 1. validated into its frozen model (a bad call raises ``InvalidEventError`` naming the field,
-   before any state changes);
-2. sealed: the stream's next ``sequence`` and ``prev_hash``, its hash, optional signature;
-3. appended to the on-disk spool (write-ahead): from here it survives a crash of this process;
-4. handed to the transport at once if nothing is waiting before it, else left to the pump
-   thread, which sends the spool's backlog in order as the transport has room.
+   before any state changes) and its body encoded (``sealing.body_writer``), in the caller's
+   thread without a lock;
+2. sealed under the emit lock: the stream's next ``sequence`` and ``prev_hash``, its hash,
+   optional signature;
+3. appended to the on-disk spool (write-ahead), one ``write`` per call whatever the number of
+   events: from here it survives a crash of this process;
+4. handed to the transport by the same thread at once if nothing is waiting before it, else left
+   to the pump thread, which sends the spool's backlog in order as the transport has room.
 
 A delivery report acknowledges the spool record. After a restart (or a transport failure) the
 unacknowledged records are compared with what the topic already holds (``delivered``) and only
@@ -26,7 +29,7 @@ from datetime import UTC, datetime
 from functools import partial
 from types import TracebackType
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from pydantic import ValidationError
 
@@ -40,11 +43,11 @@ from auditline.policy.preflight import Preflight, Proposal
 from auditline.producer.helpers import LineageHelpers
 from auditline.producer.predictions import PredictionBuffer
 from auditline.producer.records import SpoolRecord
-from auditline.producer.sealing import Link, Sealer
+from auditline.producer.sealing import Chained, Draft, EventKind, Sealer
 from auditline.producer.spool import Head, Spool
-from auditline.producer.transport import OutboundMessage, QueueFull, Transport, make_transport
+from auditline.producer.transport import QueueFull, Transport, make_transport
 from auditline.producer.validation import event_time_of, invalid_event
-from auditline.producer.wire import UuidSource, avro_string
+from auditline.producer.wire import timestamp_millis
 from auditline.settings import AuditlineSettings, load_settings
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,7 @@ _ENVELOPE_KEYS = frozenset({"event_time", "trace_id"})
 RECOVERY_MARGIN_MS = 60_000  # clock skew allowance when scanning the topic after a restart
 CHECKPOINT_ROOM_BYTES = 1 << 20  # the pump skips a checkpoint rather than wait for spool room
 PUMP_INTERVAL_S = 0.01  # the pump serves reports and backlog this often when emit does not
+FLUSH_POLL_S = 0.01  # flush serves reports in slices of this, checking the spool between them
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,14 @@ class Receipt:
     stream: str
     sequence: int
     hash: str
+
+
+_NO_HEAD = Head()  # a stream's head before its first event
+
+
+def _millis(value: datetime | None) -> int | None:
+    """A given event time (validated, see ``event_time_of``) in Avro's milliseconds."""
+    return None if value is None else timestamp_millis(event_time_of(value))
 
 
 @dataclass
@@ -102,9 +114,8 @@ class AuditProducer(LineageHelpers):
             service=config.service, instance=config.instance, location=location
         )
         self.sealer = Sealer(self.identity, self.codec.header, signer_for(self.settings))
-        self._new_id = UuidSource()
         self._placeholder = Envelope.model_construct(
-            event_id=self._new_id(), event_time=datetime.now(UTC), producer=self.identity,
+            event_id=uuid4(), event_time=datetime.now(UTC), producer=self.identity,
             stream="-", sequence=0, prev_hash=ZERO_HASH, hash=ZERO_HASH,
         )  # fmt: skip
         self.spool = Spool(
@@ -116,6 +127,7 @@ class AuditProducer(LineageHelpers):
         self.stats = ProducerStats()
         self._buffers: list[PredictionBuffer] = []
         self._emit_lock = threading.Lock()
+        self._kinds: dict[type[Event], EventKind] = {}
         self._poll_lock = threading.Lock()  # one thread at a time serves delivery reports
         self._last_poll = 0.0
         self._send_lock = threading.RLock()
@@ -158,49 +170,57 @@ class AuditProducer(LineageHelpers):
     ) -> list[Receipt]:
         """Emit several events of one kind with one spool write (the batch path). A body's own
         ``event_time`` or ``trace_id`` key sets that event's, instead of the arguments'."""
-        entry = self.catalogue.for_model(model)
-        stream = self.stream_of(model)
-        key, stream_avro = stream.encode(), avro_string(stream)
-        when = event_time_of(event_time)
+        kind = self._kinds.get(model) or self._kind_of(model)
+        when = _millis(event_time)
+        # validated and encoded before the lock: only the chain is sealed under it
+        drafts = [self._draft(kind, body, when, trace_id, tenant) for body in bodies]
+        if not drafts:
+            return []
         with self._emit_lock:
-            head = self.spool.heads.get(stream, Head())
-            records, receipts = [], []
-            now_ms = int(time.time() * 1000)
-            index = self.spool.next_index
-            for body in bodies:
-                own_time = body.get("event_time")
-                link = Link(
-                    self._new_id(), event_time_of(own_time) if own_time else when, stream_avro,
-                    head.next_sequence, head.last_hash, body.get("trace_id", trace_id), tenant,
-                )  # fmt: skip
-                sealed = self.sealer.seal(self.validate(model, body), link)
-                digest_hex = sealed.digest.hex()
-                records.append(
-                    SpoolRecord(
-                        index,
-                        now_ms,
-                        entry.topic,
-                        key,
-                        sealed.wire,
-                        stream,
-                        link.sequence,
-                        sealed.digest,
-                    )
-                )
-                receipts.append(Receipt(link.event_id, stream, link.sequence, digest_hex))
-                head = Head(link.sequence + 1, digest_hex)
-                index += 1
-            if not records:
-                return []
-            self.spool.append(records)
-            self.stats.emitted += len(records)
+            chained, receipts = self._seal(kind, drafts)
+            self.spool.append(chained.records, chained.frames)
+            self.stats.emitted += len(receipts)
         try:  # the events are spooled: from here on a failure is the pump's to retry
-            self._send_direct(records)
+            self._send_direct(chained.records)
             self._serve_reports()
         except Exception as exc:  # noqa: BLE001 - e.g. librdkafka refusing a message
             log.warning("sending spooled events failed, the pump retries: %s", exc)
             self._failed.set()
         return receipts
+
+    def _kind_of(self, model: type[Event]) -> EventKind:
+        """What every event of ``model`` shares on its way out (made once per kind)."""
+        topic = self.catalogue.for_model(model).topic
+        kind = self.sealer.kind(model, topic, self.stream_of(model), self.codec.header(model))
+        self._kinds[model] = kind
+        return kind
+
+    def _draft(
+        self,
+        kind: EventKind,
+        body: Mapping[str, Any],
+        when: int | None,
+        trace_id: str | None,
+        tenant: str | None,
+    ) -> Draft:
+        """One body validated (``InvalidEventError`` before anything is spooled) and encoded."""
+        own_time = body.get("event_time")
+        millis = _millis(own_time) if own_time else when
+        tail = Sealer.tail(body.get("trace_id", trace_id), tenant)
+        return kind.write(self.validate(kind.model, body)), millis, tail
+
+    def _seal(self, kind: EventKind, drafts: list[Draft]) -> tuple[Chained, list[Receipt]]:
+        """Chain, sign and frame the drafts after the stream's head (under the emit lock)."""
+        head = self.spool.heads.get(kind.stream, _NO_HEAD)
+        chained = self.sealer.chain(
+            kind, drafts, head.next_sequence, head.last_hash, self.spool.next_index
+        )
+        stream = kind.stream
+        receipts = [
+            Receipt(event_id, stream, record.sequence, record.hash.hex())
+            for event_id, record in zip(chained.event_ids, chained.records, strict=True)
+        ]
+        return chained, receipts
 
     def check(
         self,
@@ -292,11 +312,16 @@ class AuditProducer(LineageHelpers):
             raise InvalidEventError(
                 "envelope is set by the producer; pass body fields only", field="envelope"
             )
-        fields = {k: v for k, v in body.items() if k not in _ENVELOPE_KEYS}
+        if _ENVELOPE_KEYS.isdisjoint(body):
+            fields = {"envelope": self._placeholder, **body}
+        else:
+            fields = {k: v for k, v in body.items() if k not in _ENVELOPE_KEYS}
+            fields["envelope"] = self._placeholder
         try:
-            return model.model_validate({"envelope": self._placeholder, **fields}, context=GIVEN)
+            event: Event = model.__pydantic_validator__.validate_python(fields, context=GIVEN)
         except ValidationError as exc:
             raise invalid_event(model, exc) from exc
+        return event
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -304,26 +329,21 @@ class AuditProducer(LineageHelpers):
         if not self._recovered.is_set():
             return
         with self._send_lock:
-            for record in records:
-                if self._send_cursor != record.index or self._held is not None:
-                    return  # a backlog is waiting: the pump sends in order
-                try:
-                    self._produce(record)
-                except QueueFull:
-                    return
-                self._send_cursor += 1
-                self.stats.sent_directly += 1
+            if self._send_cursor != records[0].index or self._held is not None:
+                return  # a backlog is waiting: the pump sends in order
+            produce, sent = self.transport.produce, 0
+            try:
+                for record in records:
+                    produce(record, record.index)
+                    sent += 1
+            except QueueFull:
+                pass
+            finally:
+                self._send_cursor += sent
+                self.stats.sent_directly += sent
 
     def _produce(self, record: SpoolRecord) -> None:
-        message = OutboundMessage(
-            record.topic,
-            record.key,
-            record.value,
-            record.stream,
-            record.sequence,
-            record.timestamp_ms,
-        )
-        self.transport.produce(message, record.index)
+        self.transport.produce(record, record.index)
 
     def _serve_reports(self) -> None:
         """Serve delivery reports inline, at most every millisecond, if no other thread is."""
@@ -448,10 +468,27 @@ class AuditProducer(LineageHelpers):
                 log.warning("predictions still buffered: %s", exc)
                 written = False
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.spool.wait_acked(min(0.1, max(0.0, deadline - time.monotonic()))):
-                return written
-        return written and self.spool.unacked == 0
+        while not self.spool.wait_acked(0):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._await_reports(min(FLUSH_POLL_S, left))
+        return written
+
+    def _await_reports(self, timeout: float) -> None:
+        """Wait up to ``timeout`` for delivery reports, serving them in this thread (as
+        librdkafka's flush does) unless another thread is: a flush returns as soon as the last
+        report arrives, not at the pump's next round."""
+        if not self._poll_lock.acquire(blocking=False):
+            self.spool.wait_acked(timeout)
+            return
+        try:
+            self._handle_reports(timeout)
+        except Exception as exc:  # noqa: BLE001 - e.g. a transport being replaced: the pump's
+            log.debug("serving delivery reports in flush failed: %s", exc)
+            self.spool.wait_acked(timeout)
+        finally:
+            self._poll_lock.release()
 
     @property
     def pending(self) -> int:

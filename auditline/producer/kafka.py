@@ -43,14 +43,23 @@ class KafkaTransport:
         except KafkaException as exc:
             raise ConfigError(f"invalid Kafka producer settings: {exc}") from exc
         self._reports: list[DeliveryReport] = []
+        self._stream_headers: dict[str, tuple[str, str | bytes | None]] = {}  # a few streams
 
     def _report(self, token: int, err: KafkaError | None, _: Message) -> None:
         self._reports.append((token, None if err is None else f"{err.name()}: {err.str()}"))
 
     def produce(self, message: OutboundMessage, token: int) -> None:
+        """``message.headers()``, with the stream's header made once per stream."""
+        stream = self._stream_headers.get(message.stream)
+        if stream is None:
+            stream = self._stream_headers[message.stream] = (STREAM_HEADER, message.stream.encode())
+        headers: list[tuple[str, str | bytes | None]] = [
+            stream,
+            (SEQUENCE_HEADER, b"%d" % message.sequence),
+        ]
         try:
             self.producer.produce(
-                message.topic, message.value, message.key, headers=message.headers(),
+                message.topic, message.value, message.key, headers=headers,
                 timestamp=message.timestamp_ms, on_delivery=partial(self._report, token),
             )  # fmt: skip
         except BufferError as exc:

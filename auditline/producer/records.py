@@ -6,36 +6,39 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from auditline.producer.transport import OutboundMessage
+
 _FRAME = struct.Struct("<II")  # payload length, crc32 of payload
 _FIXED = struct.Struct("<QQQ32sHHII")  # index, timestamp, sequence, hash, 4 lengths
 FRAME_OVERHEAD = _FRAME.size + _FIXED.size
 
 
 @dataclass(frozen=True, slots=True)
-class SpoolRecord:
-    """One sealed event, ready for the transport; ``index`` is its position in the spool."""
+class SpoolRecord(OutboundMessage):
+    """One sealed event: the message handed to the transport, and ``index``, its position in
+    the spool, and ``hash``, the 32 raw bytes of the event hash."""
 
     index: int
-    timestamp_ms: int
-    topic: str
-    key: bytes
-    value: bytes
-    stream: str
-    sequence: int
-    hash: bytes  # 32 raw bytes of the event hash
+    hash: bytes
 
     def frame(self) -> bytes:
-        topic, stream = self.topic.encode(), self.stream.encode()
-        payload = b"".join(
-            (
-                _FIXED.pack(
-                    self.index, self.timestamp_ms, self.sequence, self.hash,
-                    len(topic), len(stream), len(self.key), len(self.value),
-                ),
-                topic, stream, self.key, self.value,
-            )
-        )  # fmt: skip
-        return _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
+        return encode_frame(self, self.topic.encode(), self.stream.encode())
+
+
+def encode_frame(record: SpoolRecord, topic: bytes, stream: bytes) -> bytes:
+    """The record's frame, its topic and stream already encoded (the producer's batch loop
+    encodes them once)."""
+    value, key = record.value, record.key
+    payload = b"".join(
+        (
+            _FIXED.pack(
+                record.index, record.timestamp_ms, record.sequence, record.hash,
+                len(topic), len(stream), len(key), len(value),
+            ),
+            topic, stream, key, value,
+        )
+    )  # fmt: skip
+    return _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
 
 
 def parse_frames(data: bytes) -> tuple[list[SpoolRecord], int]:
@@ -65,4 +68,4 @@ def _parse_payload(payload: bytes) -> SpoolRecord:
     key = payload[pos : pos + lk]
     pos += lk
     value = payload[pos : pos + lv]
-    return SpoolRecord(index, ts, topic, key, value, stream, sequence, digest)
+    return SpoolRecord(topic, key, value, stream, sequence, ts, index, digest)

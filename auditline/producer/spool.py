@@ -6,7 +6,11 @@ with each stream's chain head as of the last deleted segment.
 
 - Crash safety: records are written with ``os.write`` on an unbuffered descriptor, so a killed
   process loses nothing it returned from ``append``; ``fsync`` (``always`` / ``interval`` /
-  ``never``) decides what survives a power loss. A torn final record is cut off on open.
+  ``never``) decides what survives a power loss. ``always`` fsyncs before ``append`` returns
+  (one fsync per call: a batch is one write and one fsync); ``interval`` leaves it to a syncer
+  thread that fsyncs what was written every ``fsync_interval_ms``, so the emitting thread never
+  waits for the disk and an idle spool is synced all the same. A torn final record is cut off
+  on open.
 - Bound: the bytes of live segments never exceed ``max_bytes``; at the bound ``append`` blocks
   up to ``emit_timeout_ms`` (``on_full="block"``) or raises at once (``"raise"``), then raises
   ``SpoolFullError``. Nothing is ever dropped silently.
@@ -24,13 +28,16 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from auditline.errors import ConfigError, EmitError
 from auditline.events import ZERO_HASH
@@ -38,6 +45,7 @@ from auditline.producer.records import SpoolRecord, parse_frames
 from auditline.settings import SpoolSettings
 
 MARK_EVERY = 512
+log = logging.getLogger(__name__)
 
 
 class SpoolFullError(EmitError):
@@ -48,8 +56,7 @@ class SpoolInUseError(ConfigError):
     """Another open producer (in this or another process) writes to the same spool folder."""
 
 
-@dataclass(frozen=True)
-class Head:
+class Head(NamedTuple):
     """A stream's chain head: the next sequence and the hash of the last event."""
 
     next_sequence: int = 0
@@ -89,7 +96,6 @@ class Spool:
         self._lock_fd = _lock_folder(self.path)
         self._lock = threading.Condition()
         self._acked_above: set[int] = set()
-        self._last_fsync = time.monotonic()
         self._written: deque[tuple[int, float]] = deque()  # (first index, wall time) per append
         self.heads: dict[str, Head] = self._read_heads()
         self.low = self._read_acked()
@@ -97,7 +103,12 @@ class Spool:
         self._live_bytes = sum(segment.size for segment in self._segments)
         self.next_index = max(self.low, self._segments[-1].last + 1) if self._segments else self.low
         self._fd = -1
+        self._sync_lock = threading.Lock()  # the descriptor is fsynced and closed under it
+        self._dirty = False  # written since the last fsync
+        self.closed = False
         self._roll()
+        if settings.fsync == "interval" and settings.fsync_interval_ms > 0:
+            _start_syncer(self, settings.fsync_interval_ms / 1000)
 
     # -- recovery ---------------------------------------------------------------------------
 
@@ -152,29 +163,37 @@ class Spool:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def append(self, records: Sequence[SpoolRecord]) -> None:
-        """Write records (indexes must continue ``next_index``), waiting for room if full."""
-        frames = [r.frame() for r in records]
+    def append(self, records: Sequence[SpoolRecord], frames: Sequence[bytes] | None = None) -> None:
+        """Write records (indexes must continue ``next_index``) with one ``write``, waiting for
+        room if full; ``frames``: the records' frames, when the caller made them already."""
+        if frames is None:
+            frames = [r.frame() for r in records]
         data = b"".join(frames)
+        first, last = records[0].index, records[-1].index
+        latest = {record.stream: record for record in records}  # each stream's new head
         with self._lock:
             self._wait_for_room(len(data))
             if self._segments[-1].size >= self.settings.segment_bytes:
                 self._roll()
             _write_all(self._fd, data)
             segment = self._segments[-1]
-            offset = segment.size
-            for record, frame in zip(records, frames, strict=True):
-                segment.mark(record.index, offset)
-                offset += len(frame)
+            if not segment.marks or last - segment.marks[-1][0] >= MARK_EVERY:
+                offset = segment.size
+                for record, frame in zip(records, frames, strict=True):
+                    segment.mark(record.index, offset)
+                    offset += len(frame)
             segment.size += len(data)
-            segment.last = records[-1].index
-            for record in records:
-                self.heads[record.stream] = Head(record.sequence + 1, record.hash.hex())
+            segment.last = last
+            for stream, record in latest.items():
+                self.heads[stream] = Head(record.sequence + 1, record.hash.hex())
             self._live_bytes += len(data)
-            if not self._written or records[0].index - self._written[-1][0] >= MARK_EVERY:
-                self._written.append((records[0].index, time.time()))  # one per 512 records
-            self.next_index = records[-1].index + 1
-            self._maybe_fsync()
+            if not self._written or first - self._written[-1][0] >= MARK_EVERY:
+                self._written.append((first, time.time()))  # one per 512 records
+            self.next_index = last + 1
+            if self.settings.fsync == "interval" and self.settings.fsync_interval_ms > 0:
+                self._dirty = True  # fsynced by the syncer thread within the interval
+            elif self.settings.fsync != "never":
+                os.fsync(self._fd)  # "always" (or an interval of 0): before append returns
 
     def _wait_for_room(self, size: int) -> None:
         if self.live_bytes + size <= self.settings.max_bytes:
@@ -191,19 +210,20 @@ class Spool:
                 "or restore the broker; nothing was dropped, this event was not accepted"
             )
 
-    def _maybe_fsync(self) -> None:
-        policy = self.settings.fsync
-        now = time.monotonic()
-        due = (now - self._last_fsync) * 1000 >= self.settings.fsync_interval_ms
-        if policy == "always" or (policy == "interval" and due):
-            os.fsync(self._fd)
-            self._last_fsync = now
+    def sync_if_written(self) -> None:
+        """fsync what was written since the last fsync (the syncer thread's work)."""
+        with self._sync_lock:
+            if self._dirty and self._fd >= 0:
+                self._dirty = False  # a write from here on marks it again
+                os.fsync(self._fd)
 
     def _roll(self) -> None:
         """Start a new segment; the finished one keeps the chain heads as of its end."""
         if self._fd >= 0:
-            os.fsync(self._fd)
-            os.close(self._fd)
+            with self._sync_lock:
+                os.fsync(self._fd)
+                os.close(self._fd)
+                self._fd, self._dirty = -1, False
             self._segments[-1].heads_at_end = dict(self.heads)
         if self._segments and self._segments[-1].last < 0:
             segment = self._segments[-1]  # reuse an empty tail segment
@@ -217,12 +237,19 @@ class Spool:
     # -- acknowledgement ----------------------------------------------------------------------
 
     def ack(self, *indexes: int) -> None:
-        """Mark records delivered (any order); one lock and one wake-up per call."""
+        """Mark records delivered (any order, repeats allowed); one lock and one wake-up per
+        call."""
         with self._lock:
-            self._acked_above.update(i for i in indexes if i >= self.low)
-            while self.low in self._acked_above:
-                self._acked_above.discard(self.low)
-                self.low += 1
+            low, above = self.low, self._acked_above
+            above.update([i for i in indexes if i >= low])
+            if above and min(above) == low and max(above) - low + 1 == len(above):
+                self.low = low + len(above)  # the usual case: a contiguous run from the mark
+                above.clear()
+            else:
+                while low in above:
+                    above.discard(low)
+                    low += 1
+                self.low = low
             self._forget_acknowledged_appends()
             self._drop_delivered_segments()
             self._lock.notify_all()
@@ -281,19 +308,43 @@ class Spool:
             return self._lock.wait_for(lambda: self.low >= self.next_index, timeout)
 
     def sync(self) -> None:
-        with self._lock:
+        with self._lock, self._sync_lock:
             os.fsync(self._fd)
+            self._dirty = False
             self._write_text("acked", str(self.low))
 
     def close(self) -> None:
         with self._lock:
+            self.closed = True
             if self._fd >= 0:
                 self.sync()
-                os.close(self._fd)
-                self._fd = -1
+                with self._sync_lock:
+                    os.close(self._fd)
+                    self._fd = -1
             if self._lock_fd >= 0:
                 os.close(self._lock_fd)  # releases the folder's lock
                 self._lock_fd = -1
+
+
+def _start_syncer(spool: Spool, interval_s: float) -> None:
+    """fsync ``spool`` every ``interval_s`` while it is written to (``fsync="interval"``): off
+    the emitting thread, and bounded in time even when the producer falls idle. The thread
+    holds the spool weakly and ends when it is closed or collected."""
+    ref = weakref.ref(spool)
+
+    def run() -> None:
+        while True:
+            time.sleep(interval_s)
+            current = ref()
+            if current is None or current.closed:
+                return
+            try:
+                current.sync_if_written()
+            except OSError:
+                log.exception("fsync of the spool %s failed", current.path)
+            del current
+
+    threading.Thread(target=run, name=f"auditline-spool-sync {spool.path}", daemon=True).start()
 
 
 def _lock_folder(path: Path) -> int:
@@ -312,7 +363,8 @@ def _lock_folder(path: Path) -> int:
 
 
 def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+    written = os.write(fd, data)  # all of it, but for a signal or a full disk
+    if written < len(data):
+        view = memoryview(data)[written:]
+        while view:
+            view = view[os.write(fd, view) :]
