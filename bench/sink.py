@@ -1,6 +1,7 @@
 """Sink throughput into the embedded engine, beside a raw consume+decode+insert in one run.
 
-raw  = confluent-kafka consume, codec.decode, audit-log rows, one columnar insert per batch
+raw  = confluent-kafka consume, the sink's decode (``sinks.records.decoder_for``: the trusted
+       decode), audit-log rows, one columnar insert per batch
        into a plain MergeTree table (no dedup lookup, no derived tables, no offset commits),
        with the sink's garbage-collection policy (none inside a batch)
 sink = auditline's Sink: the same plus the exactly-once lookup, lineage/prediction rows and
@@ -27,7 +28,8 @@ from pathlib import Path
 
 from _report import report
 from auditline.sinks.migrate import migrate
-from auditline.sinks.rows import AUDIT_COLUMNS, Located, audit_row
+from auditline.sinks.records import Decoder, decoder_for
+from auditline.sinks.rows import AUDIT_COLUMNS, audit_row
 from auditline.sinks.store import Store, connect
 from auditline.sinks.writer import Sink
 from confluent_kafka import Consumer
@@ -56,7 +58,7 @@ def produce(settings: AuditlineSettings) -> None:
 def raw(settings: AuditlineSettings, store: Store) -> tuple[float, float]:
     """Events/s (see above) and CPU µs per event of the raw loop."""
     catalogue = Catalogue(settings.topic_prefix)
-    codec = SingleObjectCodec(catalogue)
+    decoder = decoder_for(SingleObjectCodec(catalogue))
     store.command(
         f"CREATE TABLE {store.database}.raw_log AS {store.database}.audit_log ENGINE = MergeTree "
         "ORDER BY (kind, event_time, event_id)"
@@ -68,7 +70,7 @@ def raw(settings: AuditlineSettings, store: Store) -> tuple[float, float]:
     while done < N:
         began = time.process_time()
         with gc_deferred():  # as the sink does
-            handled = raw_batch(consumer, codec, store)
+            handled = raw_batch(consumer, decoder, store)
         if handled:
             done += handled
             cpu += time.process_time() - began
@@ -77,11 +79,10 @@ def raw(settings: AuditlineSettings, store: Store) -> tuple[float, float]:
     return clock.eps(), cpu / N * 1e6
 
 
-def raw_batch(consumer: Consumer, codec: SingleObjectCodec, store: Store) -> int:
+def raw_batch(consumer: Consumer, decoder: Decoder, store: Store) -> int:
     messages = [m for m in consumer.consume(BATCH, 1.0) if m.error() is None]
     rows = [
-        audit_row(Located(codec.decode(m.value()), m.topic(), m.partition(), m.offset()))
-        for m in messages
+        audit_row(decoder.item(m.value(), m.topic(), m.partition(), m.offset())) for m in messages
     ]
     store.insert("raw_log", AUDIT_COLUMNS, rows)
     return len(messages)

@@ -14,7 +14,8 @@ Node ids: ``<asset_id>`` for assets as their producers name them, ``run:<run_id>
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any, NamedTuple
@@ -195,6 +196,24 @@ class Located(NamedTuple):
     offset: int
 
 
+class Trusted(NamedTuple):
+    """An event decoded without its model (``sinks.records``): ``event`` is its record checked as
+    ``model`` checks it, read like the model (fields as attributes; enums are their values,
+    tuples lists), and ``payload`` its JSON as the model writes it; with where it was read from.
+    Its rows are the rows of the model's event, value for value."""
+
+    model: type[Event]
+    event: Any
+    payload: bytes
+    topic: str
+    partition: int
+    offset: int
+
+
+Item = Located | Trusted
+"""A decoded event as the writer takes it."""
+
+
 @dataclass
 class Rows:
     """Rows per table for a batch of events."""
@@ -213,16 +232,25 @@ def model_node(name: str, version: str) -> str:
     return f"model:{name}:{version}"
 
 
-def audit_row(item: Located) -> tuple[Any, ...]:
+def kind_of(item: Item) -> type[Event]:
+    """The model of the item's event (its kind)."""
+    return item.model if isinstance(item, Trusted) else type(item.event)
+
+
+def audit_row(item: Item) -> tuple[Any, ...]:
     """The audit-log row; ``payload`` is the event's JSON (``model_dump_json``) as UTF-8 bytes,
     the bytes the column stores, so that it is neither decoded here nor encoded again on insert."""
-    event, topic, partition, offset = item
+    if isinstance(item, Trusted):
+        model, event, payload, topic, partition, offset = item
+    else:
+        event, topic, partition, offset = item
+        model, payload = type(event), event.__pydantic_serializer__.to_json(event)
     env = event.envelope
     signature, producer = env.signature, env.producer
     return (
         env.event_id,
         env.event_time,
-        type(event).__name__,
+        model.__name__,
         env.stream,
         env.sequence,
         env.prev_hash,
@@ -235,11 +263,11 @@ def audit_row(item: Located) -> tuple[Any, ...]:
         env.tenant,
         env.trace_id,
         env.schema_version,
-        *_fact_reader(type(event))(event),
+        *_fact_reader(model)(event),
         topic,
         partition,
         offset,
-        event.__pydantic_serializer__.to_json(event),
+        payload,
     )
 
 
@@ -264,7 +292,7 @@ _COUNTRY_FACTS: dict[type[Event], dict[str, str]] = {
 
 
 @functools.cache
-def _fact_reader(model: type[Event]) -> Callable[[Event], list[str | None]]:
+def _fact_reader(model: type[Event]) -> Callable[[Any], list[str | None]]:
     """The typed facts of a kind of event, its attribute paths resolved once per kind (a missing
     attribute on a pydantic model costs an exception, which once cost the sink a fifth of its
     time): a body field of the fact's name, or a location's country."""
@@ -272,7 +300,7 @@ def _fact_reader(model: type[Event]) -> Callable[[Event], list[str | None]]:
     paths.update(next((v for k, v in _COUNTRY_FACTS.items() if issubclass(model, k)), {}))
     getters = [(i, attrgetter(paths[key])) for i, key in enumerate(_FACTS) if key in paths]
 
-    def read(event: Event) -> list[str | None]:
+    def read(event: Any) -> list[str | None]:
         facts: list[str | None] = [None] * len(_FACTS)
         for i, get in getters:
             value = get(event)
@@ -282,13 +310,15 @@ def _fact_reader(model: type[Event]) -> Callable[[Event], list[str | None]]:
     return read
 
 
-def rows_for(items: list[Located]) -> Rows:
+def rows_for(items: Sequence[Item]) -> Rows:
     """Every table's rows for a batch (the audit log included)."""
-    rows = Rows({"audit_log": [audit_row(item) for item in items]} if items else {})
+    tables: defaultdict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    if items:
+        tables["audit_log"] = [audit_row(item) for item in items]
     for item in items:
-        for table, row in derived_rows(item.event):
-            rows.add(table, row)
-    return rows
+        for table, row in _deriver(kind_of(item))(item.event):
+            tables[table].append(row)
+    return Rows(dict(tables))
 
 
 def derived_rows(event: Event) -> Derived:

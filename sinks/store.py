@@ -196,7 +196,7 @@ class Store:
         self.owner_pid = owner_pid
         self._release = release
         self.walks = (walks or SqlWalks)(self)  # lineage walks (``walks.py``), told of writes
-        self._insert_contexts: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._insert_contexts: dict[tuple[str, tuple[str, ...], tuple[Any, ...]], Any] = {}
         self._inserting = threading.Lock()  # an insert context holds one insert's data
 
     @property
@@ -251,8 +251,15 @@ class Store:
         finally:
             self.walks.ran(sql)
 
-    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        """One insert of ``rows`` (tuples in ``columns`` order) into ``table``, as columns."""
+    def insert(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        **settings: Any,
+    ) -> None:
+        """One insert of ``rows`` (tuples in ``columns`` order) into ``table``, as columns, with
+        these query ``settings``."""
         if not rows:
             return
         if self.via_owner:
@@ -264,22 +271,23 @@ class Store:
             with self._inserting, self.walks.inserting(table, columns, rows):
                 # columns, not rows: clickhouse-connect writes column by column, so handing it
                 # the columns (one C-level transpose here) spares its Python transpose of each row
-                self.client.insert(
-                    data=list(zip(*rows, strict=True)), context=self._insert_context(table, columns)
-                )
+                context = self._insert_context(table, columns, settings)
+                self.client.insert(data=list(zip(*rows, strict=True)), context=context)
         except Exception as exc:
             self._insert_contexts.clear()  # a failed insert may leave its data in the context
             raise SinkError(f"insert into {table} failed: {_first_line(exc)}") from exc
 
-    def _insert_context(self, table: str, columns: Sequence[str]) -> Any:
-        """clickhouse-connect's insert context of a table and columns: the column types are
-        described once, not before every insert (``command`` forgets them: DDL may change them)."""
-        key = (table, tuple(columns))
+    def _insert_context(self, table: str, columns: Sequence[str], settings: dict[str, Any]) -> Any:
+        """clickhouse-connect's insert context of a table, columns and settings: the column types
+        are described once, not before every insert (``command`` forgets them: DDL may change
+        them)."""
+        key = (table, tuple(columns), tuple(sorted(settings.items())))
         context = self._insert_contexts.get(key)
         if context is None:
             context = self._insert_contexts[key] = self.client.create_insert_context(
-                f"{self.database}.{table}", list(columns), column_oriented=True
-            )
+                f"{self.database}.{table}", list(columns), column_oriented=True,
+                settings=self._settings(settings),
+            )  # fmt: skip
         return context
 
     def close(self) -> None:

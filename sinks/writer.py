@@ -2,8 +2,9 @@
 
 Per batch (up to ``batch_max_events`` messages or ``batch_max_wait_ms``):
 
-1. decode; undecodable records go to the dead-letter topic with the reason, source topic,
-   partition and offset in headers (produced and flushed before anything is committed);
+1. decode (``records.py``: trusted records, checked as their models check them, or models);
+   undecodable records go to the dead-letter topic with the reason, source topic, partition and
+   offset in headers (produced and flushed before anything is committed);
 2. drop events whose ``event_id`` the audit log already holds (a replay after a crash between
    insert and commit), and repeats within the batch;
 3. insert derived rows (lineage, predictions, alerts) first and the audit-log rows last, so that
@@ -20,6 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -45,7 +47,8 @@ from auditline.topics import (
 )
 
 from .metrics import SinkMetrics
-from .rows import COLUMNS, Located, rows_for
+from .records import decoder_for
+from .rows import COLUMNS, Item, kind_of, rows_for
 from .store import Store
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -62,6 +65,10 @@ DERIVED_FIRST = (
     "integrity_alerts",
     "audit_log",
 )
+UNIQUE_BY_SORTING_KEY = {"audit_log", "predictions"}
+"""Tables whose rows in one insert never share a sorting key (one audit row per new event id, one
+prediction per event id and row): the insert need not look for rows to replace, as
+ReplacingMergeTree does by default (``optimize_on_insert``, a third of their insert's cost)."""
 
 
 class StoreWriter:
@@ -76,26 +83,31 @@ class StoreWriter:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def write(self, located: list[Located]) -> tuple[int, int]:
+    def write(self, items: Sequence[Item]) -> tuple[int, int]:
         """Store what is new; returns (stored, skipped as already present or repeated)."""
-        fresh = self._unseen(located)
+        fresh = self._unseen(items)
         rows = rows_for(fresh)
         for table in DERIVED_FIRST:
-            self.store.insert(table, COLUMNS[table], rows.tables.get(table, []))
-        return len(fresh), len(located) - len(fresh)
+            settings = {"optimize_on_insert": 0} if table in UNIQUE_BY_SORTING_KEY else {}
+            self.store.insert(table, COLUMNS[table], rows.tables.get(table, []), **settings)
+        return len(fresh), len(items) - len(fresh)
 
-    def _unseen(self, located: list[Located]) -> list[Located]:
-        unique: dict[Any, Located] = {}
-        for item in located:
-            unique.setdefault(item.event.envelope.event_id, item)
-        newest = self._newest({type(item.event).__name__ for item in unique.values()})
+    def _unseen(self, items: Sequence[Item]) -> list[Item]:
+        unique: dict[int, Item] = {}  # by the id's 128 bits: a UUID hashes in Python, slowly
+        for item in items:
+            unique.setdefault(item.event.envelope.event_id.int, item)
+        fresh = list(unique.values())
+        kinds = [kind_of(item).__name__ for item in fresh]
+        newest = self._newest(set(kinds))
         maybe: dict[Any, datetime] = {}  # the events that may be stored, with their times
-        for key, item in unique.items():
-            when, last = item.event.envelope.event_time, newest.get(type(item.event).__name__)
-            if last is not None and when <= last:
-                maybe[key] = when
-        seen = self._present(maybe) if maybe else set()
-        return [item for key, item in unique.items() if key not in seen]
+        for item, kind in zip(fresh, kinds, strict=True):
+            last = newest.get(kind)
+            if last is not None and (when := item.event.envelope.event_time) <= last:
+                maybe[item.event.envelope.event_id] = when
+        if not maybe:
+            return fresh
+        seen = self._present(maybe)
+        return [item for item in fresh if item.event.envelope.event_id not in seen]
 
     def _newest(self, kinds: set[str]) -> dict[str, datetime]:
         """The newest stored event time of each of these kinds that has any: the last row of
@@ -152,6 +164,7 @@ class Sink:
         self.lag: dict[tuple[str, int], int] = {}
         self.catalogue = Catalogue(settings.topic_prefix)
         self.codec = codec or make_codec(settings, self.catalogue)
+        self.decoder = decoder_for(self.codec)
         conf = settings.kafka.client_conf()
         ensure_topics(conf, [*self.catalogue.topics, self.catalogue.dead_letter_topic])
         self.consumer = Consumer(
@@ -230,9 +243,9 @@ class Sink:
                 self.metrics.lag.labels(topic, str(partition)).set(lag)
 
     def process(self, messages: list[Message]) -> None:
-        located = self._decoded(messages)
+        items = self._decoded(messages)
         self.stats.consumed += len(messages)
-        stored, skipped = self.writer.write(located)
+        stored, skipped = self.writer.write(items)
         if self.stats.dead_lettered:
             remaining = self.dead_letters.flush(30)
             if remaining:
@@ -240,19 +253,17 @@ class Sink:
         self.stats.stored += stored
         self.stats.skipped_present += skipped
 
-    def _decoded(self, messages: list[Message]) -> list[Located]:
+    def _decoded(self, messages: list[Message]) -> list[Item]:
         """The decoded events with their coordinates; undecodable records dead-lettered."""
-        decode, located = self.codec.decode, []
+        decode, items = self.decoder.item, list[Item]()
         for message in messages:
             if message.error() is not None:
                 raise SinkError(f"consume failed: {message.error()}")
             try:
-                event = decode(message.value() or b"")
+                items.append(decode(message.value() or b"", *coordinates(message)))
             except DecodeError as exc:
                 self._dead_letter(message, str(exc))
-                continue
-            located.append(Located(event, *coordinates(message)))
-        return located
+        return items
 
     def _dead_letter(self, message: Message, reason: str) -> None:
         topic, partition, offset = coordinates(message)
