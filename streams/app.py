@@ -276,9 +276,10 @@ class Processors:
         engine marks each (model version, country, day) once, on this worker's overlay."""
         async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
             started = time.perf_counter()
-            for event, message in await self.decode_batch(batch):
+            decoded = await self.decode_batch(batch)
+            for event, _ in decoded:
                 self.violations(event, self.serving_state)
-                await self.models.predicted(event, message)
+            await self.models.predicted(decoded)
             self.flush()
             self.metrics.took((r.message.topic for r in batch), "predictions", started)
 

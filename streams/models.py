@@ -122,19 +122,25 @@ class ModelStages:
         self.baseline_table.flush()
         self.joining_table.flush()
 
-    async def predicted(self, event: Event, message: Any) -> None:
-        """A prediction event: its partial drift counts and its model-quality input."""
-        partial = partial_of(event, message, self.drift_references)
-        if partial is not None:
-            await self.drift_partials.send(key=partial[0].encode(), value=partial[1])
-        await self.to_performance(event, message)
+    async def predicted(self, decoded: list[tuple[Event, Any]]) -> None:
+        """A batch's prediction events: their partial drift counts and model-quality inputs."""
+        for event, message in decoded:
+            partial = partial_of(event, message, self.drift_references)
+            if partial is not None:
+                await self.drift_partials.send(key=partial[0].encode(), value=partial[1])
+        await self.to_performance(decoded)
 
-    async def to_performance(self, event: Event, message: Any) -> None:
-        found = input_of(event, message, self.gate)
-        if found is not None:
-            version, record = found
+    async def to_performance(self, decoded: list[tuple[Event, Any]]) -> None:
+        """A batch's model-quality inputs: one record per model version, a JSON list of them in
+        source order (one internal message per version and batch, not per event)."""
+        inputs: dict[str, list[bytes]] = {}
+        for event, message in decoded:
+            found = input_of(event, message, self.gate)
+            if found is not None:
+                inputs.setdefault(found[0], []).append(found[1])
+        for version, records in inputs.items():
             await self.performance_inputs.send(
-                key=version.encode(), value=record,
+                key=version.encode(), value=b"[" + b",".join(records) + b"]",
                 partition=partition_of(version, self.partitions),
             )  # fmt: skip
 
@@ -143,8 +149,7 @@ class ModelStages:
         owner = self.owner
         async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
             started = time.perf_counter()
-            for event, message in await owner.decode_batch(batch):
-                await self.to_performance(event, message)
+            await self.to_performance(await owner.decode_batch(batch))
             owner.flush()
             owner.metrics.took((r.message.topic for r in batch), "outcomes", started)
 
@@ -171,13 +176,14 @@ class ModelStages:
         async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
             started = time.perf_counter()
             generation = owner.app.consumer_generation_id
+            merge = self.performance_states.merge
             for record in batch:
                 version = record.message.key.decode()
-                received = json.loads(record.message.value)
-                for body in self.performance_states.merge(version, received, generation):
-                    owner.outbox.append(
-                        (PerformanceAlert, {**body, "event_time": body["window_end"]})
-                    )
+                for received in json.loads(record.message.value):  # a source batch's inputs
+                    for body in merge(version, received, generation):
+                        owner.outbox.append(
+                            (PerformanceAlert, {**body, "event_time": body["window_end"]})
+                        )
             self.performance_states.flush()
             owner.metrics.judged(self.performance_states.take_reports())
             # no await from here on: the alerts are spooled before the table's changelog

@@ -5,9 +5,9 @@ judged against the training run (``auditline.performance``).
    ``Prediction`` and ``PredictionBatch`` with a score or a label, and each ``Outcome``, of a
    model version with a completed training run (its ``Baseline``, kept in a GlobalTable by the
    audit agent), that the ``Gate`` lets through (predictions by default once the version's
-   first outcome was seen) becomes an input record on the internal ``performance-inputs``
-   topic, on its model version's partition (``partition_of``), with its source partition and
-   offset.
+   first outcome was seen) becomes an input record, with its source partition and offset; a
+   source batch's records of one version go as one message (a JSON list, in source order) to
+   the internal ``performance-inputs`` topic, on the version's partition (``partition_of``).
 2. The performance agent merges a version's inputs into its ``PerformanceDetector`` (the join,
    the windows, the episodes) and emits a PerformanceAlert per episode opened or closed.
 

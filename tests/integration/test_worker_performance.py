@@ -65,13 +65,25 @@ def rows_per_window(bootstrap: str, prefix: str, start: datetime, end: datetime)
     return total
 
 
+def inputs(bootstrap: str, prefix: str, expected: int = 1) -> list[dict[str, Any]]:
+    """The records on the model-quality stage's internal topic (a JSON list per message)."""
+    topic = f"{prefix}-streams-performance-inputs"
+    deadline, found = time.monotonic() + 90, []
+    while time.monotonic() < deadline:
+        found = [
+            r for m in read_topic(bootstrap, topic, 1, timeout=30) for r in json.loads(m.value)
+        ]
+        if len(found) >= expected:
+            break
+        time.sleep(1)
+    return found
+
+
 def state_report(bootstrap: str, prefix: str) -> str:
     """What reached the model-quality stage and what its state says, for a failure."""
-    inputs = read_topic(bootstrap, f"{prefix}-streams-performance-inputs", 1, timeout=30)
     kinds: dict[str, int] = {}
-    for message in inputs:
-        kind = json.loads(message.value)["k"]
-        kinds[kind] = kinds.get(kind, 0) + 1
+    for record in inputs(bootstrap, prefix):
+        kinds[record["k"]] = kinds.get(record["k"], 0) + 1
     changelog = read_topic(bootstrap, f"{prefix}-streams-performance-state-changelog", 1, 30)
     metas = [m.value for m in changelog if m.key and json.loads(json.loads(m.key))[1:] == ["m"]]
     deleted = sum(1 for m in changelog if m.value is None)
@@ -160,8 +172,7 @@ def test_worker_joins_outcomes_once_across_a_kill_and_alerts_on_degradation(
         # either kind), a batch 40 s ahead: it passes every window's horizon, all are judged
         # (the horizon is longer than the worker's outage, as it must be: a backlog of
         # predictions read ahead of the outcomes' would judge windows early)
-        inputs = f"{prefix}-streams-performance-inputs"
-        read_topic(kafka_bootstrap, inputs, labels.sent + number, timeout=90)
+        assert len(inputs(kafka_bootstrap, prefix, labels.sent + number)) >= labels.sent + number
         later = datetime.now(UTC) + timedelta(seconds=40)
         scoring.emit(PredictionBatch, event_time=later, batch_id="last", model_name="churn",
                      model_version="1", location={"country": "DE"}, count=1, scores=[0.9],
