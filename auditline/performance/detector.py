@@ -60,16 +60,22 @@ class PerformanceDetector:
     def observe(self, event: Prediction | PredictionBatch | Outcome) -> list[dict[str, Any]]:
         """Add one event of this model version; the alerts of the windows it let be judged."""
         time_ms = int(event.envelope.event_time.timestamp() * 1000)
-        if isinstance(event, Outcome):
-            self.add_outcome(
-                time_ms, event.label, event.value,
-                prediction_id=event.prediction_id, batch_id=event.batch_id, row=event.row,
-            )  # fmt: skip
+        if isinstance(event, Outcome):  # the hot path: the joiner's own methods, inline
+            if event.prediction_id is not None:
+                self.joiner.add_outcome(event.prediction_id, time_ms, event.label, event.value)
+            else:
+                self.joiner.add_row_outcome(
+                    event.batch_id or "", event.row or 0, time_ms, event.label, event.value
+                )
         elif isinstance(event, PredictionBatch):
             self.add_batch(event.batch_id, time_ms, event.count, event.scores, event.labels)
         else:
             self.add_single(event.prediction_id, time_ms, event.score, event.label)
-        return self.advance(time_ms)
+        if time_ms > self.watermark_ms:  # ``advance``, inline
+            self.watermark_ms = time_ms
+            if time_ms >= self._next_check_ms:
+                return self.release()
+        return []
 
     def add_single(
         self, prediction_id: str, time_ms: int, score: float | None, label: str | None
