@@ -35,6 +35,21 @@ from .performance import (
 from .tables import JsonTable
 
 BATCH, BATCH_WAIT_S = 1000, 0.05  # records per batch, longest wait for a batch to fill
+INPUT_BYTES = 256 * 1024  # a model-quality input message at most (Kafka's default limit: 1 MB)
+INPUT_MESSAGES = 16  # input messages per performance batch (at most 4 MiB of inputs)
+
+
+def chunks(records: list[bytes], limit: int) -> list[list[bytes]]:
+    """``records`` in runs of at most ``limit`` bytes (a record larger than it alone)."""
+    runs: list[list[bytes]] = [[]]
+    size = 0
+    for record in records:
+        if runs[-1] and size + len(record) > limit:
+            runs.append([])
+            size = 0
+        runs[-1].append(record)
+        size += len(record) + 1
+    return runs
 
 
 class Owner(Protocol):
@@ -139,10 +154,15 @@ class ModelStages:
             if found is not None:
                 inputs.setdefault(found[0], []).append(found[1])
         for version, records in inputs.items():
-            await self.performance_inputs.send(
-                key=version.encode(), value=b"[" + b",".join(records) + b"]",
-                partition=partition_of(version, self.partitions),
-            )  # fmt: skip
+            # the baseline goes along: the worker that joins may not have read it yet
+            known = self.baselines.get(version)  # (the gate let them through: it is known)
+            baseline = json.dumps(known.to_json() if known else None, separators=(",", ":"))
+            for chunk in chunks(records, INPUT_BYTES):
+                value = b'{"baseline":%s,"inputs":[%s]}' % (baseline.encode(), b",".join(chunk))
+                await self.performance_inputs.send(
+                    key=version.encode(), value=value,
+                    partition=partition_of(version, self.partitions),
+                )  # fmt: skip
 
     async def outcomes_agent(self, stream: Any) -> None:
         """Outcomes: their producer streams checked, then on to their model version's join."""
@@ -166,28 +186,30 @@ class ModelStages:
                     alert = {**body, "event_time": body["window_end"]}
                     owner.outbox.append((alert_model(body), alert))
             self.drift_states.flush()
+            owner.send_alerts()  # spooled before the state that says they were raised
             self.drift_table.flush()
-            owner.send_alerts()
             owner.metrics.took((r.message.topic for r in batch), "drift", started)
 
     async def performance_agent(self, stream: Any) -> None:
         """Inputs of one model version arrive on one partition: join, judge, alert."""
         owner = self.owner
-        async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
+        async for batch in stream.take_events(INPUT_MESSAGES, within=BATCH_WAIT_S):
             started = time.perf_counter()
             generation = owner.app.consumer_generation_id
-            merge = self.performance_states.merge
+            states = self.performance_states
             for record in batch:
                 version = record.message.key.decode()
-                for received in json.loads(record.message.value):  # a source batch's inputs
-                    for body in merge(version, received, generation):
+                received = json.loads(record.message.value)  # a source batch's inputs
+                states.baselines.learn(version, received["baseline"])
+                for one in received["inputs"]:
+                    for body in states.merge(version, one, generation):
                         owner.outbox.append(
                             (PerformanceAlert, {**body, "event_time": body["window_end"]})
                         )
-            self.performance_states.flush()
-            owner.metrics.judged(self.performance_states.take_reports())
-            # no await from here on: the alerts are spooled before the table's changelog
-            # records can leave the process (streams/performance.py)
-            self.performance_table.flush()
+            states.flush()
+            owner.metrics.judged(states.take_reports())
+            # no await from here on: the alerts are spooled, then the table's changelog records
+            # are queued (so they cannot leave the process first: streams/performance.py)
             owner.send_alerts()
+            self.performance_table.flush()
             owner.metrics.took((r.message.topic for r in batch), "performance", started)

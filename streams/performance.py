@@ -24,11 +24,19 @@ the windows it judged, all on one partition, so in that order. After a crash:
 - an input at or below the meta's offset for its source is skipped (its writes preceded the meta);
 - a later one is read again: if its key holds its own source offset it was kept before the crash
   and is in the rebuilt detector, so it is skipped; otherwise it is merged as new;
-- kept inputs of windows the meta says judged (their deletions were lost) are deleted on rebuild.
+- kept predictions of windows the meta says judged (their deletions were lost) are deleted on
+  rebuild; kept outcomes of them wait again and go at the next release.
 
 So each prediction and outcome pairs once and each window is judged once; a window judged again
-because its meta was lost gives the same alerts with the same ids. Only the counters of inputs
-left out (duplicates, beyond the horizon, late) can count a replayed input twice.
+because its meta was lost gives the same alerts with the same ids. The join's counters (those in
+the meta: predictions, outcomes, joined, duplicates, unmatched...) are not exact across a crash:
+the inputs merged after the last meta are counted again or not at all. A batch's alerts are
+spooled before its changelog records are queued (no await in between), so no state says a
+window was judged whose alerts were not spooled.
+
+A version whose inputs stop keeps its last windows (and their kept inputs) until an input moves
+its watermark again: a retired model version's state stays in the table, its last windows
+unjudged.
 """
 
 from __future__ import annotations
@@ -93,15 +101,24 @@ def baseline_of(event: Event) -> tuple[str, dict[str, Any]] | None:
 
 
 class Baselines:
-    """Training-run metrics by model version over the worker's GlobalTable of their JSON."""
+    """Training-run metrics by model version over the worker's GlobalTable of their JSON, and
+    those that came with a version's inputs (``learn``) for a version this worker has not read
+    yet (the GlobalTable can lag behind the worker that sent them)."""
 
     def __init__(self, table: Any) -> None:
         self.table = table
         self._parsed = Derived(Baseline.from_json)
+        self._learned: dict[str, Any] = {}
 
     def get(self, key: str) -> Baseline | None:
         known = self.table.get(key)
+        if known is None:
+            known = self._learned.get(key)
         return None if known is None else self._parsed.get(key, known)
+
+    def learn(self, key: str, value: Any) -> None:
+        if value is not None and key not in self._learned and self.table.get(key) is None:
+            self._learned[key] = value
 
 
 class Gate:
@@ -182,7 +199,8 @@ class PerformanceStates:
         self.settings = settings
         self._cache: dict[str, VersionState] = {}
         self._changed: set[str] = set()
-        self._deletions: list[str] = []
+        self._deletions: set[str] = set()  # keys to delete after the metas (insertion order
+        # does not matter: each is a key no longer needed)
         self._generation: Any = None
         self._stored: dict[str, list[str]] | None = None  # the table's keys by version
         self._reports: list[dict[str, Any]] = []  # of the detectors dropped at a rebalance
@@ -210,6 +228,7 @@ class PerformanceStates:
         # (an input kept before a crash was added again when the detector was rebuilt)
         if not before_crash and _add(state.detector, record):
             self.table[key] = record
+            self._deletions.discard(key)  # (a deletion queued in this batch is older)
             if record["k"] == "r":
                 state.rows.setdefault(record["id"], set()).add(record["row"])
         alerts = state.detector.advance(record["t"])
@@ -238,18 +257,23 @@ class PerformanceStates:
     def _forget(self, version: str, state: VersionState) -> None:
         """The kept inputs of the windows just judged go (at the next flush)."""
         for forgotten in state.detector.forgotten:
-            deleted = self._deletions
+            deleted: list[str] = []
             for prediction_id in forgotten.singles:
                 deleted += [state_key(version, "p", prediction_id),
                             state_key(version, "o", prediction_id)]  # fmt: skip
             for batch_id in forgotten.batches:
                 deleted.append(state_key(version, "b", batch_id))
-                rows = state.rows.pop(batch_id, ())
-                deleted += [state_key(version, "r", batch_id, row) for row in rows]
+                kept = state.rows.pop(batch_id, set())
+                deleted += [state_key(version, "r", batch_id, row) for row in kept]
             deleted += [state_key(version, "o", pid) for pid in forgotten.outcomes]
             for batch_id, row in forgotten.row_outcomes:
                 deleted.append(state_key(version, "r", batch_id, row))
-                state.rows.get(batch_id, set()).discard(row)
+                waited = state.rows.get(batch_id)
+                if waited is not None:
+                    waited.discard(row)
+                    if not waited:
+                        del state.rows[batch_id]
+            self._deletions.update(deleted)
         state.detector.forgotten.clear()
 
     def _load(self, version: str) -> VersionState | None:
@@ -272,7 +296,7 @@ class PerformanceStates:
         # predictions before outcomes, so every kept outcome meets its prediction again
         for key, record in sorted(kept, key=lambda pair: pair[1]["k"] not in PREDICTIONS):
             if not _add(detector, record):
-                self._deletions.append(key)  # of a window judged before a crash, or never joined
+                self._deletions.add(key)  # of a window judged before a crash, or never joined
             elif record["k"] == "r":
                 state.rows.setdefault(record["id"], set()).add(record["row"])
         if meta is not None:

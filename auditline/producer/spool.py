@@ -105,6 +105,7 @@ class Spool:
         self._fd = -1
         self._sync_lock = threading.Lock()  # the descriptor is fsynced and closed under it
         self._dirty = False  # written since the last fsync
+        self._sync_failure: OSError | None = None  # the syncer thread's, for the next append
         self.closed = False
         self._roll()
         if settings.fsync == "interval" and settings.fsync_interval_ms > 0:
@@ -172,6 +173,10 @@ class Spool:
         first, last = records[0].index, records[-1].index
         latest = {record.stream: record for record in records}  # each stream's new head
         with self._lock:
+            failure, self._sync_failure = self._sync_failure, None
+            if failure is not None:  # the syncer's last fsync failed: say so to the emitter
+                raise OSError(failure.errno, f"fsync of the spool {self.path} failed: "
+                              f"{failure.strerror}")  # fmt: skip
             self._wait_for_room(len(data))
             if self._segments[-1].size >= self.settings.segment_bytes:
                 self._roll()
@@ -211,11 +216,17 @@ class Spool:
             )
 
     def sync_if_written(self) -> None:
-        """fsync what was written since the last fsync (the syncer thread's work)."""
+        """fsync what was written since the last fsync (the syncer thread's work); a failure is
+        kept, and the next ``append`` raises it (durability was lost: the emitter must know)."""
         with self._sync_lock:
             if self._dirty and self._fd >= 0:
                 self._dirty = False  # a write from here on marks it again
-                os.fsync(self._fd)
+                try:
+                    os.fsync(self._fd)
+                except OSError as exc:
+                    self._dirty = True
+                    self._sync_failure = exc
+                    raise
 
     def _roll(self) -> None:
         """Start a new segment; the finished one keeps the chain heads as of its end."""

@@ -66,13 +66,12 @@ def rows_per_window(bootstrap: str, prefix: str, start: datetime, end: datetime)
 
 
 def inputs(bootstrap: str, prefix: str, expected: int = 1) -> list[dict[str, Any]]:
-    """The records on the model-quality stage's internal topic (a JSON list per message)."""
+    """The records on the model-quality stage's internal topic (``inputs`` of each message)."""
     topic = f"{prefix}-streams-performance-inputs"
     deadline, found = time.monotonic() + 90, []
     while time.monotonic() < deadline:
-        found = [
-            r for m in read_topic(bootstrap, topic, 1, timeout=30) for r in json.loads(m.value)
-        ]
+        messages = read_topic(bootstrap, topic, 1, timeout=30)
+        found = [r for m in messages for r in json.loads(m.value)["inputs"]]
         if len(found) >= expected:
             break
         time.sleep(1)

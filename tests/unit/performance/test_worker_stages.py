@@ -207,3 +207,13 @@ def test_a_version_s_keys_share_its_partition() -> None:
         stages.partition_of("churn/3", 6)
     }
     assert stages.version_of(keys[1]) == "churn/3"
+
+
+def test_inputs_travel_in_messages_under_a_size_limit() -> None:
+    from auditline.streams.models import chunks
+
+    records = [b"x" * 100] * 25 + [b"y" * 5_000] + [b"z" * 10]
+    runs = chunks(records, 1_000)
+    assert [r for run in runs for r in run] == records  # all of them, in order
+    assert all(sum(len(r) + 1 for r in run) <= 1_001 for run in runs if len(run) > 1)
+    assert [b"y" * 5_000] in runs  # one larger than the limit goes alone

@@ -227,6 +227,26 @@ def test_the_interval_policy_fsyncs_in_the_background_within_the_interval(
     spool.close()
 
 
+def test_a_failed_background_fsync_is_raised_by_the_next_append(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spool = Spool(tmp_path, settings(fsync="interval", fsync_interval_ms=60_000))
+    spool.append([record(0)])
+
+    def broken(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", broken)
+    with pytest.raises(OSError):
+        spool.sync_if_written()  # the syncer thread's call: it logs this
+    monkeypatch.undo()
+    with pytest.raises(OSError, match=r"fsync of the spool .* failed: Input/output error"):
+        spool.append([record(1)])  # the emitter learns that durability was lost
+    spool.append([record(1)])  # once said, writing goes on (and the data is fsynced again)
+    spool.sync_if_written()
+    spool.close()
+
+
 def test_the_syncer_ends_with_its_spool(tmp_path: Path) -> None:
     def syncers() -> list[str]:
         names = (t.name for t in threading.enumerate())
