@@ -306,11 +306,19 @@ def alerts(bootstrap: str, prefix: str, expected: int, timeout: float) -> list[A
 
 
 def worker(
-    bootstrap: str, prefix: str, tmp: Path, slot: int = 0, *, ready: bool = False
+    bootstrap: str,
+    prefix: str,
+    tmp: Path,
+    slot: int = 0,
+    *,
+    ready: bool = False,
+    env: dict[str, str] | None = None,
+    wrap: list[str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """An ``auditline worker`` process; each slot has its own alert producer (instance, spool).
-    ``ready``: return once it has printed its ready line (its partitions, caught up)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUDITLINE_")}
+    ``ready``: return once it has printed its ready line (its partitions, caught up); ``env``:
+    more variables; ``wrap``: a command to run it under (a profiler)."""
+    extra, env = env or {}, {k: v for k, v in os.environ.items() if not k.startswith("AUDITLINE_")}
     env.update(
         {
             "AUDITLINE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
@@ -320,9 +328,10 @@ def worker(
             "AUDITLINE_PRODUCER__INSTANCE": f"worker-{slot}",
         }
     )
+    env.update(extra)
     out = subprocess.PIPE if ready else subprocess.DEVNULL
     process = subprocess.Popen(
-        [sys.executable, "-m", "auditline.cli", "worker"],
+        [*(wrap or []), sys.executable, "-m", "auditline.cli", "worker"],
         cwd=tmp,
         env=env,
         stdout=out,

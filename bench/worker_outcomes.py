@@ -28,9 +28,7 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 import uuid
 from contextlib import ExitStack
@@ -57,6 +55,7 @@ from auditline.producer.memory import InProcessBroker, InProcessTransport
 from auditline.settings import AuditlineSettings
 from auditline.testing.kafka_broker import LocalKafka
 from streams import caught_up, consumed, publish
+from streams import worker as start_worker
 
 BATCHES, ROWS = 50, 1_000
 SETTINGS = """\
@@ -147,32 +146,16 @@ def raw(bootstrap: str, prefix: str, messages: list[Any], last: bytes) -> tuple[
 
 
 def worker(bootstrap: str, prefix: str, tmp: Path) -> subprocess.Popen[bytes]:
-    """A ready ``auditline worker`` with the bench's model-quality settings."""
+    """A ready ``auditline worker`` (bench/streams.py's) with the bench's model-quality
+    settings, under py-spy with ``BENCH_PROFILE``."""
     (tmp / "performance.yaml").write_text(SETTINGS)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUDITLINE_")}
-    env.update({
-        "AUDITLINE_KAFKA__BOOTSTRAP_SERVERS": bootstrap, "AUDITLINE_TOPIC_PREFIX": prefix,
-        "AUDITLINE_SPOOL__PATH": str(tmp / f"spool-{prefix}"),
-        "AUDITLINE_PRODUCER__SERVICE": "streams", "AUDITLINE_PRODUCER__INSTANCE": "worker-0",
-        "AUDITLINE_PERFORMANCE_PATH": str(tmp / "performance.yaml"),
-    })  # fmt: skip
-    command = [sys.executable, "-m", "auditline.cli", "worker"]
     profile = os.environ.get("BENCH_PROFILE")  # a file: the worker sampled by py-spy into it
-    if profile:  # (the CPU figures are then py-spy's process's, not the worker's)
-        spy = os.environ.get("BENCH_PYSPY", "py-spy")
-        command = [spy, "record", "--format", "raw", "--rate", "200", "-o", profile, "--",
-                   *command]  # fmt: skip
-    process = subprocess.Popen(
-        command, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
-    assert process.stdout is not None
-    for line in process.stdout:
-        if b"worker: ready:" in line:
-            break
-    else:
-        raise RuntimeError("the worker ended before it was ready")
-    threading.Thread(target=process.stdout.read, daemon=True).start()  # keep the pipe open
-    return process
+    spy = os.environ.get("BENCH_PYSPY", "py-spy")  # (the CPU figures are then py-spy's)
+    wrap = [spy, "record", "--format", "raw", "--rate", "200", "-o", profile, "--"]
+    return start_worker(
+        bootstrap, prefix, tmp, ready=True, wrap=wrap if profile else None,
+        env={"AUDITLINE_PERFORMANCE_PATH": str(tmp / "performance.yaml")},
+    )  # fmt: skip
 
 
 def judged(bootstrap: str, prefix: str, outcomes: int, batches: int) -> None:
