@@ -24,6 +24,7 @@ from auditline.events import Outcome, PerformanceAlert, PredictionBatch
 from auditline.producer import AuditProducer
 from auditline.settings import AuditlineSettings
 from tests.integration.test_worker import emit_pinned_copy, platform_settings, violations, worker
+from tests.integration.test_worker_drift import predictions_per_window
 from tests.kafka_helpers import read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.worker]
@@ -53,16 +54,6 @@ def alerts(bootstrap: str, prefix: str) -> list[PerformanceAlert]:
     codec = SingleObjectCodec(Catalogue(prefix))
     found = read_topic(bootstrap, f"{prefix}.alerts.performance", 0, timeout=5)
     return [a for a in (codec.decode(m.value) for m in found) if isinstance(a, PerformanceAlert)]
-
-
-def rows_per_window(bootstrap: str, prefix: str, start: datetime, end: datetime) -> int:
-    codec = SingleObjectCodec(Catalogue(prefix))
-    total = 0
-    for message in read_topic(bootstrap, f"{prefix}.predictions", 1, timeout=30):
-        event = codec.decode(message.value)
-        if isinstance(event, PredictionBatch) and start <= event.envelope.event_time < end:
-            total += event.count
-    return total
 
 
 def inputs(bootstrap: str, prefix: str, expected: int = 1) -> list[dict[str, Any]]:
@@ -198,7 +189,7 @@ def test_worker_joins_outcomes_once_across_a_kill_and_alerts_on_degradation(
         say(state_report(kafka_bootstrap, prefix))
     assert {("opened", "high"), ("closed", "high")} <= states, windows
     for alert in by_id.values():
-        sent = rows_per_window(kafka_bootstrap, prefix, alert.window_start, alert.window_end)
+        sent = predictions_per_window(kafka_bootstrap, prefix, alert.window_start, alert.window_end)
         assert alert.statistics["predictions"] == sent, "a window lost or doubled predictions"
         assert alert.statistics["joined"] == sent, "an outcome was lost or joined twice"
         assert alert.coverage == 1.0 and alert.baseline == 0.9
