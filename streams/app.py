@@ -68,6 +68,7 @@ from . import consumer, health
 from .integrity import ChainJudge
 from .models import BATCH, BATCH_WAIT_S, ModelStages, internal_topics
 from .progress import Progress
+from .rawschema import RawSchema
 from .runtime import GC_INTERVAL_S, QuietWorker
 from .tables import JsonTable, LocalOverlay, WriterAwareGlobalTable, new_writer_tag
 
@@ -150,7 +151,7 @@ class Processors:
         )  # fmt: skip
 
     def raw_topic(self, *names: str) -> Any:
-        return self.app.topic(*names, value_serializer="raw", key_serializer="raw")
+        return self.app.topic(*names, schema=RawSchema())
 
     @property
     def producer(self) -> AuditProducer:

@@ -32,6 +32,7 @@ from .performance import (
     input_of,
     partition_of,
 )
+from .rawschema import RawSchema
 from .tables import JsonTable
 
 BATCH, BATCH_WAIT_S = 1000, 0.05  # records per batch, longest wait for a batch to fill
@@ -118,9 +119,8 @@ class ModelStages:
 
     def _internal(self, name: str) -> Any:
         return self.owner.app.topic(
-            name, partitions=self.partitions, internal=True,
-            value_serializer="raw", key_serializer="raw",
-        )  # fmt: skip
+            name, partitions=self.partitions, internal=True, schema=RawSchema()
+        )
 
     def learned(self, event: Event) -> None:
         """An audit event: a completed training run's drift reference and baseline."""
