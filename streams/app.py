@@ -69,7 +69,7 @@ from .integrity import ChainJudge
 from .models import BATCH, BATCH_WAIT_S, ModelStages, internal_topics
 from .progress import Progress
 from .rawschema import RawSchema
-from .runtime import GC_INTERVAL_S, QuietWorker
+from .runtime import GC_INTERVAL_S, QuietWorker, UncountedMonitor
 from .tables import JsonTable, LocalOverlay, WriterAwareGlobalTable, new_writer_tag
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,7 @@ class Processors:
             broker_heartbeat_interval=3.0,
             GlobalTable=WriterAwareGlobalTable,  # see streams/tables.py
             Worker=QuietWorker,  # see streams/runtime.py
+            Monitor=UncountedMonitor,  # see streams/runtime.py
         )
         audit: list[type[Event]] = [AssetDeclared, DataMovement, TrainingRun, ModelDeployed]
         self.audit_names = [self.catalogue.for_model(m).topic for m in audit]

@@ -1,0 +1,26 @@
+"""The worker's faust monitor keeps no per-record statistics, and the app is built with it."""
+
+from __future__ import annotations
+
+import faust
+from faust.types import TP
+from faust.types.tuples import Message
+
+from streams.runtime import UncountedMonitor
+
+
+def test_the_per_record_hooks_count_nothing_and_the_rest_still_counts() -> None:
+    app = faust.App("runtime-test", broker="kafka://localhost:1", Monitor=UncountedMonitor)
+    monitor = app.monitor
+    assert isinstance(monitor, UncountedMonitor)
+    tp = TP("t", 0)
+    message = Message(
+        topic="t", partition=0, offset=1, timestamp=0.0, timestamp_type=0, headers=[],
+        key=b"", value=b"", checksum=None, tp=tp,
+    )  # fmt: skip
+    monitor.on_message_in(tp, 1, message)
+    assert monitor.on_stream_event_in(tp, 1, object(), object()) is None  # type: ignore[arg-type,func-returns-value]
+    monitor.on_message_out(tp, 1, message)
+    assert (monitor.messages_received_total, monitor.events_total, message.time_in) == (0, 0, None)
+    monitor.on_tp_commit({tp: 5})  # not per record: kept
+    assert monitor.tp_committed_offsets == {tp: 5}
