@@ -103,6 +103,24 @@ def test_arrays_written_in_several_blocks_are_read() -> None:
     assert _Reader(data, 0).optional_doubles() == [1.5, 2.5, None]
 
 
+def test_a_block_of_equal_strings_reads_as_item_by_item() -> None:
+    """Equal short strings are read with one comparison; a different one, a null or a cut
+    block takes the item by item path, with the same result."""
+    from auditline.codec.columns import _Reader
+
+    de, fr = b"\x02\x04DE", b"\x02\x04FR"
+    assert _Reader(b"\x06" + de * 3 + b"\x00", 0).optional_strings() == ["DE"] * 3
+    assert _Reader(b"\x06" + de * 2 + fr + b"\x00", 0).optional_strings() == ["DE", "DE", "FR"]
+    assert _Reader(b"\x06" + de + b"\x00" + de + b"\x00", 0).optional_strings() == [
+        "DE", None, "DE",
+    ]  # fmt: skip
+    two_blocks = b"\x04" + de * 2 + b"\x02" + fr + b"\x00"
+    reader = _Reader(two_blocks, 0)
+    assert (reader.optional_strings(), reader.pos) == (["DE", "DE", "FR"], len(two_blocks))
+    with pytest.raises(EOFError):
+        _Reader(b"\x06" + de * 2 + de[:3], 0).optional_strings()
+
+
 def test_crafted_counts_and_varints_are_refused_without_allocating_or_spinning() -> None:
     """A block count of 3e8 in a tiny message, and a run of 0xFF bytes where a varint is due."""
     from auditline.codec.columns import _Reader
