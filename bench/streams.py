@@ -153,19 +153,30 @@ def sealed_predictions(tmp: Path) -> list[tuple[str, bytes, bytes]]:
 
 def raw_predictions(bootstrap: str, prefix: str, messages: list[Any]) -> float:
     """CPU µs per prediction of the worker's prediction work in a plain loop: decode, chain
-    check, policy, the drift counts of each batch against its reference."""
+    check, policy, the drift counts of each batch against its reference (the same counts and
+    decisions as the worker's: every prediction counted once, no violation). Not in it: what
+    the worker does with the counts (a JSON partial per event, one internal message per batch
+    and version, the drift agent's merge and state writes), its model-quality gate, its table
+    writes and fetching the records (here librdkafka's threads, outside the timed loop)."""
     references: dict[str, Reference] = {}
+    counted = decisions = 0
 
     def judge(event: Event, engine: PolicyEngine, state: dict[str, Any]) -> None:
-        engine.evaluate(event, state)
+        nonlocal counted, decisions
+        decisions += len(engine.evaluate(event, state))
         found = reference_of(event)
         if found is not None:
             references[found[0]] = Reference.from_json(found[1])
         if isinstance(event, PredictionBatch):
-            count_event(references[version_key("churn", "1")], event)
+            reference = references[version_key(event.model_name, event.model_version)]
+            counted += count_event(reference, event).predictions
 
     cpu = raw_loop(bootstrap, prefix, messages, ("training", "predictions"), judge)
-    return cpu / (PREDICTION_BATCHES * 1000) * 1e6
+    predictions = PREDICTION_BATCHES * 1000
+    assert counted == predictions and decisions == 0, (
+        f"raw counted {counted}, {decisions} decisions"
+    )
+    return cpu / predictions * 1e6
 
 
 def worker_predictions(bootstrap: str, prefix: str, tmp: Path, messages: list[Any]) -> float:

@@ -1,16 +1,16 @@
 """Drift in the worker: two stages over the core detector (``auditline.drift``).
 
 1. Where predictions are consumed (partitioned by producer stream), each prediction event of a
-   model version with a known reference becomes its partial window counts, sent to the internal
-   ``drift-partials`` topic keyed by model version, with the record's source partition and
-   offset.
+   model version with a known reference becomes its partial window counts, with the record's
+   source partition and offset; a source batch's partials of one version go as one message (a
+   JSON list, in source order) to the internal ``drift-partials`` topic keyed by model version.
 2. The drift agent consumes the partials (all of one model version on one partition), merges
    them into that version's windows and episodes (``DriftDetector``), and emits a DriftAlert per
    drift episode and a DataQualityAlert per data-quality episode opened or closed. The state,
    with the highest source offset merged per source partition, is one value per model version
    in a changelog-backed table, written once per batch. A partial at or below that offset is a
-   replay and is skipped, so a restart of either stage neither loses nor double-counts a
-   prediction; replayed alerts carry the same ids.
+   replay and is skipped (each partial of a message on its own), so a restart of either stage
+   neither loses nor double-counts a prediction; replayed alerts carry the same ids.
 
 References (a completed TrainingRun's profiles) are kept in a GlobalTable by the audit agent;
 predictions of a version whose reference is not known yet are not counted.
@@ -77,6 +77,13 @@ def partial_of(event: Event, message: Any, references: References) -> tuple[str,
         "t": int(event.envelope.event_time.timestamp() * 1000), "w": counts.to_json(),
     }  # fmt: skip
     return key, json.dumps(partial, separators=(",", ":")).encode()
+
+
+def partials_in(value: bytes) -> list[dict[str, Any]]:
+    """The partials of a ``drift-partials`` message: a JSON list (one partial alone: the form
+    written before a source batch's partials went together)."""
+    found = json.loads(value)
+    return found if isinstance(found, list) else [found]
 
 
 class DriftStates:

@@ -21,7 +21,7 @@ from auditline.events import Event, PerformanceAlert
 from auditline.performance.config import load_performance_settings
 from auditline.settings import AuditlineSettings
 
-from .drift import DriftStates, References, partial_of, reference_of
+from .drift import DriftStates, References, partial_of, partials_in, reference_of
 from .health import WorkerMetrics
 from .performance import (
     Baselines,
@@ -36,8 +36,8 @@ from .rawschema import RawSchema
 from .tables import JsonTable
 
 BATCH, BATCH_WAIT_S = 1000, 0.05  # records per batch, longest wait for a batch to fill
-INPUT_BYTES = 256 * 1024  # a model-quality input message at most (Kafka's default limit: 1 MB)
-INPUT_MESSAGES = 16  # input messages per performance batch (at most 4 MiB of inputs)
+INPUT_BYTES = 256 * 1024  # an internal message at most (Kafka's default limit: 1 MB)
+INPUT_MESSAGES = 16  # internal messages per drift or performance batch (at most 4 MiB)
 
 
 def chunks(records: list[bytes], limit: int) -> list[list[bytes]]:
@@ -138,11 +138,19 @@ class ModelStages:
         self.joining_table.flush()
 
     async def predicted(self, decoded: list[tuple[Event, Any]]) -> None:
-        """A batch's prediction events: their partial drift counts and model-quality inputs."""
+        """A batch's prediction events: their partial drift counts, one record per model
+        version, a JSON list of them in source order (one internal message per version and
+        batch, not per event), and their model-quality inputs."""
+        partials: dict[str, list[bytes]] = {}
         for event, message in decoded:
-            partial = partial_of(event, message, self.drift_references)
-            if partial is not None:
-                await self.drift_partials.send(key=partial[0].encode(), value=partial[1])
+            found = partial_of(event, message, self.drift_references)
+            if found is not None:
+                partials.setdefault(found[0], []).append(found[1])
+        for version, records in partials.items():
+            for chunk in chunks(records, INPUT_BYTES):
+                await self.drift_partials.send(
+                    key=version.encode(), value=b"[%s]" % b",".join(chunk)
+                )
         await self.to_performance(decoded)
 
     async def to_performance(self, decoded: list[tuple[Event, Any]]) -> None:
@@ -176,15 +184,15 @@ class ModelStages:
     async def drift_agent(self, stream: Any) -> None:
         """Partials of one model version arrive on one partition: merge, release, alert."""
         owner = self.owner
-        async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
+        async for batch in stream.take_events(INPUT_MESSAGES, within=BATCH_WAIT_S):
             started = time.perf_counter()
             generation = owner.app.consumer_generation_id
             for record in batch:
                 key = record.message.key.decode()
-                partial = json.loads(record.message.value)
-                for body in self.drift_states.merge(key, partial, generation):
-                    alert = {**body, "event_time": body["window_end"]}
-                    owner.outbox.append((alert_model(body), alert))
+                for partial in partials_in(record.message.value):  # a source batch's, in order
+                    for body in self.drift_states.merge(key, partial, generation):
+                        alert = {**body, "event_time": body["window_end"]}
+                        owner.outbox.append((alert_model(body), alert))
             self.drift_states.flush()
             owner.send_alerts()  # spooled before the state that says they were raised
             self.drift_table.flush()

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from auditline.drift.reference import PREDICTION, FeatureReference, Reference
 from auditline.events import Prediction, PredictionBatch
@@ -136,15 +137,18 @@ def _numeric(
 ) -> FeatureCounts:
     if values is None:
         return FeatureCounts([0] * feature.bins, count)
+    counts, missing, outside = feature.count_numeric(_floats(values))
+    return FeatureCounts(counts, missing, {}, outside)
+
+
+def _floats(values: Sequence[float | None]) -> NDArray[np.float64]:
+    """A column as an array, None as NaN (one pass over a column without None)."""
+    if isinstance(values, np.ndarray):
+        return values.astype(np.float64, copy=False)
     try:
-        array = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        array = np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
-    present = array[~np.isnan(array)]
-    outside = np.count_nonzero((present < feature.edges[0]) | (present > feature.edges[-1]))
-    return FeatureCounts(
-        feature.bin_numeric(present).tolist(), len(array) - len(present), {}, int(outside)
-    )
+        return np.fromiter(values, np.float64, len(values))
+    except TypeError:  # None among the values
+        return np.fromiter((np.nan if v is None else v for v in values), np.float64, len(values))
 
 
 def _categorical(

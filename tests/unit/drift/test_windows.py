@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditline.drift.detector import DriftConfig, FeatureResult, Lifecycle, judge_window
-from auditline.drift.window import WindowCounts, Windows, merge_all
+from auditline.drift.reference import FeatureReference, Reference
+from auditline.drift.window import WindowCounts, Windows, count_batch, merge_all
 from auditline.testing import drift_streams as synthetic
 
 REF = synthetic.reference(np.random.default_rng(7), rows=2_000)
@@ -21,6 +22,39 @@ def parts(draw: st.DrawFn) -> list[WindowCounts]:
         synthetic.window(np.random.default_rng(seed), REF, size, mean=0.3)
         for seed, size in zip(seeds, sizes, strict=True)
     ]
+
+
+def binned_one_by_one(edges: list[float], values: list[float | None]) -> tuple[list[int], int, int]:
+    """(counts, missing, out of range) by the definition, a value at a time."""
+    counts, missing, outside = [0] * (len(edges) - 1), 0, 0
+    for value in values:
+        if value is None or np.isnan(value):
+            missing += 1
+            continue
+        outside += value < edges[0] or value > edges[-1]
+        counts[sum(edge <= value for edge in edges[1:-1])] += 1  # first/last bin beyond them
+    return counts, missing, outside
+
+
+EDGE_VALUES = st.sampled_from([-1.0, 0.0, 0.5, 2.0])  # (some draws repeat an edge)
+VALUES = st.one_of(
+    st.none(), EDGE_VALUES, st.floats(-3, 3), st.sampled_from([np.inf, -np.inf, np.nan])
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    edges=st.lists(st.one_of(EDGE_VALUES, st.floats(-2, 2)), min_size=2, max_size=8),
+    values=st.lists(VALUES, max_size=60),
+)
+def test_a_numeric_column_is_binned_as_value_by_value(
+    edges: list[float], values: list[float | None]
+) -> None:
+    edges = sorted(edges)
+    feature = FeatureReference("x", True, (1,) * (len(edges) - 1), edges=tuple(edges))
+    reference = Reference("m", "1", "run", (feature,))
+    counts = count_batch(reference, len(values), {"x": values}, {}).features["x"]
+    assert (counts.counts, counts.missing, counts.out_of_range) == binned_one_by_one(edges, values)
 
 
 @settings(max_examples=60, deadline=None)
