@@ -20,9 +20,11 @@ from io import BytesIO
 from typing import Any
 
 from fastavro import schemaless_reader
+from pydantic import TypeAdapter
 
 from auditline.codec.avro import AvroReader, avro_long, avro_optional_string, avro_string
 from auditline.events import PredictionBatch
+from auditline.events.types import Jurisdiction
 
 FIELDS = (
     "batch_id", "model_name", "model_version", "location", "count", "sample_rate",
@@ -152,6 +154,48 @@ def read_prediction_batch(
     if reader.pos != len(data):
         raise ValueError(f"{len(data) - reader.pos} bytes left after the record")
     return record
+
+
+_VALUES = ("subject_jurisdictions", "scores", "labels")
+_SUBJECTS: TypeAdapter[tuple[Jurisdiction | None, ...]] = TypeAdapter(
+    tuple[Jurisdiction | None, ...]
+)
+
+
+def prediction_batch(record: dict[str, Any]) -> PredictionBatch:
+    """The model of a record ``read_prediction_batch`` returned, its columns' values not
+    validated one by one: pydantic checked each of a batch's ten thousand values again (170 µs
+    of the ~250 a batch of 1,000 predictions of 8 features costs to decode).
+
+    Every field but the columns' values is validated by the model (a copy of the record with
+    empty columns, which also validates the columns' names); the values are what the reader
+    built, the types the model declares (floats or None unpacked from doubles, strings
+    decoded); the subjects' jurisdictions are checked as the model checks them, each distinct
+    value once; and the columns must match ``count`` (the model's own check, run on the
+    result). Raises ``ValueError`` (pydantic's ``ValidationError`` included) where validating
+    the whole record would fail: the caller then validates it for the error's wording."""
+    numeric, categorical = record["numeric_features"], record["categorical_features"]
+    shell = PredictionBatch.model_validate({
+        **record, **dict.fromkeys(_VALUES, ()),
+        "numeric_features": [{"name": c["name"], "values": ()} for c in numeric],
+        "categorical_features": [{"name": c["name"], "values": ()} for c in categorical],
+    })  # fmt: skip
+    _SUBJECTS.validate_python(tuple(set(record["subject_jurisdictions"])))
+    batch = shell.model_copy(
+        update={
+            **{name: tuple(record[name]) for name in _VALUES},
+            "numeric_features": tuple(
+                column.model_copy(update={"values": tuple(raw["values"])})
+                for column, raw in zip(shell.numeric_features, numeric, strict=True)
+            ),
+            "categorical_features": tuple(
+                column.model_copy(update={"values": tuple(raw["values"])})
+                for column, raw in zip(shell.categorical_features, categorical, strict=True)
+            ),
+        }
+    )
+    batch.check_columns()
+    return batch
 
 
 class _Reader(AvroReader):

@@ -43,6 +43,11 @@ class PredictionBatch(Event):
 
     @model_validator(mode="after")
     def _columns_match_count(self) -> PredictionBatch:
+        self.check_columns()
+        return self
+
+    def check_columns(self) -> None:
+        """Each column holds ``count`` values or none (``ValueError`` otherwise)."""
         sizes = {
             "subject_jurisdictions": len(self.subject_jurisdictions),
             "scores": len(self.scores),
@@ -55,7 +60,6 @@ class PredictionBatch(Event):
         for name, size in sizes.items():
             if size not in (0, self.count):
                 raise ValueError(f"{name} has {size} values, expected count={self.count} (or 0)")
-        return self
 
 
 class Outcome(Event):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import struct
 from io import BytesIO
+from typing import Any
 
 import pytest
 from fastavro import schemaless_writer
@@ -15,8 +16,8 @@ from hypothesis import strategies as st
 
 from auditline.catalogue import Catalogue
 from auditline.codec import SingleObjectCodec
-from auditline.codec.body import read_prediction_batch_record, read_record
-from auditline.codec.columns import FIELDS, prediction_batch_body
+from auditline.codec.body import read_prediction_batch_record, read_record, to_event
+from auditline.codec.columns import FIELDS, prediction_batch, prediction_batch_body
 from auditline.contracts import CONTRACTS_VERSION, bundled_raw_schemas
 from auditline.errors import DecodeError, SchemaMismatchError
 from auditline.events import PredictionBatch
@@ -79,6 +80,54 @@ def test_generated_batches_decode_as_fastavro_does(batch: PredictionBatch) -> No
         data, 10, entry.schema.parsed, None
     )
     assert SingleObjectCodec(Catalogue()).decode(data) == current(batch)
+
+
+@settings(max_examples=200, deadline=None)
+@given(events_of(PredictionBatch))
+def test_a_batch_built_without_validating_each_value_equals_the_validated_one(
+    batch: PredictionBatch,
+) -> None:
+    record = read_prediction_batch_record(framed(batch), 10)
+    built, validated = prediction_batch(record), to_event(PredictionBatch, record)
+    assert built == validated
+    assert built.model_dump_json() == validated.model_dump_json()
+    assert built.model_fields_set == validated.model_fields_set
+    for field in ("subject_jurisdictions", "scores", "labels"):
+        assert type(getattr(built, field)) is tuple
+    assert all(type(c.values) is tuple for c in built.numeric_features)
+
+
+@pytest.mark.parametrize(
+    ("change", "wrong"),
+    [
+        ({"subject_jurisdictions": ["DE", "de"]}, "subject"),  # not a jurisdiction
+        ({"scores": [0.5]}, "count"),  # a column shorter than count
+        ({"numeric_features": [{"name": "", "values": [1.0, 2.0]}]}, "name"),
+        ({"categorical_features": [{"name": "c", "values": ["a"]}]}, "count"),
+        ({"count": -1}, "count"),
+    ],
+)
+@settings(max_examples=5, deadline=None)
+@given(sample=events_of(PredictionBatch))
+def test_what_the_model_refuses_is_refused(
+    sample: PredictionBatch, change: dict[str, Any], wrong: str
+) -> None:
+    """A record the model refuses (``wrong``: what is wrong) is refused by the trusted build."""
+    record = {
+        "envelope": {}, "batch_id": "b", "model_name": "m", "model_version": "1",
+        "location": {"country": "DE", "provider": None, "region": None}, "count": 2,
+        "sample_rate": 1.0, "subject_jurisdictions": ["DE", "FR"],
+        "numeric_features": [{"name": "x", "values": [1.0, None]}],
+        "categorical_features": [], "scores": [0.1, 0.2], "labels": [], "latency_ms": 1.0,
+        "artifact_digest": None,
+    }  # fmt: skip
+    good = {**record, "envelope": read_prediction_batch_record(framed(sample), 10)["envelope"]}
+    assert prediction_batch(good) == to_event(PredictionBatch, good)
+    bad = {**good, **change}
+    with pytest.raises(ValueError):
+        prediction_batch(bad)
+    with pytest.raises(SchemaMismatchError, match=wrong):
+        to_event(PredictionBatch, bad)
 
 
 @settings(max_examples=50, deadline=None)
