@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from functools import partial
 from types import TracebackType
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 from pydantic import ValidationError
 
@@ -42,8 +42,8 @@ from auditline.integrity.keyring import signer_for
 from auditline.policy.preflight import Preflight, Proposal
 from auditline.producer.helpers import LineageHelpers
 from auditline.producer.predictions import PredictionBuffer
-from auditline.producer.records import SpoolRecord
-from auditline.producer.sealing import Chained, Draft, EventKind, Sealer
+from auditline.producer.records import Receipt, SpoolRecord
+from auditline.producer.sealing import Draft, EventKind, Sealer
 from auditline.producer.spool import Head, Spool
 from auditline.producer.transport import QueueFull, Transport, make_transport
 from auditline.producer.validation import event_time_of, invalid_event
@@ -57,16 +57,6 @@ RECOVERY_MARGIN_MS = 60_000  # clock skew allowance when scanning the topic afte
 CHECKPOINT_ROOM_BYTES = 1 << 20  # the pump skips a checkpoint rather than wait for spool room
 PUMP_INTERVAL_S = 0.01  # the pump serves reports and backlog this often when emit does not
 FLUSH_POLL_S = 0.01  # flush serves reports in slices of this, checking the spool between them
-
-
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    """What ``emit`` accepted: the event's identity in its stream."""
-
-    event_id: UUID
-    stream: str
-    sequence: int
-    hash: str
 
 
 _NO_HEAD = Head()  # a stream's head before its first event
@@ -155,9 +145,11 @@ class AuditProducer(LineageHelpers):
         **fields: Any,
     ) -> Receipt:
         """Validate, seal, spool and send one event of kind ``model`` with body ``fields``."""
-        return self.emit_many(
-            model, [fields], event_time=event_time, trace_id=trace_id, tenant=tenant
-        )[0]
+        kind = self._kinds.get(model) or self._kind_of(model)
+        when = _millis(event_time)
+        # ``_draft`` without its look-ups: event_time and trace_id bind to the parameters
+        draft = (kind.write(self.validate(kind.model, fields)), when, Sealer.tail(trace_id, tenant))
+        return self._emit_drafts(kind, [draft])[0]
 
     def emit_many(
         self,
@@ -174,14 +166,19 @@ class AuditProducer(LineageHelpers):
         when = _millis(event_time)
         # validated and encoded before the lock: only the chain is sealed under it
         drafts = [self._draft(kind, body, when, trace_id, tenant) for body in bodies]
-        if not drafts:
-            return []
+        return self._emit_drafts(kind, drafts) if drafts else []
+
+    def _emit_drafts(self, kind: EventKind, drafts: list[Draft]) -> list[Receipt]:
+        """Seal and spool ``drafts`` under the emit lock, then send them (steps 2-4)."""
         with self._emit_lock:
-            chained, receipts = self._seal(kind, drafts)
-            self.spool.append(chained.records, chained.frames)
+            head = self.spool.heads.get(kind.stream, _NO_HEAD)
+            records, frames, receipts = self.sealer.chain(
+                kind, drafts, head.next_sequence, head.last_hash, self.spool.next_index
+            )
+            self.spool.append(records, frames)
             self.stats.emitted += len(receipts)
         try:  # the events are spooled: from here on a failure is the pump's to retry
-            self._send_direct(chained.records)
+            self._send_direct(records)
             self._serve_reports()
         except Exception as exc:  # noqa: BLE001 - e.g. librdkafka refusing a message
             log.warning("sending spooled events failed, the pump retries: %s", exc)
@@ -208,19 +205,6 @@ class AuditProducer(LineageHelpers):
         millis = _millis(own_time) if own_time else when
         tail = Sealer.tail(body.get("trace_id", trace_id), tenant)
         return kind.write(self.validate(kind.model, body)), millis, tail
-
-    def _seal(self, kind: EventKind, drafts: list[Draft]) -> tuple[Chained, list[Receipt]]:
-        """Chain, sign and frame the drafts after the stream's head (under the emit lock)."""
-        head = self.spool.heads.get(kind.stream, _NO_HEAD)
-        chained = self.sealer.chain(
-            kind, drafts, head.next_sequence, head.last_hash, self.spool.next_index
-        )
-        stream = kind.stream
-        receipts = [
-            Receipt(event_id, stream, record.sequence, record.hash.hex())
-            for event_id, record in zip(chained.event_ids, chained.records, strict=True)
-        ]
-        return chained, receipts
 
     def check(
         self,

@@ -21,7 +21,7 @@ from auditline.events import (
 from auditline.profiles import numeric_profile, profile_columns
 
 if TYPE_CHECKING:
-    from auditline.producer.core import Receipt
+    from auditline.producer.records import Receipt
 
 
 def file_digest(path: str | Path) -> str:

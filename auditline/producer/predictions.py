@@ -46,7 +46,8 @@ from auditline.errors import EmitError, InvalidEventError
 from auditline.events import GIVEN, Location, PredictionBatch
 
 if TYPE_CHECKING:
-    from auditline.producer.core import AuditProducer, Receipt
+    from auditline.producer.core import AuditProducer
+    from auditline.producer.records import Receipt
 
 log = logging.getLogger(__name__)
 JURISDICTION = re.compile(r"[A-Z][A-Z0-9_-]{1,15}")  # auditline.events.types.Jurisdiction

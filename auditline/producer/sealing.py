@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from io import BytesIO
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from fastavro import schemaless_writer
@@ -33,7 +33,7 @@ from auditline.events import Event, PredictionBatch, ProducerInfo
 from auditline.integrity.chain import EMPTY_HASH_AND_NO_SIGNATURE
 from auditline.integrity.signing import HmacSigner, Signer
 from auditline.producer import wire
-from auditline.producer.records import SpoolRecord, encode_frame
+from auditline.producer.records import Receipt, SpoolRecord, encode_frame, new_receipt, new_record
 
 _ALGORITHM_INDEX = {"hmac_sha256": 1, "ed25519": 2}  # symbols of the SignatureAlgorithm enum
 _HASH_LENGTH = b"\x80\x01"  # a hex SHA-256 is always 64 chars
@@ -109,14 +109,13 @@ Draft = tuple[bytes, int | None, bytes]
 envelope's tail (``Sealer.tail``)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Chained:
+class Chained(NamedTuple):
     """Drafts sealed in a row: the spool records (the messages to send), their frames, and the
-    events' ids."""
+    receipts (a named tuple: one is made per ``emit``, for less than a dataclass costs)."""
 
     records: list[SpoolRecord]
     frames: list[bytes]
-    event_ids: list[UUID]
+    receipts: list[Receipt]
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,27 +175,29 @@ class Sealer:
         holds its emit lock)."""
         prev, prev_hex = bytes.fromhex(prev_hash), prev_hash.encode()
         now_ms = time.time_ns() // 1_000_000
-        records, frames, event_ids = [], [], []
-        new_id, seal, head = self._ids.next_text, self.seal_body, self.head
+        records: list[SpoolRecord] = []
+        frames: list[bytes] = []
+        receipts: list[Receipt] = []
+        new_id, seal = self._ids.next_text, self._seal_hashed
+        topic, topic_bytes, key, stream = kind.topic, kind.topic_bytes, kind.key, kind.stream
+        origin, header = kind.origin, kind.header
         last_time, time_bytes = self._last_time  # events in a row mostly share their millisecond
         for body, millis, tail in drafts:
             event_id, id_text = new_id()
             when = now_ms if millis is None else millis
             if when != last_time:
                 last_time, time_bytes = when, wire.avro_long(when)
-            envelope = head(id_text, time_bytes, kind.origin, sequence, prev_hex)
-            sealed, prev = seal(kind.header, prev, (*envelope, tail, body))
-            prev_hex = prev.hex().encode()
-            record = SpoolRecord(
-                kind.topic, kind.key, sealed, kind.stream, sequence, now_ms, index, prev
-            )
+            hashed = _hashed(id_text, time_bytes, origin, sequence, prev_hex, tail, body)
+            sealed, prev, digest_hex = seal(header, prev, hashed)
+            prev_hex = digest_hex.encode()
+            record = new_record(topic, key, sealed, stream, sequence, now_ms, index, prev)
             records.append(record)
-            frames.append(encode_frame(record, kind.topic_bytes, kind.key))
-            event_ids.append(event_id)
+            frames.append(encode_frame(record, topic_bytes, key))
+            receipts.append(new_receipt(event_id, stream, sequence, digest_hex))
             sequence += 1
             index += 1
         self._last_time = last_time, time_bytes
-        return Chained(records, frames, event_ids)
+        return Chained(records, frames, receipts)
 
     def body(self, event: Event) -> bytes:
         """The event's body fields in Avro."""
@@ -210,26 +211,15 @@ class Sealer:
         return writer
 
     def seal(self, event: Event, link: Link) -> Sealed:
-        head = self.head(
+        """One event at ``link`` (what ``chain`` does for each draft)."""
+        hashed = _hashed(
             str(link.event_id).encode(), wire.avro_long(wire.timestamp_millis(link.event_time)),
             self.producer_bytes + link.stream, link.sequence, link.prev_hash.encode(),
+            self.tail(link.trace_id, link.tenant), self.body(event),
         )  # fmt: skip
-        tail = self.tail(link.trace_id, link.tenant)
         prev = bytes.fromhex(link.prev_hash)
-        sealed, digest = self.seal_body(
-            self.header_of(type(event)), prev, (*head, tail, self.body(event))
-        )
+        sealed, digest, _ = self._seal_hashed(self.header_of(type(event)), prev, hashed)
         return Sealed(sealed, digest)
-
-    @staticmethod
-    def head(
-        event_id: bytes, event_time: bytes, origin: bytes, sequence: int, prev_hex: bytes
-    ) -> tuple[bytes, ...]:
-        """The envelope's fields after ``signature`` up to ``prev_hash``, in parts: ``event_id``
-        as its 36 ASCII bytes, ``event_time`` encoded, ``origin`` the encoded producer and
-        stream, ``prev_hex`` the previous hash."""
-        return (_UUID_LENGTH, event_id, event_time, origin, wire.varint(sequence), _HASH_LENGTH,
-                prev_hex)  # fmt: skip
 
     @staticmethod
     def tail(trace_id: str | None, tenant: str | None) -> bytes:
@@ -237,22 +227,33 @@ class Sealer:
             return _TAIL
         return wire.envelope_tail(trace_id, tenant, CONTRACTS_VERSION)
 
-    def seal_body(
-        self, header: bytes, prev: bytes, parts: tuple[bytes, ...]
-    ) -> tuple[bytes, bytes]:
-        """The wire bytes and raw hash of the event after the one whose raw hash is ``prev``;
-        ``parts``: the hashed bytes after ``hash`` and ``signature`` (the envelope's head and
-        tail, then the body)."""
-        hashed = b"".join(parts)
+    def _seal_hashed(self, header: bytes, prev: bytes, hashed: bytes) -> tuple[bytes, bytes, str]:
+        """The wire bytes, raw hash and hex hash of the event after the one whose raw hash is
+        ``prev``; ``hashed``: its bytes after ``hash`` and ``signature`` (``_hashed``)."""
         hasher = hashlib.sha256(prev + EMPTY_HASH_AND_NO_SIGNATURE)
         hasher.update(hashed)
         digest = hasher.digest()
+        digest_hex = digest.hex()
         signature = self._signature_head
         if self._mac is not None:
             value = self._mac(digest)
             signature += wire.avro_long(len(value)) + value
-        sealed = b"".join((header, _HASH_LENGTH, digest.hex().encode(), signature, hashed))
-        return sealed, digest
+        sealed = b"".join((header, _HASH_LENGTH, digest_hex.encode(), signature, hashed))
+        return sealed, digest, digest_hex
+
+
+def _hashed(  # noqa: PLR0917 - the hashed parts, in their order on the wire
+    event_id: bytes, event_time: bytes, origin: bytes, sequence: int, prev_hex: bytes,
+    tail: bytes, body: bytes,
+) -> bytes:  # fmt: skip
+    """The hashed bytes after the envelope's ``hash`` and ``signature``: its fields up to
+    ``prev_hash`` (``event_id`` as its 36 ASCII bytes, ``event_time`` encoded, ``origin`` the
+    encoded producer and stream, ``prev_hex`` the previous hash), its ``tail``
+    (``Sealer.tail``), then the body."""
+    return b"".join(
+        (_UUID_LENGTH, event_id, event_time, origin, wire.varint(sequence), _HASH_LENGTH,
+         prev_hex, tail, body)
+    )  # fmt: skip
 
 
 _INNER_PAD = bytes(b ^ 0x36 for b in range(256))

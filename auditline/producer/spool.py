@@ -92,9 +92,15 @@ class Spool:
     def __init__(self, path: Path, settings: SpoolSettings) -> None:
         self.path = path
         self.settings = settings
+        # the settings append reads, as plain attributes (it runs once per emit)
+        self._max_bytes = settings.max_bytes
+        self._segment_bytes = settings.segment_bytes
+        self._sync_by_thread = settings.fsync == "interval" and settings.fsync_interval_ms > 0
+        self._sync_each = settings.fsync != "never" and not self._sync_by_thread
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock_fd = _lock_folder(self.path)
-        self._lock = threading.Condition()
+        self._mutex = threading.RLock()  # the condition's lock: entered directly, it costs less
+        self._lock = threading.Condition(self._mutex)
         self._acked_above: set[int] = set()
         self._written: deque[tuple[int, float]] = deque()  # (first index, wall time) per append
         self.heads: dict[str, Head] = self._read_heads()
@@ -169,36 +175,47 @@ class Spool:
         room if full; ``frames``: the records' frames, when the caller made them already."""
         if frames is None:
             frames = [r.frame() for r in records]
-        data = b"".join(frames)
+        data = frames[0] if len(frames) == 1 else b"".join(frames)
+        size = len(data)
         first, last = records[0].index, records[-1].index
-        latest = {record.stream: record for record in records}  # each stream's new head
-        with self._lock:
-            failure, self._sync_failure = self._sync_failure, None
-            if failure is not None:  # the syncer's last fsync failed: say so to the emitter
+        with self._mutex:
+            if self._sync_failure is not None:  # the syncer's last fsync failed: say so
+                failure, self._sync_failure = self._sync_failure, None
                 raise OSError(failure.errno, f"fsync of the spool {self.path} failed: "
                               f"{failure.strerror}")  # fmt: skip
-            self._wait_for_room(len(data))
-            if self._segments[-1].size >= self.settings.segment_bytes:
-                self._roll()
-            _write_all(self._fd, data)
+            if self._live_bytes + size > self._max_bytes:
+                self._wait_for_room(size)
             segment = self._segments[-1]
+            if segment.size >= self._segment_bytes:
+                self._roll()
+                segment = self._segments[-1]
+            _write_all(self._fd, data)
             if not segment.marks or last - segment.marks[-1][0] >= MARK_EVERY:
                 offset = segment.size
                 for record, frame in zip(records, frames, strict=True):
                     segment.mark(record.index, offset)
                     offset += len(frame)
-            segment.size += len(data)
+            segment.size += size
             segment.last = last
-            for stream, record in latest.items():
-                self.heads[stream] = Head(record.sequence + 1, record.hash.hex())
-            self._live_bytes += len(data)
+            self._set_heads(records)
+            self._live_bytes += size
             if not self._written or first - self._written[-1][0] >= MARK_EVERY:
                 self._written.append((first, time.time()))  # one per 512 records
             self.next_index = last + 1
-            if self.settings.fsync == "interval" and self.settings.fsync_interval_ms > 0:
+            if self._sync_by_thread:
                 self._dirty = True  # fsynced by the syncer thread within the interval
-            elif self.settings.fsync != "never":
+            elif self._sync_each:
                 os.fsync(self._fd)  # "always" (or an interval of 0): before append returns
+
+    def _set_heads(self, records: Sequence[SpoolRecord]) -> None:
+        """Each stream's head after ``records`` (their last of it)."""
+        if len(records) == 1:
+            record = records[0]
+            self.heads[record.stream] = Head(record.sequence + 1, record.hash.hex())
+            return
+        latest = {record.stream: record for record in records}
+        for stream, record in latest.items():
+            self.heads[stream] = Head(record.sequence + 1, record.hash.hex())
 
     def _wait_for_room(self, size: int) -> None:
         if self.live_bytes + size <= self.settings.max_bytes:
@@ -250,7 +267,7 @@ class Spool:
     def ack(self, *indexes: int) -> None:
         """Mark records delivered (any order, repeats allowed); one lock and one wake-up per
         call."""
-        with self._lock:
+        with self._mutex:
             low, above = self.low, self._acked_above
             above.update([i for i in indexes if i >= low])
             if above and min(above) == low and max(above) - low + 1 == len(above):
@@ -289,7 +306,7 @@ class Spool:
         tmp.replace(self.path / name)
 
     def is_acked(self, index: int) -> bool:
-        with self._lock:
+        with self._mutex:
             return index < self.low or index in self._acked_above
 
     @property

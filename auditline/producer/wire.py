@@ -18,6 +18,7 @@ from __future__ import annotations
 import keyword
 import os
 import struct
+import weakref
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -101,14 +102,15 @@ class UuidSource:
     """Random (version 4) UUIDs from batched ``os.urandom`` reads (one syscall per 4,096).
 
     ``next_text`` gives the next id with its 36 ASCII bytes, the form the envelope carries, made
-    for the whole batch at once (without ``UUID.__str__`` per id)."""
+    for the whole batch at once (without ``UUID.__str__`` per id). A forked child refills before
+    its first id (``_forget_after_fork``): parent and child never draw the same ids."""
 
     def __init__(self, batch: int = 4096) -> None:
         self.batch = batch
         self._pool = b""
         self._texts = b""
         self._pos = batch  # nothing drawn yet: the first call refills
-        self._pid = os.getpid()
+        _SOURCES.add(self)
 
     def _refill(self) -> None:
         pool = bytearray(os.urandom(16 * self.batch))
@@ -118,21 +120,39 @@ class UuidSource:
         texts = bytearray(b"-" * (36 * self.batch))  # 8-4-4-4-12 digits, dashes between
         for source, target in enumerate(_DIGIT_PLACES):
             texts[target::36] = digits[source::32]
-        self._pool, self._texts, self._pos, self._pid = bytes(pool), bytes(texts), 0, os.getpid()
+        self._pool, self._texts, self._pos = bytes(pool), bytes(texts), 0
+
+    def forget(self) -> None:
+        """Draw from a new batch from the next id on."""
+        self._pos = self.batch
 
     def __call__(self) -> UUID:
         return self.next_text()[0]
 
     def next_text(self) -> tuple[UUID, bytes]:
-        if self._pos >= self.batch or self._pid != os.getpid():  # refill, also after fork
-            self._refill()
         pos = self._pos
+        if pos >= self.batch:
+            self._refill()
+            pos = 0
         self._pos = pos + 1
         uuid = object.__new__(UUID)  # what UUID(bytes=...) makes, without re-checking the bits
         object.__setattr__(uuid, "int", int.from_bytes(self._pool[16 * pos : 16 * pos + 16]))
         object.__setattr__(uuid, "is_safe", _SAFE_UNKNOWN)
         return uuid, self._texts[36 * pos : 36 * pos + 36]
 
+
+_SOURCES: weakref.WeakSet[UuidSource] = weakref.WeakSet()
+"""Every live ``UuidSource``, for ``_forget_after_fork``."""
+
+
+def _forget_after_fork() -> None:
+    """A forked child draws fresh ids: its copy of each pool is also its parent's. (Checked
+    here, once per fork, rather than ``os.getpid()`` per id: a syscall on the emit path.)"""
+    for source in list(_SOURCES):
+        source.forget()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 _DIGIT_PLACES = [*range(8), *range(9, 13), *range(14, 18), *range(19, 23), *range(24, 36)]
 _VERSION_4 = bytes((b & 0x0F) | 0x40 for b in range(256))

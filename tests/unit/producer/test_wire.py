@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from io import BytesIO
 
 from fastavro import schemaless_writer
@@ -71,3 +72,19 @@ def test_uuid_source_gives_distinct_version_4_ids() -> None:
     source = wire.UuidSource(batch=8)
     ids = [source() for _ in range(100)]
     assert len(set(ids)) == 100 and {i.version for i in ids} == {4}
+
+
+def test_uuid_source_draws_other_ids_in_a_forked_child() -> None:
+    source = wire.UuidSource(batch=8)
+    source()  # a batch drawn before the fork: the child holds a copy of it
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, to the parent
+        os.write(write, b"".join(source.next_text()[1] for _ in range(3)))
+        os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    child = os.read(read, 3 * 36)
+    os.close(read)
+    parent = b"".join(source.next_text()[1] for _ in range(3))
+    assert status == 0 and len(child) == 3 * 36 and child != parent
