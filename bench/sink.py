@@ -1,16 +1,17 @@
 """Sink throughput into the embedded engine, beside a raw consume+decode+insert in one run.
 
-raw  = confluent-kafka consume, the sink's decode (``sinks.records.decoder_for``: the trusted
-       decode), audit-log rows, one columnar insert per batch
-       into a plain MergeTree table (no dedup lookup, no derived tables, no offset commits),
-       with the sink's garbage-collection policy (none inside a batch)
+raw  = confluent-kafka consume, the sink's decode (``sinks.records.decoder_for``), audit-log
+       rows, one insert per batch (``Store.insert``, as the sink's) into a plain MergeTree table
+       (no dedup lookup, no derived tables, no offset commits), with the sink's
+       garbage-collection policy (none inside a batch)
 sink = auditline's Sink: the same plus the exactly-once lookup, lineage/prediction rows and
        synchronous offset commits after each insert
 *_eps = events in full batches after the first / time from the end of the first batch to the end
        of the last full one (the first waits for the group's assignment; the sink's last, partial
        batch, the producer's checkpoint, waits for batch_max_wait_ms in vain)
 *_cpu_us_per_event = CPU time of this process (consuming, the loop and the embedded engine's
-       threads) per event, in all batches
+       threads) per event, in all batches; raw_log's merges are stopped once the raw loop ends,
+       so that the engine does not merge the raw parts on the sink's time
 Both read the same N predictions from the start of their topic; asserted: each table holds the
 N events once, and the same event ids (the sink also stores the producer's checkpoints).
 
@@ -76,6 +77,7 @@ def raw(settings: AuditlineSettings, store: Store) -> tuple[float, float]:
             cpu += time.process_time() - began
             clock.batch(handled)
     consumer.close()
+    store.command(f"SYSTEM STOP MERGES {store.database}.raw_log")
     return clock.eps(), cpu / N * 1e6
 
 

@@ -196,21 +196,7 @@ class Located(NamedTuple):
     offset: int
 
 
-class Trusted(NamedTuple):
-    """An event decoded without its model (``sinks.records``): ``event`` is its record checked as
-    ``model`` checks it, read like the model (fields as attributes; enums are their values,
-    tuples lists), and ``payload`` its JSON as the model writes it; with where it was read from.
-    Its rows are the rows of the model's event, value for value."""
-
-    model: type[Event]
-    event: Any
-    payload: bytes
-    topic: str
-    partition: int
-    offset: int
-
-
-Item = Located | Trusted
+Item = Located
 """A decoded event as the writer takes it."""
 
 
@@ -234,17 +220,14 @@ def model_node(name: str, version: str) -> str:
 
 def kind_of(item: Item) -> type[Event]:
     """The model of the item's event (its kind)."""
-    return item.model if isinstance(item, Trusted) else type(item.event)
+    return type(item.event)
 
 
 def audit_row(item: Item) -> tuple[Any, ...]:
     """The audit-log row; ``payload`` is the event's JSON (``model_dump_json``) as UTF-8 bytes,
     the bytes the column stores, so that it is neither decoded here nor encoded again on insert."""
-    if isinstance(item, Trusted):
-        model, event, payload, topic, partition, offset = item
-    else:
-        event, topic, partition, offset = item
-        model, payload = type(event), event.__pydantic_serializer__.to_json(event)
+    event, topic, partition, offset = item
+    model, payload = type(event), event.__pydantic_serializer__.to_json(event)
     env = event.envelope
     signature, producer = env.signature, env.producer
     return (

@@ -2,7 +2,7 @@
 
 Per batch (up to ``batch_max_events`` messages or ``batch_max_wait_ms``):
 
-1. decode (``records.py``: trusted records, checked as their models check them, or models);
+1. decode (``records.py``: the codec's trusted decode, models checked as validation checks them);
    undecodable records go to the dead-letter topic with the reason, source topic, partition and
    offset in headers (produced and flushed before anything is committed);
 2. drop events whose ``event_id`` the audit log already holds (a replay after a crash between
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,25 +30,26 @@ from confluent_kafka import (
     Consumer,
     Message,
     Producer,
+    TopicPartition,
 )
 
 from auditline.catalogue import Catalogue
 from auditline.codec import Codec, make_codec
 from auditline.collector import gc_deferred
 from auditline.errors import DecodeError, SinkError
+from auditline.events import Event
 from auditline.settings import AuditlineSettings
 from auditline.topics import (
     consumer_lag,
     coordinates,
     ensure_topics,
     ignorable,
-    next_offsets,
     with_logger,
 )
 
 from .metrics import SinkMetrics
 from .records import decoder_for
-from .rows import COLUMNS, Item, kind_of, rows_for
+from .rows import COLUMNS, Item, rows_for
 from .store import Store
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -96,18 +97,19 @@ class StoreWriter:
         unique: dict[int, Item] = {}  # by the id's 128 bits: a UUID hashes in Python, slowly
         for item in items:
             unique.setdefault(item.event.envelope.event_id.int, item)
-        fresh = list(unique.values())
-        kinds = [kind_of(item).__name__ for item in fresh]
-        newest = self._newest(set(kinds))
+        kinds = _by_kind(unique.values())
+        newest = self._newest({kind.__name__ for kind in kinds})
         maybe: dict[Any, datetime] = {}  # the events that may be stored, with their times
-        for item, kind in zip(fresh, kinds, strict=True):
-            last = newest.get(kind)
-            if last is not None and (when := item.event.envelope.event_time) <= last:
-                maybe[item.event.envelope.event_id] = when
+        for kind, group in kinds.items():
+            last = newest.get(kind.__name__)
+            if last is not None:
+                for item in group:
+                    if (env := item.event.envelope).event_time <= last:
+                        maybe[env.event_id] = env.event_time
         if not maybe:
-            return fresh
+            return list(unique.values())
         seen = self._present(maybe)
-        return [item for item in fresh if item.event.envelope.event_id not in seen]
+        return [item for item in unique.values() if item.event.envelope.event_id not in seen]
 
     def _newest(self, kinds: set[str]) -> dict[str, datetime]:
         """The newest stored event time of each of these kinds that has any: the last row of
@@ -139,6 +141,14 @@ class StoreWriter:
             },
         )
         return {row[0] for row in present}
+
+
+def _by_kind(items: Iterable[Item]) -> dict[type[Event], list[Item]]:
+    """Items grouped by their kind (``rows.kind_of``, inline: it runs for every event)."""
+    groups: defaultdict[type[Event], list[Item]] = defaultdict(list)
+    for item in items:
+        groups[type(item.event)].append(item)
+    return groups
 
 
 @dataclass
@@ -218,8 +228,8 @@ class Sink:
             return 0
         started = time.perf_counter()
         before = (self.stats.stored, self.stats.skipped_present, self.stats.dead_lettered)
-        self.process(messages)
-        self.consumer.commit(offsets=next_offsets(messages), asynchronous=False)
+        offsets = self.process(messages)
+        self.consumer.commit(offsets=offsets, asynchronous=False)
         self.stats.batches += 1
         if self.metrics is not None:
             self._observe(messages, before, time.perf_counter() - started)
@@ -242,8 +252,9 @@ class Sink:
             for (topic, partition), lag in self.lag.items():
                 self.metrics.lag.labels(topic, str(partition)).set(lag)
 
-    def process(self, messages: list[Message]) -> None:
-        items = self._decoded(messages)
+    def process(self, messages: list[Message]) -> list[TopicPartition]:
+        """Store a batch's events (the dead letters acknowledged); returns the offsets to commit."""
+        items, offsets = self._decoded(messages)
         self.stats.consumed += len(messages)
         stored, skipped = self.writer.write(items)
         if self.stats.dead_lettered:
@@ -252,18 +263,26 @@ class Sink:
                 raise SinkError(f"{remaining} dead letters not acknowledged: not committing")
         self.stats.stored += stored
         self.stats.skipped_present += skipped
+        return offsets
 
-    def _decoded(self, messages: list[Message]) -> list[Item]:
-        """The decoded events with their coordinates; undecodable records dead-lettered."""
-        decode, items = self.decoder.item, list[Item]()
+    def _decoded(self, messages: list[Message]) -> tuple[list[Item], list[TopicPartition]]:
+        """The decoded events with their coordinates, undecodable records dead-lettered, and the
+        offsets to commit once they are stored: each partition's last, plus one (a partition's
+        messages arrive in offset order). One pass: per message, only what must be per message."""
+        decode, items, last = self.decoder.item, list[Item](), dict[tuple[str, int], int]()
+        append = items.append
         for message in messages:
             if message.error() is not None:
                 raise SinkError(f"consume failed: {message.error()}")
+            topic, partition, offset = message.topic(), message.partition(), message.offset()
+            if topic is None or partition is None or offset is None:
+                raise SinkError("a consumed message lacks topic, partition or offset")
             try:
-                items.append(decode(message.value() or b"", *coordinates(message)))
+                append(decode(message.value() or b"", topic, partition, offset))
             except DecodeError as exc:
                 self._dead_letter(message, str(exc))
-        return items
+            last[topic, partition] = offset
+        return items, [TopicPartition(t, p, offset + 1) for (t, p), offset in last.items()]
 
     def _dead_letter(self, message: Message, reason: str) -> None:
         topic, partition, offset = coordinates(message)

@@ -6,6 +6,9 @@
   otherwise.
 
 Decoding returns the event model or raises a ``DecodeError`` subclass naming what was wrong.
+Both framings read a body in the current contracts layout with the trusted decode
+(``auditline.codec.trusted``: the models built straight from the Avro body, checked as the
+models check them) and every other body, or one it fails on, with fastavro and the model.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from typing import Any
 from fastavro import schemaless_reader, schemaless_writer
 from pydantic import ValidationError
 
-from auditline.codec.columns import read_prediction_batch
+from auditline.codec.columns import prediction_batch, read_prediction_batch
 from auditline.contracts import bundled_schema
 from auditline.errors import InvalidEventError, SchemaMismatchError, TruncatedMessageError
 from auditline.events import Event, PredictionBatch
@@ -58,6 +58,13 @@ def read_prediction_batch_record(data: bytes, offset: int) -> dict[str, Any]:
     with _decoding(PredictionBatch.SCHEMA, len(data)):
         record = read_prediction_batch(data, offset, _envelope_schema())
     return record
+
+
+def read_trusted_prediction_batch(data: bytes, offset: int) -> PredictionBatch:
+    """A PredictionBatch under the bundled schema, its columns read by ``codec.columns`` and
+    built into the model without validating each value (``columns.prediction_batch``; raises
+    where validation would: the caller then reads it again through the model for the error)."""
+    return prediction_batch(read_prediction_batch_record(data, offset))
 
 
 @contextmanager

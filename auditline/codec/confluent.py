@@ -8,6 +8,7 @@ bundled (reader) schema, so data written with an older or newer compatible versi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import struct
 from io import BytesIO
@@ -16,6 +17,7 @@ from typing import Any
 from auditline.catalogue import Catalogue, CatalogueEntry
 from auditline.codec.body import read_record, to_event, write_body
 from auditline.codec.single_object import DEFAULT_MAX_MESSAGE_BYTES, check_size
+from auditline.codec.trusted import Reader, trusted_reader
 from auditline.contracts import CONTRACTS_VERSION, LAYOUTS, AvroSchema
 from auditline.errors import (
     ConfigError,
@@ -53,12 +55,17 @@ class ConfluentCodec:
         client: Any,
         *,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        trusted: bool = True,
     ) -> None:
+        """``trusted=False``: every body read with fastavro and the model (the reference the
+        trusted decode is tested against)."""
         self.catalogue = catalogue
         self.client = client
         self.max_message_bytes = max_message_bytes
+        self.trusted = trusted
         self._ids: dict[type[Event], bytes] = {}
         self._writers: dict[int, tuple[CatalogueEntry, dict[str, Any], int]] = {}
+        self._trusted: dict[bytes, Reader | None] = {}
 
     def header(self, model: type[Event]) -> bytes:
         return self._ids.get(model) or self._register(self.catalogue.for_model(model))
@@ -80,7 +87,18 @@ class ConfluentCodec:
         return self.decode_with_body(data)[0]
 
     def decode_with_body(self, data: bytes) -> tuple[Event, bytes | None]:
-        """The event, and its body when the writer schema is a bundled one (in any layout)."""
+        """The event, and its body when the writer schema is a bundled one (in any layout).
+
+        A body written with the bundled schema of the current layout, of a kind
+        ``codec.trusted`` reads, is read by the reader compiled from the writer schema; every
+        other body, and one that reader fails on, with fastavro and the model."""
+        if type(data) is bytes and len(data) <= self.max_message_bytes:
+            read = self._trusted.get(data[:HEADER_SIZE])  # by header: magic byte and schema id
+            if read is not None:
+                try:
+                    return read(data, HEADER_SIZE), data[HEADER_SIZE:]
+                except Exception:  # noqa: BLE001 (read below: its error is the reason)
+                    pass
         check_size(data, self.max_message_bytes)
         if len(data) < HEADER_SIZE:
             raise TruncatedMessageError(
@@ -92,6 +110,14 @@ class ConfluentCodec:
             )
         (schema_id,) = struct.unpack(">I", data[1:HEADER_SIZE])
         entry, writer, layout = self._writers.get(schema_id) or self._fetch(schema_id)
+        header = bytes(data[:HEADER_SIZE])
+        if header not in self._trusted:  # its first message: the reader tried now
+            current = self.trusted and layout == CONTRACTS_VERSION
+            read = trusted_reader(entry.model, writer) if current else None
+            self._trusted[header] = read
+            if read is not None and type(data) is bytes:
+                with contextlib.suppress(Exception):
+                    return read(data, HEADER_SIZE), data[HEADER_SIZE:]
         reader = None if layout == CONTRACTS_VERSION else entry.schema.parsed
         record = read_record(data, HEADER_SIZE, writer, reader)
         return to_event(entry.model, record), data[HEADER_SIZE:] if layout else None

@@ -219,7 +219,8 @@ def test_the_trusted_decode_stores_every_table_as_the_models_did(
         batch = demo_events() + platform() + batch
     batch = batch + batch[: len(batch) // 3]  # repeats within the batch
     messages = [CODEC.encode(event) for event in batch]
-    old = [Located(CODEC.decode(m), "t", 1, i) for i, m in enumerate(messages)]
+    reference = SingleObjectCodec(Catalogue(), trusted=False)  # fastavro and the models
+    old = [Located(reference.decode(m), "t", 1, i) for i, m in enumerate(messages)]
     new = [decoder.item(m, "t", 1, i) for i, m in enumerate(messages)]
     with patch.object(writer, "UNIQUE_BY_SORTING_KEY", set()):  # inserted as before, too
         written = StoreWriter(models).write(old)
