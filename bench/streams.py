@@ -1,9 +1,10 @@
 """The violation path: faust worker vs a raw consume + decode + detector loop, and latency.
 
 raw    = confluent-kafka consume, decode, chain check (ChainVerifier), PolicyEngine.evaluate
-         (dict state), the declarations read before the movements: the worker's work without
-         faust, making the same decisions (asserted: ``decisions``; reading both topics side by
-         side, an undeferred loop judged a quarter of the movements without their lineage)
+         (dict state), the declarations read before the movements, each batch's violations
+         emitted through the SDK: the worker's work without faust, making the same decisions
+         (asserted: ``decisions``; reading both topics side by side, an undeferred loop judged
+         a quarter of the movements without their lineage)
 worker = `auditline worker` (a separate process), started and ready (its ready line) before the
          same events are produced: events / time from the first send to the last alert's
          append (alerts include the SDK's sealing and spooling)
@@ -57,6 +58,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from auditline.alerting.bodies import violation_body
 from auditline.catalogue import Catalogue
 from auditline.codec import SingleObjectCodec
 from auditline.drift.reference import Reference
@@ -239,18 +241,40 @@ def publish(
     return sent
 
 
-def raw_baseline(bootstrap: str, prefix: str, messages: list[Any]) -> tuple[float, float, int]:
+def raw_baseline(
+    bootstrap: str, prefix: str, messages: list[Any], tmp: Path
+) -> tuple[float, float, int]:
     """Events/s, CPU µs per event and decisions of the worker's work in one plain loop: the
     declarations topic read first, so every movement is judged with its lineage, as the worker
-    judges it (the worker holds back an event whose lineage it has not read yet)."""
-    decisions = 0
+    judges it (the worker holds back an event whose lineage it has not read yet); each batch's
+    violations emitted through the SDK with one ``emit_many``, as the worker emits them (sealed,
+    spooled and delivered: the loop's CPU includes the producer's threads and its final flush)."""
+    decisions, outbox, version = 0, [], load_policy().version
+    settings = AuditlineSettings(
+        kafka={"bootstrap_servers": bootstrap}, topic_prefix=prefix,
+        producer={"service": "streams", "instance": "raw"},
+        spool={"path": str(tmp / f"spool-{prefix}-raw")},
+    )  # fmt: skip
+    producer = AuditProducer(settings)
 
     def judge(event: Event, engine: PolicyEngine, state: dict[str, Any]) -> None:
         nonlocal decisions
-        decisions += len(engine.evaluate(event, state))
+        for decision in engine.evaluate(event, state):
+            body = violation_body(decision, version, event.envelope.trace_id)
+            outbox.append({**body, "event_time": event.envelope.event_time})
+            decisions += 1
+
+    def emit() -> None:
+        if outbox:
+            producer.emit_many(PolicyViolation, outbox)
+            outbox.clear()
 
     start = time.perf_counter()
-    cpu = raw_loop(bootstrap, prefix, messages, ("assets", "movements"), judge)
+    cpu = raw_loop(bootstrap, prefix, messages, ("assets", "movements"), judge, batch_done=emit)
+    began = time.process_time()
+    assert producer.flush(60)
+    producer.close()
+    cpu += time.process_time() - began
     audit = len(audit_events(messages))
     return audit / (time.perf_counter() - start), cpu / audit * 1e6, decisions
 
@@ -261,6 +285,8 @@ def raw_loop(
     messages: list[Any],
     topics: tuple[str, ...],
     judge: Callable[[Event, PolicyEngine, dict[str, Any]], None],
+    *,
+    batch_done: Callable[[], None] = lambda: None,
 ) -> float:
     """The worker's work without faust: ``topics`` read one after the other, each record
     consumed (librdkafka), decoded and its chain checked, then ``judge``d with the policy
@@ -281,6 +307,7 @@ def raw_loop(
                     else None,
                 )
                 judge(event, engine, state)
+            batch_done()
         cpu += time.process_time() - began
     return cpu
 
@@ -458,7 +485,7 @@ def main() -> None:
         messages, violating = sealed(N, tmp, 10)
         publish(bootstrap, f"{run}a", messages)
         audit = len(audit_events(messages))  # not the producer's checkpoint
-        raw_eps, raw_cpu, decisions = raw_baseline(bootstrap, f"{run}a", messages)
+        raw_eps, raw_cpu, decisions = raw_baseline(bootstrap, f"{run}a", messages, tmp)
         assert decisions == 2 * violating, f"raw made {decisions} decisions, not {2 * violating}"
         figures.update(raw_eps=raw_eps, raw_cpu_us_per_event=raw_cpu, decisions=decisions)
         process = worker(bootstrap, f"{run}w", tmp, ready=True)

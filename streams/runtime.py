@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from time import monotonic
 from typing import Any
 
 import faust
@@ -65,15 +66,19 @@ class UncountedMonitor(Monitor):
     and leaves a stream and is acknowledged, and on every table read and write: counters, time
     stamps and a latency sample per record, about 3 µs of a worker's CPU per record. Only faust's
     web views read them, and the worker runs without them (``web_enabled=False``); its figures
-    are its own Prometheus metrics (``streams/health.py``). Rebalances, commits and the rest of
-    the monitor's statistics are kept.
+    are its own Prometheus metrics (``streams/health.py``). Kept: when each partition's stream
+    last took a record (what faust's commit livelock detector reads), rebalances, commits and
+    the rest of the monitor's statistics.
     """
 
     def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
         return None
 
     def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> None:
-        return None
+        """Only when ``tp``'s stream last took a record: faust's commit livelock detector reads
+        it (``verify_event_path``: without it, it reports every partition with a backlog as
+        a stream that never started and skips its check of commits not advancing)."""
+        self.stream_inbound_time[tp] = monotonic()
 
     def on_stream_event_out(
         self, tp: Any, offset: int, stream: Any, event: Any, state: Any = None

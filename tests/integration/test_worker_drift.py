@@ -5,7 +5,6 @@ DriftAlerts open and close, and each alert's window count equals the predictions
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from auditline.events import DriftAlert, PredictionBatch
 from auditline.onnx import AuditedModel
 from auditline.producer import AuditProducer
 from auditline.settings import AuditlineSettings
+from streams.drift import partials_in
 from tests.integration.test_worker import emit_pinned_copy, platform_settings, violations, worker
 from tests.kafka_helpers import read_topic
 from tests.unit.test_onnx import logistic_model
@@ -69,7 +69,7 @@ def partials_report(bootstrap: str, prefix: str, start: datetime, end: datetime)
     in_window = [m.offset for m in read_topic(bootstrap, f"{prefix}.predictions", 1, timeout=30)
                  if start <= codec.decode(m.value).envelope.event_time < end]  # fmt: skip
     partials = read_topic(bootstrap, f"{prefix}-streams-drift-partials", 1, timeout=30)
-    seen = [(p.offset, json.loads(p.value)["offset"]) for p in partials]
+    seen = [(p.offset, partial["offset"]) for p in partials for partial in partials_in(p.value)]
     sources = [source for _, source in seen]
     return (
         f"window {start.time()}-{end.time()}: prediction offsets {in_window}; "
