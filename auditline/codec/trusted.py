@@ -137,13 +137,10 @@ class _Compiler:
             values.append(f"{name!r}: {value}")
         instance, cls = self.source.name("m"), self.source.constant(model)
         names_set = {name for name, _ in fields}
-        # as validation leaves it: every field given (the record has them all; one set for
-        # every instance of a frozen model, which nothing changes, as pydantic's revalidation
-        # shares it), no extra (forbidden or ignored), no private attributes
-        if model.model_config.get("frozen"):
-            fields_set = self.source.constant(names_set)
-        else:
-            fields_set = f"{{{', '.join(map(repr, names_set))}}}"
+        # as validation leaves it: every field given (the record has them all; a set of its
+        # own, as validation gives each instance), no extra (forbidden or ignored), no private
+        # attributes
+        fields_set = f"{self.source.constant(names_set)}.copy()"
         fields_dict = ", ".join(values)
         self.source.add(depth, f"{instance} = _new({cls}); _sd({instance}, {{{fields_dict}}})")
         self.source.add(depth, f"_sf({instance}, {fields_set}); _se({instance}, None); "
@@ -336,7 +333,9 @@ class _Compiler:
             if item.max_length is not None:
                 self.check(depth, f"len({target}) <= {item.max_length}", target)
             if item.pattern is not None:
-                self.pattern(str(item.pattern), depth, target)
+                if not isinstance(item.pattern, str):  # a compiled pattern carries its flags
+                    raise Untrusted(f"a compiled pattern: {item}")
+                self.pattern(item.pattern, depth, target)
             return
         bounds = {Ge: (">=", "ge"), Gt: (">", "gt"), Le: ("<=", "le"), Lt: ("<", "lt")}
         if type(item) in bounds:
@@ -420,7 +419,7 @@ def trusted_reader(model: type[BaseModel], schema: dict[str, Any]) -> Reader | N
     """``compile_reader``, or None for a kind it refuses (read through its model)."""
     try:
         return compile_reader(model, schema)
-    except Untrusted:
+    except Exception:  # noqa: BLE001 - Untrusted, or a model and schema the compiler misreads
         return None
 
 
@@ -430,6 +429,6 @@ def untrusted(catalogue: Catalogue) -> dict[type[Event], str]:
     for entry in catalogue.entries:
         try:
             compile_reader(entry.model, entry.schema.parsed)
-        except Untrusted as exc:
+        except Exception as exc:  # noqa: BLE001 - as trusted_reader
             reasons[entry.model] = str(exc)
     return reasons

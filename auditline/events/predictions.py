@@ -48,16 +48,17 @@ class PredictionBatch(Event):
 
     def check_columns(self) -> None:
         """Each column holds ``count`` values or none (``ValueError`` otherwise)."""
-        sizes = {
-            "subject_jurisdictions": len(self.subject_jurisdictions),
-            "scores": len(self.scores),
-            "labels": len(self.labels),
-        }
-        sizes.update({f"numeric_features[{c.name}]": len(c.values) for c in self.numeric_features})
-        sizes.update(
-            {f"categorical_features[{c.name}]": len(c.values) for c in self.categorical_features}
-        )
-        for name, size in sizes.items():
+        sizes = [
+            ("subject_jurisdictions", len(self.subject_jurisdictions)),
+            ("scores", len(self.scores)),
+            ("labels", len(self.labels)),
+            *((f"numeric_features[{c.name}]", len(c.values)) for c in self.numeric_features),
+            *(
+                (f"categorical_features[{c.name}]", len(c.values))
+                for c in self.categorical_features
+            ),
+        ]  # a list: two columns of one name are both checked
+        for name, size in sizes:
             if size not in (0, self.count):
                 raise ValueError(f"{name} has {size} values, expected count={self.count} (or 0)")
 

@@ -105,6 +105,15 @@ def test_a_batch_built_without_validating_each_value_equals_the_validated_one(
         ({"numeric_features": [{"name": "", "values": [1.0, 2.0]}]}, "name"),
         ({"categorical_features": [{"name": "c", "values": ["a"]}]}, "count"),
         ({"count": -1}, "count"),
+        (  # two columns of one name: each is checked
+            {
+                "numeric_features": [
+                    {"name": "x", "values": [1.0]},
+                    {"name": "x", "values": [1.0, 2.0]},
+                ]
+            },
+            "count",
+        ),
     ],
 )
 @settings(max_examples=5, deadline=None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import math
 import pickle
+import re
 from datetime import UTC, date, datetime
 from io import BytesIO
 from typing import Annotated, Any
@@ -23,7 +24,7 @@ from auditline.catalogue import Catalogue
 from auditline.codec import ConfluentCodec, SingleObjectCodec
 from auditline.codec.confluent import registry_client
 from auditline.codec.single_object import MAGIC
-from auditline.codec.trusted import Untrusted, compile_reader, untrusted
+from auditline.codec.trusted import Untrusted, compile_reader, trusted_reader, untrusted
 from auditline.contracts import CONTRACTS_VERSION
 from auditline.demo import demo_events
 from auditline.errors import DecodeError
@@ -414,6 +415,29 @@ def test_a_model_the_reader_could_not_check_as_pydantic_does_is_refused(
 ) -> None:
     with pytest.raises(Untrusted, match=why):
         compile_reader(model, schema)
+
+
+class _CompiledPattern(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: Annotated[str, StringConstraints(pattern=re.compile("^a$", re.IGNORECASE))]
+
+
+def test_a_compiled_pattern_is_refused_its_flags_would_be_lost() -> None:
+    with pytest.raises(Untrusted, match="compiled pattern"):
+        compile_reader(_CompiledPattern, _schema(("name", "string")))
+
+
+def test_a_model_and_schema_the_compiler_misreads_are_read_by_the_model() -> None:
+    """A schema made nullable where its model is not (a drift the compiler does not name): no
+    trusted reader, so the consumer reads through the model, never crashes on the compiler."""
+    assert trusted_reader(_Named, _schema(("name", ["null", "string"]))) is None
+
+
+def test_each_decoded_event_has_a_fields_set_of_its_own() -> None:
+    first, second = (SINGLE.decode(SINGLE.encode(_movement())) for _ in range(2))
+    assert first.model_fields_set == second.model_fields_set
+    assert first.model_fields_set is not second.model_fields_set
+    assert first.envelope.model_fields_set is not second.envelope.model_fields_set
 
 
 def test_times_and_dates_are_what_validation_makes_of_them() -> None:
