@@ -49,12 +49,28 @@ class StoryClock:
 
 class StoryProducer(AuditProducer):
     """An ``AuditProducer`` whose events default to the story's time instead of the wall clock
-    (``AuditedModel`` and ``training_run`` emit without a time of their own)."""
+    (``AuditedModel`` and ``training_run`` emit without a time of their own), through both
+    ``emit`` and ``emit_many``."""
 
     def __init__(self, settings: AuditlineSettings, relay: Relay, clock: StoryClock) -> None:
         super().__init__(settings, transport=relay, codec=relay.codec)
         self.relay = relay
         self.clock = clock
+
+    def emit(
+        self,
+        model: type[Event],
+        /,
+        *,
+        event_time: datetime | None = None,
+        trace_id: str | None = None,
+        tenant: str | None = None,
+        **fields: Any,
+    ) -> Receipt:
+        return super().emit(
+            model, event_time=event_time or self.clock.now, trace_id=trace_id, tenant=tenant,
+            **fields,
+        )  # fmt: skip
 
     def emit_many(
         self,

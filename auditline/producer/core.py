@@ -144,7 +144,8 @@ class AuditProducer(LineageHelpers):
         tenant: str | None = None,
         **fields: Any,
     ) -> Receipt:
-        """Validate, seal, spool and send one event of kind ``model`` with body ``fields``."""
+        """Validate, seal, spool and send one event of kind ``model`` with body ``fields`` (its
+        own path, not through ``emit_many``: a subclass that changes both overrides both)."""
         kind = self._kinds.get(model) or self._kind_of(model)
         when = _millis(event_time)
         # ``_draft`` without its look-ups: event_time and trace_id bind to the parameters
