@@ -225,7 +225,7 @@ class Processors:
                 # has been read past it (see auditline.policy.deferral)
                 for event, message in sorted(decoded, key=lambda pair: _event_order(pair[0])):
                     holder = self.deferrals(message.partition)
-                    self.report(holder.judge(event, may_wait=horizon is not None))
+                    self.report(holder.judge(event, may_wait=True))
                     self.models.learned(event)
                 self.release_and_publish(horizon, claims)
             finally:
@@ -246,7 +246,7 @@ class Processors:
             # the alerts of what was judged stay in the outbox: the next flush sends them
             log.exception("releasing held events between batches failed; retrying next tick")
 
-    def release_and_publish(self, horizon: int | None, claims: dict[str, int]) -> None:
+    def release_and_publish(self, horizon: int, claims: dict[str, int]) -> None:
         """End of a batch or an idle tick: judge the held events ``horizon`` lets through on
         every partition number held here, publish this worker's read progress, flush."""
         for number in self.progress.partitions(self.app.consumer):

@@ -2,12 +2,15 @@
 
 ``Progress`` records, per input partition, the next offset and the latest event time of what
 the audit agent has taken. A partition number's *claim* is the event time through which it has
-been read: the latest event time taken (never later than now) on the slowest of its audit
-topics that still has records to read (at its last fetch's high watermark); when all are read
-to the end, the time of the poll before the one that showed that end, less
-``FETCH_MARGIN_MS`` (see ``_covered``). Not the clock, nor the last poll's time: after a pause (a
-stop, a long collection) the last high watermark is stale, and records appended since are not
-read yet.
+been read, on the slowest of its audit topics: on one that still has records to read (at its
+last fetch's high watermark), the latest event time taken (never later than now); on one read
+to its end, the time of the poll before the one that showed that end, less ``FETCH_MARGIN_MS``
+(see ``_covered``). Not the clock, nor the last poll's time: after a pause (a stop, a long
+collection) the last high watermark is stale, and records appended since are not read yet.
+Nor is a topic read to its end left out, as if read through now: a fetch shows each
+partition's end as the broker had it then, and records of different topics published together
+are appended one partition after the other, so a fetch can carry movements and show the assets
+partition at its end while their declaration (of an earlier event time) is appended after it.
 
 The audit topics are co-partitioned, so one worker holds a partition number. Each worker
 publishes its numbers' claims in the shared policy state (``read@p<n>``) after the state writes
@@ -15,8 +18,8 @@ of the reads they cover (one batch later, or from the idle timer once everything
 judged and flushed), and every second while idle. ``horizon`` is the event time through which
 every partition number, this worker's and the others', has been read: events waiting for
 lineage are judged once it passes them (``Deferrals``), so a node declared on another worker's
-partition is waited for while that worker has not read past the event. ``None`` (all read, judge
-everything) only when this worker holds every partition number and all are read to the end.
+partition is waited for while that worker has not read past the event. This worker's own
+numbers count as it publishes them, also when it holds them all.
 """
 
 from __future__ import annotations
@@ -58,20 +61,19 @@ class Progress:
         """The audit partition numbers assigned to this worker."""
         return {tp.partition for tp in consumer.assignment() if tp.topic in self.topics}
 
-    def claims(self, consumer: Any) -> dict[int, int | None]:
-        """Per assigned partition number: the event time (ms) read through, or None when every
-        audit topic's partition of that number is read to its end."""
-        numbers: set[int] = set()
-        unread: dict[int, list[int]] = {}
+    def claims(self, consumer: Any, now_ms: int | None = None) -> dict[int, int]:
+        """Per assigned partition number: the event time (ms) read through, on the slowest of
+        its audit topics."""
+        numbers: dict[int, list[int]] = {}
         for tp in consumer.assignment():
             if tp.topic in self.topics:
-                numbers.add(tp.partition)
-                through = self._through(consumer, tp)
-                if through is not None:
-                    unread.setdefault(tp.partition, []).append(through)
-        return {n: min(unread[n]) if n in unread else None for n in numbers}
+                numbers.setdefault(tp.partition, []).append(self._through(consumer, tp, now_ms))
+        return {number: min(times) for number, times in numbers.items()}
 
-    def _through(self, consumer: Any, tp: Any) -> int | None:
+    def _through(self, consumer: Any, tp: Any, now_ms: int | None) -> int:
+        """With records to read, the latest event time taken; read to the end, when that end
+        was seen (``_seen_end``, asked first: a later fetch only raises the high watermark)."""
+        seen = self._seen_end(consumer, tp, now_ms)
         try:
             end = consumer.highwater(tp)
         except Exception:  # noqa: BLE001 - e.g. the partition is moving: assume unread
@@ -81,57 +83,37 @@ class Progress:
         next_offset, latest = self.read.get(tp, (None, LONG_AGO))
         if next_offset is None:  # nothing taken here yet: from where the group committed
             next_offset = getattr(consumer, "_committed_offset", {}).get(tp) or 0
-        return latest if next_offset < end else None
+        return latest if next_offset < end else seen
 
-    def horizon(
-        self, consumer: Any, shared: Shared | None = None, now_ms: int | None = None
-    ) -> int | None:
-        """Event time (ms) read through on every partition number; None: all read here.
-
-        ``shared``: the policy state holding the other workers' claims (``read@p<n>``); a
-        number nobody has claimed yet counts as not read at all."""
-        own = self.claims(consumer)
-        unread = [t for t in own.values() if t is not None]
-        others = [n for n in range(self.numbers) if n not in own]
-        if not others or shared is None:
-            return min(unread) if unread else None
-        times = list(self._as_published(own, consumer, now_ms).values())
-        for number in others:
-            claim = shared.get(CLAIM_KEY.format(number))
-            times.append(int(claim) if isinstance(claim, int) else LONG_AGO)
-        return min(times)
-
-    def published(self, consumer: Any, now_ms: int | None = None) -> dict[str, int]:
-        """This worker's claims as the state entries to publish (a partition number read to
-        the end: when its last fetches showed the end, less the margin)."""
-        return self._as_published(self.claims(consumer), consumer, now_ms)
-
-    def _as_published(
-        self, claims: dict[int, int | None], consumer: Any, now_ms: int | None
-    ) -> dict[str, int]:
-        return {
-            CLAIM_KEY.format(number): self._fetched(consumer, number, now_ms)
-            if through is None
-            else through
-            for number, through in claims.items()
-        }
-
-    def _fetched(self, consumer: Any, number: int, now_ms: int | None) -> int:
-        """When every audit partition of ``number`` was last seen at its end, less the margin
-        (the clock when the consumer cannot say: a driver without ``last_fetch_ms``)."""
+    def _seen_end(self, consumer: Any, tp: Any, now_ms: int | None) -> int:
+        """A time through which ``tp`` is read once read to its high watermark: an earlier
+        poll's, less the margin (the clock when the consumer cannot say: a driver without
+        ``last_fetch_ms``)."""
         now = int(time.time() * 1000) if now_ms is None else now_ms
         last_fetch = getattr(consumer, "last_fetch_ms", None)
         if last_fetch is None:
             return now
-        seen: list[int | None] = [
-            self._covered(tp, last_fetch(tp))
-            for tp in consumer.assignment()
-            if tp.topic in self.topics and tp.partition == number
-        ]
-        known = [at for at in seen if at is not None]
-        if not known or len(known) < len(seen):
-            return LONG_AGO
-        return min(min(known) - FETCH_MARGIN_MS, now)
+        covered = self._covered(tp, last_fetch(tp))
+        return LONG_AGO if covered is None else min(covered - FETCH_MARGIN_MS, now)
+
+    def horizon(
+        self, consumer: Any, shared: Shared | None = None, now_ms: int | None = None
+    ) -> int:
+        """Event time (ms) read through on every partition number: this worker's as it
+        publishes them, also when it holds them all; ``shared``: the policy state holding the
+        other workers' claims (``read@p<n>``), a number nobody has claimed yet counts as not
+        read at all."""
+        own = self.published(consumer, now_ms)
+        times = list(own.values())
+        for key in (CLAIM_KEY.format(number) for number in range(self.numbers)):
+            if key not in own:
+                claim = None if shared is None else shared.get(key)
+                times.append(int(claim) if isinstance(claim, int) else LONG_AGO)
+        return min(times, default=LONG_AGO)
+
+    def published(self, consumer: Any, now_ms: int | None = None) -> dict[str, int]:
+        """This worker's claims as the state entries to publish."""
+        return {CLAIM_KEY.format(n): t for n, t in self.claims(consumer, now_ms).items()}
 
     def _covered(self, tp: Any, polled: int | None) -> int | None:
         """A time before which every record of ``tp`` was appended within its current high
