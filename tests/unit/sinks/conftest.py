@@ -20,3 +20,12 @@ def store(store_settings: ClickHouseSettings) -> Iterator[Store]:
     for table, values in rows.tables.items():
         store.insert(table, COLUMNS[table], values)
     yield store
+
+
+@pytest.fixture
+def empty(store_settings: ClickHouseSettings) -> Iterator[Store]:
+    """A migrated database of this test's own, empty."""
+    store = connect(store_settings)
+    migrate(store)
+    yield store
+    store.close()

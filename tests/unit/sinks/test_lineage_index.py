@@ -10,24 +10,20 @@ to date through the store, and the one recursive query a server runs.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
 import pyarrow as pa  # type: ignore[import-untyped]
-import pytest
 from auditline.sinks import lineage
 from auditline.sinks.lineage import EdgeBatch, LineageIndex, Step
-from auditline.sinks.migrate import migrate
 from auditline.sinks.queries import FAR_FUTURE
 from auditline.sinks.rows import EDGE_COLUMNS
-from auditline.sinks.store import Store, connect
+from auditline.sinks.store import Store
 from auditline.sinks.walks import IndexWalks, SqlWalks, as_ms
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from auditline.settings import ClickHouseSettings
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 NODES = ["a", "b", "c", "d", "e", "Z", "z9", "é", "日本", "run:1"]
@@ -136,14 +132,6 @@ def test_an_empty_index_and_a_missing_start_walk_nowhere() -> None:
     assert grown.walk("x", upstream=True, depth=5, as_of=as_ms(FAR_FUTURE)) == []
 
 
-@pytest.fixture
-def edges_store(store_settings: ClickHouseSettings) -> Iterator[Store]:
-    store = connect(store_settings)
-    migrate(store)
-    yield store
-    store.close()
-
-
 def stored(rows: Sequence[Row]) -> list[tuple[Any, ...]]:
     return [(src, dst, kind, when(minute), when(minute) if closes else None, uuid4(), {})
             for src, dst, kind, minute, closes in rows]  # fmt: skip
@@ -154,11 +142,11 @@ def stored(rows: Sequence[Row]) -> list[tuple[Any, ...]]:
 )
 @given(rows_st, rows_st, st.lists(walk_st, min_size=1, max_size=4))
 def test_the_engines_answers_equal_the_definition(
-    edges_store: Store, first: list[Row], then: list[Row], walks: list[Walk]
+    empty: Store, first: list[Row], then: list[Row], walks: list[Walk]
 ) -> None:
     """Loaded from the engine, then kept up to date by the store's inserts; and the recursive
     query a ClickHouse server answers with, on the same engine."""
-    store, db = edges_store, edges_store.database
+    store, db = empty, empty.database
     store.command(f"TRUNCATE TABLE `{db}`.lineage_edges")  # a write: the index loads again
     store.command(f"TRUNCATE TABLE `{db}`.lineage_edges_by_dst")
     assert isinstance(store.walks, IndexWalks)

@@ -4,31 +4,20 @@ the others, and rows that do not convert exactly, take the Native insert as befo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from unittest.mock import patch
 
 import pytest
-from auditline.sinks.migrate import migrate
 from auditline.sinks.rows import COLUMNS, Located, rows_for
-from auditline.sinks.store import ArrowColumns, Store, connect
+from auditline.sinks.store import ArrowColumns, Store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from auditline.demo import demo_events
 from auditline.errors import SinkError
 from auditline.events import Event
-from auditline.settings import ClickHouseSettings
 from tests.strategies import any_event
 from tests.unit.sinks.platform import platform
-
-
-@pytest.fixture
-def empty(store_settings: ClickHouseSettings) -> Iterator[Store]:
-    store = connect(store_settings)
-    migrate(store)
-    yield store
-    store.close()
 
 
 def native(store: Store, table: str) -> str:

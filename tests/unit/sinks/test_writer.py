@@ -33,14 +33,6 @@ from tests.strategies import any_event
 from tests.unit.sinks.platform import platform
 
 
-@pytest.fixture
-def empty(store_settings: ClickHouseSettings) -> Iterator[Store]:
-    store = connect(store_settings)
-    migrate(store)
-    yield store
-    store.close()
-
-
 def located(events: list[Event], first_offset: int = 0) -> list[Located]:
     return [Located(e, "t", 0, first_offset + i) for i, e in enumerate(events)]
 
