@@ -12,7 +12,7 @@ compromised hop); the chain verifier is what notices.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,7 +34,7 @@ from auditline.demoplatform.story import (
     Team,
     data_steps,
 )
-from auditline.events import Event, Outcome
+from auditline.events import Outcome
 from auditline.integrity.keyring import read_keyring
 from auditline.producer import AuditProducer, Receipt
 from auditline.producer.memory import InProcessBroker, InProcessTransport
@@ -49,42 +49,15 @@ class StoryClock:
 
 class StoryProducer(AuditProducer):
     """An ``AuditProducer`` whose events default to the story's time instead of the wall clock
-    (``AuditedModel`` and ``training_run`` emit without a time of their own), through both
-    ``emit`` and ``emit_many``."""
+    (``AuditedModel`` and ``training_run`` emit without a time of their own)."""
 
     def __init__(self, settings: AuditlineSettings, relay: Relay, clock: StoryClock) -> None:
         super().__init__(settings, transport=relay, codec=relay.codec)
         self.relay = relay
         self.clock = clock
 
-    def emit(
-        self,
-        model: type[Event],
-        /,
-        *,
-        event_time: datetime | None = None,
-        trace_id: str | None = None,
-        tenant: str | None = None,
-        **fields: Any,
-    ) -> Receipt:
-        return super().emit(
-            model, event_time=event_time or self.clock.now, trace_id=trace_id, tenant=tenant,
-            **fields,
-        )  # fmt: skip
-
-    def emit_many(
-        self,
-        model: type[Event],
-        bodies: Iterable[Mapping[str, Any]],
-        *,
-        event_time: datetime | None = None,
-        trace_id: str | None = None,
-        tenant: str | None = None,
-    ) -> list[Receipt]:
-        return super().emit_many(
-            model, bodies, event_time=event_time or self.clock.now, trace_id=trace_id,
-            tenant=tenant,
-        )  # fmt: skip
+    def default_event_time(self) -> datetime:
+        return self.clock.now
 
 
 Connect = Callable[[AuditlineSettings], Transport]

@@ -144,10 +144,9 @@ class AuditProducer(LineageHelpers):
         tenant: str | None = None,
         **fields: Any,
     ) -> Receipt:
-        """Validate, seal, spool and send one event of kind ``model`` with body ``fields`` (its
-        own path, not through ``emit_many``: a subclass that changes both overrides both)."""
+        """Validate, seal, spool and send one event of kind ``model`` with body ``fields``."""
         kind = self._kinds.get(model) or self._kind_of(model)
-        when = _millis(event_time)
+        when = _millis(event_time or self.default_event_time())
         # ``_draft`` without its look-ups: event_time and trace_id bind to the parameters
         draft = (kind.write(self.validate(kind.model, fields)), when, Sealer.tail(trace_id, tenant))
         return self._emit_drafts(kind, [draft])[0]
@@ -164,10 +163,15 @@ class AuditProducer(LineageHelpers):
         """Emit several events of one kind with one spool write (the batch path). A body's own
         ``event_time`` or ``trace_id`` key sets that event's, instead of the arguments'."""
         kind = self._kinds.get(model) or self._kind_of(model)
-        when = _millis(event_time)
+        when = _millis(event_time or self.default_event_time())
         # validated and encoded before the lock: only the chain is sealed under it
         drafts = [self._draft(kind, body, when, trace_id, tenant) for body in bodies]
         return self._emit_drafts(kind, drafts) if drafts else []
+
+    def default_event_time(self) -> datetime | None:
+        """The event time of an event emitted without one (None: the moment it is sealed); a
+        producer on another clock (a replay, a simulation) overrides this."""
+        return None
 
     def _emit_drafts(self, kind: EventKind, drafts: list[Draft]) -> list[Receipt]:
         """Seal and spool ``drafts`` under the emit lock, then send them (steps 2-4)."""
