@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from auditline.drift.explain import alert_model
@@ -141,11 +142,9 @@ class ModelStages:
         """A batch's prediction events: their partial drift counts, one record per model
         version, a JSON list of them in source order (one internal message per version and
         batch, not per event), and their model-quality inputs."""
-        partials: dict[str, list[bytes]] = {}
-        for event, message in decoded:
-            found = partial_of(event, message, self.drift_references)
-            if found is not None:
-                partials.setdefault(found[0], []).append(found[1])
+        partials = by_version(
+            partial_of(event, message, self.drift_references) for event, message in decoded
+        )
         for version, records in partials.items():
             for chunk in chunks(records, INPUT_BYTES):
                 await self.drift_partials.send(
@@ -156,11 +155,7 @@ class ModelStages:
     async def to_performance(self, decoded: list[tuple[Event, Any]]) -> None:
         """A batch's model-quality inputs: one record per model version, a JSON list of them in
         source order (one internal message per version and batch, not per event)."""
-        inputs: dict[str, list[bytes]] = {}
-        for event, message in decoded:
-            found = input_of(event, message, self.gate)
-            if found is not None:
-                inputs.setdefault(found[0], []).append(found[1])
+        inputs = by_version(input_of(event, message, self.gate) for event, message in decoded)
         for version, records in inputs.items():
             # the baseline goes along: the worker that joins may not have read it yet
             known = self.baselines.get(version)  # (the gate let them through: it is known)
@@ -221,3 +216,12 @@ class ModelStages:
             owner.send_alerts()
             self.performance_table.flush()
             owner.metrics.took((r.message.topic for r in batch), "performance", started)
+
+
+def by_version(found: Iterable[tuple[str, bytes] | None]) -> dict[str, list[bytes]]:
+    """The records of a batch grouped by model version, in source order (None: no record)."""
+    groups: dict[str, list[bytes]] = {}
+    for item in found:
+        if item is not None:
+            groups.setdefault(item[0], []).append(item[1])
+    return groups
