@@ -52,6 +52,7 @@ from auditline.events import (
     PerformanceAlert,
     PolicyViolation,
     Prediction,
+    PredictionBatch,
     TrainingRun,
 )
 from auditline.integrity.keyring import verification_keys
@@ -64,7 +65,7 @@ from auditline.producer import AuditProducer
 from auditline.settings import AuditlineSettings
 from auditline.topics import ensure_topics, partition_count
 
-from . import consumer, health
+from . import consumer, health, runtime
 from .integrity import ChainJudge
 from .models import BATCH, BATCH_WAIT_S, ModelStages, internal_topics
 from .progress import Progress
@@ -73,6 +74,7 @@ from .runtime import GC_INTERVAL_S, QuietWorker, UncountedMonitor
 from .tables import JsonTable, LocalOverlay, WriterAwareGlobalTable, new_writer_tag
 
 log = logging.getLogger(__name__)
+AUDIT_KINDS: list[type[Event]] = [AssetDeclared, DataMovement, TrainingRun, ModelDeployed]
 IDLE_RELEASE_S = 1.0  # how often an idle worker publishes its read progress and releases
 
 
@@ -83,6 +85,8 @@ class Processors:
         self.settings = settings
         self.catalogue = Catalogue(settings.topic_prefix)
         self.codec = make_codec(settings, self.catalogue)
+        # the readers of every kind the agents take, compiled before the worker says it is ready
+        self.codec.prepare([*AUDIT_KINDS, Prediction, PredictionBatch, Outcome])
         self.policy = load_policy(settings.policy_path)
         conf = settings.kafka.client_conf()
         ensure_topics(conf, [*self.catalogue.topics, self.catalogue.dead_letter_topic])
@@ -107,8 +111,7 @@ class Processors:
             Worker=QuietWorker,  # see streams/runtime.py
             Monitor=UncountedMonitor,  # see streams/runtime.py
         )
-        audit: list[type[Event]] = [AssetDeclared, DataMovement, TrainingRun, ModelDeployed]
-        self.audit_names = [self.catalogue.for_model(m).topic for m in audit]
+        self.audit_names = [self.catalogue.for_model(m).topic for m in AUDIT_KINDS]
         self.predictions_name = self.catalogue.for_model(Prediction).topic
         self.outcomes_name = self.catalogue.for_model(Outcome).topic
         # the group starts from committed offsets, never from a reset (see streams/consumer.py)
@@ -118,6 +121,7 @@ class Processors:
         ]  # fmt: skip
         consumer.commit_start_offsets(conf, self.app.conf.id, inputs)
         consumer.install(self.app)
+        runtime.install(self.app)  # its producer (see streams/runtime.py)
         self.dead_letters = self.raw_topic(self.catalogue.dead_letter_topic)
         self.writer = new_writer_tag()  # this process's writes, told from everybody else's
         self.state = JsonTable(self.global_table("policy-state"), writer=self.writer)
@@ -268,10 +272,19 @@ class Processors:
         return self._deferrals[partition]
 
     def note_progress(self, batch: list[Any], decoded: list[tuple[Event, Any]]) -> None:
-        times = {id(m): event_millis(e) for e, m in decoded}
+        """Per partition of the batch, its last offset taken and its latest event time."""
+        latest: dict[Any, Event] = {}  # tp -> its decoded event of the latest event time
+        for event, message in decoded:
+            tp = message.tp
+            if tp not in latest or event.envelope.event_time > latest[tp].envelope.event_time:
+                latest[tp] = event
+        last: dict[Any, int] = {}
         for record in batch:
             message = record.message
-            self.progress.saw(message.tp, message.offset, times.get(id(message)))
+            last[message.tp] = max(message.offset, last.get(message.tp, -1))
+        for tp, offset in last.items():
+            newest = latest.get(tp)
+            self.progress.saw(tp, offset, None if newest is None else event_millis(newest))
 
     async def predictions_agent(self, stream: Any) -> None:
         """Predictions are judged against the model constraints in the policy state; the

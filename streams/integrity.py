@@ -21,30 +21,49 @@ from auditline.integrity.verify import ChainVerifier, Finding, StreamHead
 
 
 class HeadTable:
-    """ChainVerifier state (stream -> StreamHead) over a JSON table, with the judged offsets."""
+    """ChainVerifier state (stream -> StreamHead) over a JSON table, with the judged offsets.
+
+    While a record is judged (``judging`` .. ``judged``), its stream's value is read once, and the
+    record is marked judged in the same write as the stream's new head: one table read and one
+    write per record."""
 
     def __init__(self, table: Any) -> None:
         self.table = table  # JsonTable: stream -> {next_sequence, last_hash, read: {src: offset}}
+        self._judging: tuple[str, Any, str, int] | None = None  # stream, value, source, offset
+
+    def judging(self, stream: str, source: str, offset: int) -> bool:
+        """Start judging a record of ``stream``; False when it was judged before (a re-read)."""
+        raw = self.table.get(stream)
+        if raw and offset <= raw.get("read", {}).get(source, -1):
+            return False
+        self._judging = (stream, raw, source, offset)
+        return True
+
+    def judged(self) -> None:
+        """End judging: a record whose head the verifier kept (a replay) is marked judged too."""
+        if self._judging is not None:
+            stream, raw, source, offset = self._judging
+            self._judging = None
+            if raw:
+                self.table[stream] = {**raw, "read": {**raw.get("read", {}), source: offset}}
+
+    def _value(self, key: str) -> Any:
+        judging = self._judging
+        return judging[1] if judging is not None and judging[0] == key else self.table.get(key)
 
     def get(self, key: str, default: StreamHead | None = None) -> StreamHead | None:
-        raw = self.table.get(key)
+        raw = self._value(key)
         return StreamHead(raw["next_sequence"], raw["last_hash"]) if raw else default
 
     def __setitem__(self, key: str, head: StreamHead) -> None:
-        raw = self.table.get(key)
+        raw = self._value(key)
         read = raw.get("read", {}) if raw else {}
+        judging = self._judging
+        if judging is not None and judging[0] == key:
+            read, self._judging = {**read, judging[2]: judging[3]}, None
         self.table[key] = {
             "next_sequence": head.next_sequence, "last_hash": head.last_hash, "read": read,
         }  # fmt: skip
-
-    def judged(self, stream: str, source: str, offset: int) -> bool:
-        raw = self.table.get(stream)
-        return bool(raw) and offset <= raw.get("read", {}).get(source, -1)
-
-    def mark_judged(self, stream: str, source: str, offset: int) -> None:
-        raw = self.table.get(stream)
-        if raw:  # the verifier has just written (or kept) the head of this stream
-            self.table[stream] = {**raw, "read": {**raw.get("read", {}), source: offset}}
 
 
 class ChainJudge:
@@ -57,8 +76,7 @@ class ChainJudge:
     def judge(self, event: Event, body: bytes | None, message: Any) -> list[Finding] | None:
         """The findings for this record; None when it was judged before (a re-read)."""
         stream = event.envelope.stream
-        source = f"{message.topic}:{message.partition}"
-        if self.heads.judged(stream, source, message.offset):
+        if not self.heads.judging(stream, f"{message.topic}:{message.partition}", message.offset):
             return None
         canonical = None
         if body is not None:
@@ -66,6 +84,7 @@ class ChainJudge:
             # re-encoding in that layout (canonical None) reports it as tampered
             with contextlib.suppress(ValueError):
                 canonical = canonical_from_body(body, event.envelope.schema_version)
-        findings = self.verifier.observe(event, canonical)
-        self.heads.mark_judged(stream, source, message.offset)
-        return findings
+        try:
+            return self.verifier.observe(event, canonical)
+        finally:
+            self.heads.judged()

@@ -13,6 +13,7 @@ models check them) and every other body, or one it fails on, with fastavro and t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
 
 from auditline.catalogue import Catalogue
@@ -37,6 +38,11 @@ class Codec(Protocol):
 
     def decode(self, data: bytes) -> Event:
         """Deserialise, or raise a ``DecodeError`` subclass naming what was wrong."""
+        ...
+
+    def prepare(self, models: Iterable[type[Event]]) -> None:
+        """Make ready in advance what decoding these kinds needs (a worker does it before it
+        says it is ready, so its first records do not pay for it)."""
         ...
 
     def decode_with_body(self, data: bytes) -> tuple[Event, bytes | None]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import struct
+from collections.abc import Iterable
 from io import BytesIO
 from typing import Any
 
@@ -85,6 +86,9 @@ class ConfluentCodec:
 
     def decode(self, data: bytes) -> Event:
         return self.decode_with_body(data)[0]
+
+    def prepare(self, models: Iterable[type[Event]]) -> None:
+        """Nothing: the writers' schema ids are the registry's, learnt at their first message."""
 
     def decode_with_body(self, data: bytes) -> tuple[Event, bytes | None]:
         """The event, and its body when the writer schema is a bundled one (in any layout).

@@ -7,6 +7,7 @@ bundled in the wheel (see ``auditline.catalogue``).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from io import BytesIO
 
 from auditline.catalogue import Catalogue, CatalogueEntry
@@ -60,6 +61,15 @@ class SingleObjectCodec:
 
     def decode(self, data: bytes) -> Event:
         return self.decode_with_body(data)[0]
+
+    def prepare(self, models: Iterable[type[Event]]) -> None:
+        """Compile the trusted readers of these kinds' current schemas now rather than at their
+        first message."""
+        for model in models:
+            entry = self.catalogue.for_model(model)
+            header = MAGIC + entry.schema.fingerprint
+            if header not in self._trusted:
+                self._trusted[header] = self._trusted_reader(entry, entry.schema)
 
     def decode_with_body(self, data: bytes) -> tuple[Event, bytes | None]:
         """The event and its body (a fingerprint names a bundled schema, so always the body).

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, 
 from auditline.catalogue import Catalogue
 from auditline.codec import ConfluentCodec, SingleObjectCodec
 from auditline.codec.confluent import registry_client
-from auditline.codec.single_object import MAGIC
+from auditline.codec.single_object import HEADER_SIZE, MAGIC
 from auditline.codec.trusted import Untrusted, compile_reader, trusted_reader, untrusted
 from auditline.contracts import CONTRACTS_VERSION
 from auditline.demo import demo_events
@@ -169,6 +169,17 @@ def test_the_demo_events_are_read_trusted() -> None:
         data = SINGLE.encode(event)
         assert read_trusted(data) is not None or type(event) in THROUGH_MODELS
         agree(data)
+
+
+def test_prepared_kinds_have_their_readers_before_their_first_message() -> None:
+    codec = SingleObjectCodec(Catalogue("auditline"))
+    codec.prepare([DataMovement, PredictionBatch])
+    prepared = {header: read for header, read in codec._trusted.items() if read is not None}
+    assert len(prepared) == 2  # nothing else compiled, and neither kind left to its model
+    movement = next(e for e in demo_events() if isinstance(e, DataMovement))
+    data = codec.encode(movement)
+    assert data[:HEADER_SIZE] in prepared
+    assert codec.decode(data) == SINGLE.decode(data)
 
 
 def _leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

@@ -14,8 +14,9 @@ def test_a_head_written_by_the_worker_is_an_anchor() -> None:
     store: dict[str, str] = {}
     table = JsonTable(store, writer=new_writer_tag())
     heads = HeadTable(table)
+    assert heads.judging("svc/i1/assets", "auditline.assets:0", 41)
     heads["svc/i1/assets"] = StreamHead(5, "ab" * 32)
-    heads.mark_judged("svc/i1/assets", "auditline.assets:0", 41)
+    heads.judged()
     table.flush()
     raw = store["svc/i1/assets"]
     assert raw.startswith(table.writer)  # tagged, as the changelog carries it
