@@ -173,36 +173,35 @@ class Processors:
         """Audit events waiting for lineage this worker has not read yet."""
         return sum(deferrals.waiting() for deferrals in list(self._deferrals.values()))
 
-    async def decode(self, message: Any) -> tuple[Event, bytes | None] | None:
-        """The event and its wire body, or None after dead-lettering the record with the reason."""
-        try:
-            return self.codec.decode_with_body(message.value)
-        except AuditlineError as exc:
-            headers = {
-                "reason": str(exc).encode(),
-                "source_topic": message.topic.encode(),
-                "source_partition": str(message.partition).encode(),
-                "source_offset": str(message.offset).encode(),
-            }
-            await self.dead_letters.send(key=message.key, value=message.value, headers=headers)
-            self.metrics.dead_letters.labels(message.topic).inc()
-            return None
+    async def dead_letter(self, message: Any, error: AuditlineError) -> None:
+        """Send a record that does not decode to the dead-letter topic, with the reason."""
+        headers = {
+            "reason": str(error).encode(),
+            "source_topic": message.topic.encode(),
+            "source_partition": str(message.partition).encode(),
+            "source_offset": str(message.offset).encode(),
+        }
+        await self.dead_letters.send(key=message.key, value=message.value, headers=headers)
+        self.metrics.dead_letters.labels(message.topic).inc()
 
     async def decode_batch(self, batch: list[Any]) -> list[tuple[Event, Any]]:
         """Decode a batch once for all checks: each event's chain first, in arrival order (a
         record read again after a restart is not checked twice: streams/integrity.py). Policy
-        decisions of a record read again repeat with the same ids."""
+        decisions of a record read again repeat with the same ids. A record that does not
+        decode is dead-lettered with the reason."""
         events = []
+        decode, judge = self.codec.decode_with_body, self.chains.judge
         for record in batch:
             message = record.message
-            decoded = await self.decode(message)
-            if decoded is None:
+            try:
+                event, body = decode(message.value)
+            except AuditlineError as exc:
+                await self.dead_letter(message, exc)
                 continue
-            event, body = decoded
-            findings = self.chains.judge(event, body, message)
+            findings = judge(event, body, message)
             for finding in findings or ():
                 alert = {**integrity_body(finding, event), "event_time": event.envelope.event_time}
-                self.outbox.append((IntegrityAlert, alert))
+                self.outbox.append((IntegrityAlert, alert))  # (not aliased: awaits above)
             events.append((event, message))
         return events
 
@@ -221,13 +220,13 @@ class Processors:
             try:
                 # what earlier batches read, their state writes flushed: published with this one's
                 claims = self.progress.published(self.app.consumer)
-                decoded = await self.decode_batch(batch)
-                self.note_progress(batch, decoded)
-                horizon = self.progress.horizon(self.app.consumer, self.state)
                 # topics are read side by side: judge each batch in event-time order, and hold back
                 # an event whose lineage has not been read yet until it is, or until every partition
                 # has been read past it (see auditline.policy.deferral)
-                for event, message in sorted(decoded, key=lambda pair: _event_order(pair[0])):
+                ordered = sorted(await self.decode_batch(batch), key=_event_order)
+                self.note_progress(batch, ordered)
+                horizon = self.progress.horizon(self.app.consumer, self.state)
+                for event, message in ordered:
                     holder = self.deferrals(message.partition)
                     self.report(holder.judge(event, may_wait=True))
                     self.models.learned(event)
@@ -271,13 +270,10 @@ class Processors:
             self._deferrals[partition] = Deferrals(self.engine, state, space=f"p{partition}")
         return self._deferrals[partition]
 
-    def note_progress(self, batch: list[Any], decoded: list[tuple[Event, Any]]) -> None:
-        """Per partition of the batch, its last offset taken and its latest event time."""
-        latest: dict[Any, Event] = {}  # tp -> its decoded event of the latest event time
-        for event, message in decoded:
-            tp = message.tp
-            if tp not in latest or event.envelope.event_time > latest[tp].envelope.event_time:
-                latest[tp] = event
+    def note_progress(self, batch: list[Any], ordered: list[tuple[Event, Any]]) -> None:
+        """Per partition of the batch, its last offset taken and its latest event time (the
+        batch's decoded events in event-time order)."""
+        latest = {message.tp: event for event, message in ordered}  # the last is the latest
         last: dict[Any, int] = {}
         for record in batch:
             message = record.message
@@ -339,8 +335,9 @@ _ALERT_KIND = {
 }  # fmt: skip
 
 
-def _event_order(event: Event) -> tuple[Any, ...]:
-    return (event.envelope.event_time, event.envelope.stream, event.envelope.sequence)
+def _event_order(decoded: tuple[Event, Any]) -> tuple[Any, ...]:
+    envelope = decoded[0].envelope
+    return (envelope.event_time, envelope.stream, envelope.sequence)
 
 
 def build_app(settings: AuditlineSettings) -> faust.App:

@@ -144,25 +144,28 @@ class RewindingConsumer(driver.Consumer):
                 # goes back to its committed offset and it is read again.
                 self._rewind = True
                 continue
-            if not await self._admit(tp, message):
-                continue
+            offset, last = message.offset, self._read_offset.get(tp)
+            if last is not None and offset < last:
+                continue  # already delivered (faust drops these too)
+            if (last and offset - last > 1) or self._commit_due():
+                await self._gap_and_commit(tp, message, last)
             if settled:
                 await self.callback(message)
             else:  # changelog records during a recovery: faust's race against a suspension
                 await self.wait_first(self.callback(message), self.suspend_flow.wait())
-            self._read_offset[tp] = message.offset
+            self._read_offset[tp] = offset
 
-    async def _admit(self, tp: Any, message: Any) -> bool:
-        """faust's bookkeeping before a delivery: skip re-reads, record gaps, commit every N."""
-        offset, last = message.offset, self._read_offset.get(tp)
-        if last is not None and offset < last:
-            return False  # already delivered (faust drops these too)
+    def _commit_due(self) -> bool:
+        return self._commit_every is not None and self._n_acked >= self._commit_every
+
+    async def _gap_and_commit(self, tp: Any, message: Any, last: int | None) -> None:
+        """faust's bookkeeping before a delivery: record a gap, commit every N acks."""
+        offset = message.offset
         if last and offset - last > 1 and self.app.topics.acks_enabled_for(message.topic):
             await self._add_gap(tp, last + 1, offset)
-        if self._commit_every is not None and self._n_acked >= self._commit_every:
+        if self._commit_due():
             self._n_acked = 0
             await self.commit()
-        return True
 
     def last_fetch_ms(self, tp: Any) -> int | None:
         """When a fetch last brought ``tp``'s high watermark (ms since the epoch; aiokafka's
