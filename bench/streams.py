@@ -293,6 +293,7 @@ def raw_loop(
     engine and a dict state; returns the CPU seconds of this process meanwhile (the consumer's
     threads included, as the worker's fetching is in its CPU)."""
     codec, engine, state = SingleObjectCodec(Catalogue(prefix)), PolicyEngine(load_policy()), {}
+    codec.prepare([AssetDeclared, DataMovement, PredictionBatch])  # as the worker before ready
     verifier, cpu = ChainVerifier({}), 0.0
     for topic in topics:
         expected = sum(1 for m in messages if m[0] == f"auditline.{topic}")

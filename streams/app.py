@@ -166,7 +166,7 @@ class Processors:
 
     @property
     def alert_producer(self) -> AuditProducer | None:
-        """The producer of this worker's alerts, once it has emitted one."""
+        """The producer of this worker's alerts, once opened (``build_app``), until closed."""
         return self._producer
 
     def held(self) -> int:
@@ -341,4 +341,10 @@ def _event_order(decoded: tuple[Event, Any]) -> tuple[Any, ...]:
 
 
 def build_app(settings: AuditlineSettings) -> faust.App:
-    return Processors(settings).app
+    """The worker's app, its alert producer opened before it starts: what that producer's spool
+    kept from an earlier run (alerts not yet acknowledged by the broker) is sent now rather than
+    with the next alert, and the first batch does not pay for opening it."""
+    processors = Processors(settings)
+    if pending := processors.producer.pending:
+        log.info("%d alerts spooled by an earlier run of this worker are being sent", pending)
+    return processors.app

@@ -90,6 +90,10 @@ class UncountedMonitor(Monitor):
     def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
         return None
 
+    def track_tp_end_offset(self, tp: Any, offset: int) -> None:
+        """Called for every record fetched; only faust's web views read what it keeps."""
+        return None
+
     def on_table_get(self, table: Any, key: Any) -> None:
         return None
 

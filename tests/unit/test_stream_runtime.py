@@ -25,6 +25,8 @@ def test_the_per_record_hooks_count_nothing_and_the_rest_still_counts() -> None:
     monitor.on_message_in(tp, 1, message)
     assert monitor.on_stream_event_in(tp, 1, object(), object()) is None  # type: ignore[arg-type,func-returns-value]
     monitor.on_message_out(tp, 1, message)
+    monitor.track_tp_end_offset(tp, 7)
+    assert not monitor.tp_end_offsets
     assert (monitor.messages_received_total, monitor.events_total, message.time_in) == (0, 0, None)
     assert tp in monitor.stream_inbound_time  # read by faust's commit livelock detector
     monitor.on_tp_commit({tp: 5})  # not per record: kept
