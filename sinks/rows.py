@@ -17,8 +17,9 @@ import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter
-from typing import Any, NamedTuple
+from operator import attrgetter, itemgetter
+from types import UnionType
+from typing import Any, NamedTuple, Union, get_args, get_origin
 
 from auditline.events import (
     AssetDeclared,
@@ -41,19 +42,19 @@ from auditline.events import (
 AUDIT_COLUMNS = (
     "event_id",
     "event_time",
-    "kind",
     "stream",
     "sequence",
     "prev_hash",
     "hash",
-    "signature_key_id",
-    "signature",
     "producer_service",
     "producer_instance",
     "producer_country",
     "tenant",
     "trace_id",
     "schema_version",
+    "kind",
+    "signature_key_id",
+    "signature",
     "asset_id",
     "model_name",
     "model_version",
@@ -66,11 +67,15 @@ AUDIT_COLUMNS = (
     "offset",
     "payload",
 )
+"""The audit log's columns in the order ``audit_row`` builds them: the envelope's first (read in
+one ``attrgetter`` call), then the kind and signature, the typed facts, the Kafka coordinates
+and the payload. ``event_id``, ``event_time`` and ``kind`` stay at the indexes ``AUDIT_ID``,
+``AUDIT_TIME`` and ``AUDIT_KIND`` (the writer's exactly-once lookup reads them)."""
+AUDIT_ID, AUDIT_TIME, AUDIT_KIND = 0, 1, 12
 NODE_COLUMNS = ("node_id", "node_type", "name", "country", "attributes", "valid_from", "event_id")
 EDGE_COLUMNS = ("src", "dst", "edge_type", "valid_from", "valid_to", "event_id", "attributes")
 PREDICTION_COLUMNS = (
     "event_id",
-    "row",
     "prediction_id",
     "event_time",
     "model_name",
@@ -80,6 +85,7 @@ PREDICTION_COLUMNS = (
     "subject_jurisdiction",
     "score",
     "label",
+    "row",
     "sample_rate",
 )
 VIOLATION_COLUMNS = (
@@ -224,34 +230,50 @@ def kind_of(item: Item) -> type[Event]:
 
 
 def audit_row(item: Item) -> tuple[Any, ...]:
-    """The audit-log row; ``payload`` is the event's JSON (``model_dump_json``) as UTF-8 bytes,
-    the bytes the column stores, so that it is neither decoded here nor encoded again on insert."""
+    """The audit-log row (``AUDIT_COLUMNS``); ``payload`` is the event's JSON
+    (``model_dump_json``) as UTF-8 bytes, the bytes the column stores, so that it is neither
+    decoded here nor encoded again on insert."""
     event, topic, partition, offset = item
-    model, payload = type(event), event.__pydantic_serializer__.to_json(event)
-    env = event.envelope
-    signature, producer = env.signature, env.producer
-    return (
-        env.event_id,
-        env.event_time,
-        model.__name__,
-        env.stream,
-        env.sequence,
-        env.prev_hash,
-        env.hash,
-        signature.key_id if signature else None,
-        signature.value.hex() if signature else None,
-        producer.service,
-        producer.instance,
-        producer.location.country,
-        env.tenant,
-        env.trace_id,
-        env.schema_version,
-        *_fact_reader(model)(event),
-        topic,
-        partition,
-        offset,
-        payload,
-    )
+    return _audit_builder(type(event))(event, topic, partition, offset)
+
+
+AuditBuilder = Callable[[Any, str, int, int], tuple[Any, ...]]
+"""``build(event, topic, partition, offset)``: the audit-log row of an event of one kind."""
+_ENVELOPE = attrgetter(
+    "event_id",
+    "event_time",
+    "stream",
+    "sequence",
+    "prev_hash",
+    "hash",
+    "producer.service",
+    "producer.instance",
+    "producer.location.country",
+    "tenant",
+    "trace_id",
+    "schema_version",
+)
+"""The envelope's columns, read from the envelope in C in one call (``AUDIT_COLUMNS`` order)."""
+
+
+@functools.cache
+def _audit_builder(model: type[Event]) -> AuditBuilder:
+    """The audit-log row builder of a kind, its name, facts and serializer resolved once: per
+    event, a few C calls (attribute getters, tuple concatenation, pydantic-core's JSON)."""
+    facts, to_json = _fact_reader(model), model.__pydantic_serializer__.to_json
+    name = model.__name__
+    unsigned = (name, None, None)
+    envelope = _ENVELOPE
+
+    def build(event: Any, topic: str, partition: int, offset: int) -> tuple[Any, ...]:
+        env = event.envelope
+        signature = env.signature
+        signed = unsigned if signature is None else (
+            name, signature.key_id, signature.value.hex(),
+        )  # fmt: skip
+        return envelope(env) + signed + facts(event) + (topic, partition, offset, to_json(event))
+
+    return build
 
 
 _FACTS = (
@@ -272,34 +294,62 @@ _COUNTRY_FACTS: dict[type[Event], dict[str, str]] = {
     },
     AssetDeclared: {"source_country": "location.country"},
 }
+_NO_FACTS = (None,) * len(_FACTS)
 
 
 @functools.cache
-def _fact_reader(model: type[Event]) -> Callable[[Any], list[str | None]]:
-    """The typed facts of a kind of event, its attribute paths resolved once per kind (a missing
-    attribute on a pydantic model costs an exception, which once cost the sink a fifth of its
-    time): a body field of the fact's name, or a location's country."""
+def _fact_reader(model: type[Event]) -> Callable[[Any], tuple[str | None, ...]]:
+    """The typed facts of a kind of event (``_FACTS`` order), its attribute paths resolved once
+    per kind (a missing attribute on a pydantic model costs an exception, which once cost the
+    sink a fifth of its time): a body field of the fact's name, or a location's country; as
+    ``str`` (an enum's value), None where the kind has no such fact or the value is None. Where
+    every fact of the kind is a string already, one ``attrgetter`` and one ``itemgetter`` call."""
     paths = {key: key for key in _BODY_FACTS if key in model.model_fields}
     paths.update(next((v for k, v in _COUNTRY_FACTS.items() if issubclass(model, k)), {}))
-    getters = [(i, attrgetter(paths[key])) for i, key in enumerate(_FACTS) if key in paths]
+    present = [key for key in _FACTS if key in paths]
+    if not present:
+        return lambda event: _NO_FACTS
+    read = attrgetter(*(paths[key] for key in present))
+    values = read if len(present) > 1 else lambda event: (read(event),)
+    # each fact column: its value's index, or that of the None appended after the values
+    arrange = itemgetter(*(present.index(k) if k in present else len(present) for k in _FACTS))
+    if all(_plain_str(model, paths[key]) for key in present):
+        return lambda event: arrange((*values(event), None))
 
-    def read(event: Any) -> list[str | None]:
-        facts: list[str | None] = [None] * len(_FACTS)
-        for i, get in getters:
-            value = get(event)
-            facts[i] = None if value is None else str(value)
-        return facts
+    def read_as_str(event: Any) -> tuple[str | None, ...]:
+        found = [None if value is None else str(value) for value in values(event)]
+        return arrange((*found, None))  # type: ignore[no-any-return]
 
-    return read
+    return read_as_str
+
+
+def _plain_str(model: type[Any], path: str) -> bool:
+    """Whether the field at ``path`` (dotted, through nested models) holds ``str`` or None."""
+    annotation: Any = model
+    for name in path.split("."):
+        annotation = annotation.model_fields[name].annotation
+        present = [arg for arg in get_args(annotation) if arg is not type(None)]
+        if get_origin(annotation) in (Union, UnionType) and len(present) == 1:
+            annotation = present[0]
+    return annotation is str
 
 
 def rows_for(items: Sequence[Item]) -> Rows:
-    """Every table's rows for a batch (the audit log included)."""
+    """Every table's rows for a batch (the audit log included), in one pass over the events: per
+    event its audit row, then its derived rows; each kind's builders looked up once a batch."""
+    audit: list[tuple[Any, ...]] = []
     tables: defaultdict[str, list[tuple[Any, ...]]] = defaultdict(list)
     if items:
-        tables["audit_log"] = [audit_row(item) for item in items]
-    for item in items:
-        for table, row in _deriver(kind_of(item))(item.event):
+        tables["audit_log"] = audit
+    append, kinds = audit.append, dict[type[Event], tuple[AuditBuilder, Callable[[Any], Derived]]]()
+    for event, topic, partition, offset in items:
+        kind = type(event)
+        found = kinds.get(kind)
+        if found is None:
+            found = kinds[kind] = (_audit_builder(kind), _deriver(kind))
+        build, derive = found
+        append(build(event, topic, partition, offset))
+        for table, row in derive(event):
             tables[table].append(row)
     return Rows(dict(tables))
 
@@ -492,22 +542,25 @@ def _prediction(event: Prediction) -> Derived:
     return (("predictions", _prediction_row(event)),)
 
 
+_PREDICTION = attrgetter(
+    "envelope.event_id",
+    "prediction_id",
+    "envelope.event_time",
+    "model_name",
+    "model_version",
+    "location.country",
+    "location.region",
+    "subject_jurisdiction",
+    "score",
+    "label",
+)
+"""A single prediction's columns up to ``row`` (``PREDICTION_COLUMNS`` order), read in C."""
+_SINGLE = (0, 1.0)
+"""A single prediction's ``row`` and ``sample_rate``."""
+
+
 def _prediction_row(event: Prediction) -> tuple[Any, ...]:
-    env, loc = event.envelope, event.location
-    return (
-        env.event_id,
-        0,
-        event.prediction_id,
-        env.event_time,
-        event.model_name,
-        event.model_version,
-        loc.country,
-        loc.region,
-        event.subject_jurisdiction,
-        event.score,
-        event.label,
-        1.0,
-    )
+    return _PREDICTION(event) + _SINGLE
 
 
 def _prediction_batch(event: PredictionBatch) -> Derived:
@@ -519,7 +572,6 @@ def _batch_rows(event: PredictionBatch) -> Iterator[tuple[Any, ...]]:
     for i in range(event.count):
         yield (
             env.event_id,
-            i,
             f"{event.batch_id}:{i}",
             env.event_time,
             event.model_name,
@@ -529,6 +581,7 @@ def _batch_rows(event: PredictionBatch) -> Iterator[tuple[Any, ...]]:
             event.subject_jurisdictions[i] if event.subject_jurisdictions else None,
             event.scores[i] if event.scores else None,
             event.labels[i] if event.labels else None,
+            i,
             event.sample_rate,
         )
 

@@ -350,8 +350,10 @@ class ArrowColumns:
             for (kind, arrow, nullable, low_cardinality), column in zip(
                 self.types, data, strict=True
             ):
-                values = (
-                    [None if v is None else v.bytes for v in column] if kind == "UUID" else column
+                values = (  # a UUID's 16 bytes, from its integer (``bytes`` is a property)
+                    [None if v is None else v.int.to_bytes(16) for v in column]
+                    if kind == "UUID"
+                    else column
                 )
                 array = pa.array(values, arrow)
                 if array.null_count and not nullable:

@@ -9,11 +9,17 @@ Per batch (up to ``batch_max_events`` messages or ``batch_max_wait_ms``):
    insert and commit), and repeats within the batch;
 3. insert derived rows (lineage, predictions, alerts) first and the audit-log rows last, so that
    an event present in the audit log has all its derived rows;
-4. commit the consumer offsets, synchronously, only now: ClickHouse has the rows.
+4. commit the consumer offsets only now: ClickHouse has the rows. The commit is sent
+   asynchronously, so that the broker's answer overlaps the next batch (a commit's round trip
+   cost the sink a twentieth of its time); a failed commit stops the sink at its next batch, as
+   a synchronous one stopped it at once, and ``close`` commits the last batch's offsets again,
+   synchronously. A commit never covers an offset whose event is not stored: it is sent after the
+   batch's inserts, with that batch's offsets.
 
-A crash anywhere replays from the last commit; step 2 makes the replay store nothing twice in
-the audit log, and the derived tables are ReplacingMergeTree keyed by event id (read with FINAL
-where exactness matters).
+A crash anywhere replays from the last commit that reached the broker (with an asynchronous
+commit in flight, one batch more); step 2 makes the replay store nothing twice in the audit log,
+and the derived tables are ReplacingMergeTree keyed by event id (read with FINAL where exactness
+matters).
 """
 
 from __future__ import annotations
@@ -21,13 +27,15 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from confluent_kafka import (
     Consumer,
+    KafkaError,
+    KafkaException,
     Message,
     Producer,
     TopicPartition,
@@ -37,7 +45,6 @@ from auditline.catalogue import Catalogue
 from auditline.codec import Codec, make_codec
 from auditline.collector import gc_deferred
 from auditline.errors import DecodeError, SinkError
-from auditline.events import Event
 from auditline.settings import AuditlineSettings
 from auditline.topics import (
     consumer_lag,
@@ -49,10 +56,15 @@ from auditline.topics import (
 
 from .metrics import SinkMetrics
 from .records import decoder_for
-from .rows import COLUMNS, Item, rows_for
+from .rows import AUDIT_ID, AUDIT_KIND, AUDIT_TIME, COLUMNS, Item, rows_for
 from .store import Store
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+Ranges = dict[str, tuple[datetime, datetime]]
+"""Each kind's first and last event time (in a batch)."""
+LOOKUP_ROWS_PER_EVENT = 2
+"""The most stored rows the exactly-once lookup reads per event of a batch before it looks up
+the batch's ids instead (see ``StoreWriter``)."""
 DERIVED_FIRST = (
     "lineage_nodes",
     "lineage_edges",
@@ -75,10 +87,16 @@ ReplacingMergeTree does by default (``optimize_on_insert``, a third of their ins
 class StoreWriter:
     """Exactly-once writes of decoded events: skip ids present, derived rows first, log last.
 
-    Only events that may be stored are looked up by id: an event newer than the newest stored
-    event of its kind cannot be there (the newest is read from the end of the audit log's sort
-    order, whatever its size). In-order streams then look up only the events at the boundary;
-    a replay, a late event or a partition behind the others, every event at or before it.
+    An event already stored has its kind and time in the audit log, so one query per batch finds
+    every one of them: the ids stored in each kind's time range of the batch, which the log's
+    sort order (kind, event_time, …) reads alone, whatever the log's size. In-order streams find
+    the few events at the boundary, a replay its own events. Where a range holds more than
+    ``LOOKUP_ROWS_PER_EVENT`` times the batch's events (a partition far behind the others), the
+    batch's own ids are looked up instead.
+
+    The rows are built for the whole batch first, and the lookup reads the ids, times and kinds
+    from its audit rows: a batch with nothing to skip (the usual one) is mapped once; one with
+    events to skip is mapped again without them.
     """
 
     def __init__(self, store: Store) -> None:
@@ -86,69 +104,79 @@ class StoreWriter:
 
     def write(self, items: Sequence[Item]) -> tuple[int, int]:
         """Store what is new; returns (stored, skipped as already present or repeated)."""
-        fresh = self._unseen(items)
-        rows = rows_for(fresh)
+        rows = rows_for(items)
+        skip = self._skipped(rows.tables.get("audit_log", []))
+        if skip:
+            items = [item for i, item in enumerate(items) if i not in skip]
+            rows = rows_for(items)
         for table in DERIVED_FIRST:
             settings = {"optimize_on_insert": 0} if table in UNIQUE_BY_SORTING_KEY else {}
             self.store.insert(table, COLUMNS[table], rows.tables.get(table, []), **settings)
-        return len(fresh), len(items) - len(fresh)
+        return len(items), len(skip)
 
-    def _unseen(self, items: Sequence[Item]) -> list[Item]:
-        unique: dict[int, Item] = {}  # by the id's 128 bits: a UUID hashes in Python, slowly
-        for item in items:
-            unique.setdefault(item.event.envelope.event_id.int, item)
-        kinds = _by_kind(unique.values())
-        newest = self._newest({kind.__name__ for kind in kinds})
-        maybe: dict[Any, datetime] = {}  # the events that may be stored, with their times
-        for kind, group in kinds.items():
-            last = newest.get(kind.__name__)
-            if last is not None:
-                for item in group:
-                    if (env := item.event.envelope).event_time <= last:
-                        maybe[env.event_id] = env.event_time
-        if not maybe:
-            return list(unique.values())
-        seen = self._present(maybe)
-        return [item for item in unique.values() if item.event.envelope.event_id not in seen]
+    def _skipped(self, audit: Sequence[tuple[Any, ...]]) -> set[int]:
+        """The indexes of the events not to store: repeats of an id earlier in the batch and
+        ids the audit log holds (see above)."""
+        ids = [row[AUDIT_ID].int for row in audit]  # its 128 bits: a UUID hashes in Python
+        skip: set[int] = set()
+        if len(set(ids)) != len(ids):
+            first: dict[int, int] = {}
+            for i, key in enumerate(ids):
+                if first.setdefault(key, i) != i:
+                    skip.add(i)
+        if not audit:
+            return skip
+        stored = self._stored_in(_ranges(audit), LOOKUP_ROWS_PER_EVENT * len(audit))
+        if stored is None:  # too many in the ranges: the batch's ids instead
+            stored = self._present({row[AUDIT_ID]: row[AUDIT_TIME] for row in audit})
+        if stored:
+            skip.update(i for i, key in enumerate(ids) if key in stored)
+        return skip
 
-    def _newest(self, kinds: set[str]) -> dict[str, datetime]:
-        """The newest stored event time of each of these kinds that has any: the last row of
-        the kind in the audit log's sort order (kind, event_time, …), read in reverse."""
-        if not kinds:
-            return {}
-        params = {f"k{i}": kind for i, kind in enumerate(sorted(kinds))}
+    def _stored_in(self, ranges: Ranges, limit: int) -> set[int] | None:
+        """The ids (as integers) the audit log holds with these kinds and event times (each
+        kind's first and last time, a millisecond wider), or None when more than ``limit``."""
+        params: dict[str, Any] = {"limit": limit + 1}
+        conditions = []
+        for i, (kind, (lo, hi)) in enumerate(sorted(ranges.items())):
+            params.update({f"k{i}": kind, f"lo{i}": lo - _MS, f"hi{i}": hi + _MS})
+            conditions.append(
+                f"(kind = {{k{i}:String}} AND event_time BETWEEN "
+                f"{{lo{i}:DateTime64(3, 'UTC')}} AND {{hi{i}:DateTime64(3, 'UTC')}})"
+            )
         _, rows = self.store.rows(
-            " UNION ALL ".join(
-                f"(SELECT kind, toUnixTimestamp64Milli(event_time) FROM "
-                f"`{self.store.database}`.audit_log WHERE kind = {{{name}:String}} "
-                "ORDER BY event_time DESC LIMIT 1)"
-                for name in params
-            ),
+            f"SELECT event_id FROM `{self.store.database}`.audit_log "
+            f"WHERE {' OR '.join(conditions)} LIMIT {{limit:UInt64}}",
             params,
         )
-        return {kind: _EPOCH + timedelta(milliseconds=ms) for kind, ms in rows}
+        return None if len(rows) > limit else {row[0].int for row in rows}
 
-    def _present(self, times: dict[Any, datetime]) -> set[Any]:
-        """Which of these event ids (with their event times) the audit log holds."""
+    def _present(self, times: dict[Any, datetime]) -> set[int]:
+        """Which of these event ids (with their event times) the audit log holds, as integers."""
         _, present = self.store.rows(
             f"SELECT event_id FROM `{self.store.database}`.audit_log "
             "WHERE event_time BETWEEN {lo:DateTime64(3, 'UTC')} AND {hi:DateTime64(3, 'UTC')} "
             "AND event_id IN {ids:Array(UUID)}",
             {
-                "lo": min(times.values()) - timedelta(milliseconds=1),
-                "hi": max(times.values()) + timedelta(milliseconds=1),
+                "lo": min(times.values()) - _MS,
+                "hi": max(times.values()) + _MS,
                 "ids": list(times),
             },
         )
-        return {row[0] for row in present}
+        return {row[0].int for row in present}
 
 
-def _by_kind(items: Iterable[Item]) -> dict[type[Event], list[Item]]:
-    """Items grouped by their kind (``rows.kind_of``, inline: it runs for every event)."""
-    groups: defaultdict[type[Event], list[Item]] = defaultdict(list)
-    for item in items:
-        groups[type(item.event)].append(item)
-    return groups
+def _ranges(audit: Sequence[tuple[Any, ...]]) -> Ranges:
+    """Each kind's first and last event time in these audit rows (a batch of one kind, the
+    usual one, in two C-level passes)."""
+    kinds = {row[AUDIT_KIND] for row in audit}
+    if len(kinds) == 1:
+        times = [row[AUDIT_TIME] for row in audit]
+        return {kinds.pop(): (min(times), max(times))}
+    by_kind: defaultdict[str, list[datetime]] = defaultdict(list)
+    for row in audit:
+        by_kind[row[AUDIT_KIND]].append(row[AUDIT_TIME])
+    return {kind: (min(times), max(times)) for kind, times in by_kind.items()}
 
 
 @dataclass
@@ -189,8 +217,11 @@ class Sink:
                 # waiting for the dead member's session to time out
                 "group.instance.id": settings.sink.instance_id,
                 "session.timeout.ms": 30000,
+                "on_commit": self._committed,
             }
         )
+        self._commit_failure: str | None = None  # an asynchronous commit's, until raised
+        self._last_offsets: list[TopicPartition] = []  # of the last batch stored and committed
         self.assigned = threading.Event()
         self.consumer.subscribe(
             list(self.catalogue.topics), on_assign=lambda consumer, parts: self.assigned.set()
@@ -222,18 +253,35 @@ class Sink:
     def _batch(self) -> int:
         sink = self.settings.sink
         messages = self.consumer.consume(sink.batch_max_events, sink.batch_max_wait_ms / 1000)
-        messages = [m for m in messages if not ignorable(m)]
+        messages = [m for m in messages if m.error() is None or not ignorable(m)]
         if not messages:
             self._observe_lag()
             return 0
         started = time.perf_counter()
         before = (self.stats.stored, self.stats.skipped_present, self.stats.dead_lettered)
+        self._raise_commit_failure()
         offsets = self.process(messages)
-        self.consumer.commit(offsets=offsets, asynchronous=False)
+        self.consumer.commit(offsets=offsets, asynchronous=True)  # after the inserts: see above
+        self._last_offsets = offsets
         self.stats.batches += 1
         if self.metrics is not None:
             self._observe(messages, before, time.perf_counter() - started)
         return len(messages)
+
+    def _committed(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """An asynchronous commit's outcome (served by ``consume``): a failure is kept until the
+        next batch raises it."""
+        failed = error or next((tp.error for tp in partitions if tp.error is not None), None)
+        if failed is not None:
+            self._commit_failure = str(failed)
+
+    def _raise_commit_failure(self) -> None:
+        failure, self._commit_failure = self._commit_failure, None
+        if failure is not None:
+            raise SinkError(
+                f"committing the consumer offsets failed ({failure}): the sink stops; restarted, "
+                "it reads the batches since the last commit again and skips what they stored"
+            )
 
     def _observe(self, messages: list[Message], before: tuple[int, int, int], took: float) -> None:
         assert self.metrics is not None
@@ -301,5 +349,13 @@ class Sink:
         self.stats.dead_lettered += 1
 
     def close(self) -> None:
+        """Flush the dead letters, commit the last stored batch's offsets again, synchronously
+        (its asynchronous commit may still be in flight), and leave the group."""
         self.dead_letters.flush(30)
-        self.consumer.close()
+        try:
+            if self._last_offsets:
+                self.consumer.commit(offsets=self._last_offsets, asynchronous=False)
+        except KafkaException:
+            pass  # the asynchronous commit may have made it; if not, a restart reads it again
+        finally:
+            self.consumer.close()

@@ -35,6 +35,14 @@ def stored(store: Store, table: str) -> list[tuple[Any, ...]]:
     return rows
 
 
+def replaced(
+    row: tuple[Any, ...], columns: tuple[str, ...], name: str, value: Any
+) -> tuple[Any, ...]:
+    """``row`` with the value of column ``name`` replaced."""
+    i = columns.index(name)
+    return (*row[:i], value, *row[i + 1 :])
+
+
 def test_the_hot_tables_go_as_arrow_and_those_with_maps_or_arrays_native(empty: Store) -> None:
     layouts = {
         table: empty._insert_context(table, columns, {})[1] for table, columns in COLUMNS.items()
@@ -76,7 +84,11 @@ def test_rows_that_do_not_convert_exactly_take_the_native_insert(empty: Store) -
     with patch.object(ArrowColumns, "table", return_value=None) as table:
         empty.insert("predictions", COLUMNS["predictions"], [row])
     assert table.called and stored(empty, "predictions") == stored(empty, twin)
-    no_model, wrong_score = (*row[:4], None, *row[5:]), (*row[:9], "high", *row[10:])
+    columns = COLUMNS["predictions"]
+    no_model, wrong_score = (
+        replaced(row, columns, "model_name", None),
+        replaced(row, columns, "score", "high"),
+    )
     for bad in (no_model, wrong_score):
         with pytest.raises(SinkError, match="insert into predictions failed"):
             empty.insert("predictions", COLUMNS["predictions"], [bad])

@@ -74,6 +74,22 @@ def test_late_events_older_than_the_newest_stored_are_looked_up_and_stored(empty
     assert counts(empty)[:2] == (len(events), len(events))
 
 
+def test_ranges_holding_more_than_the_lookup_reads_look_the_batch_ids_up(empty: Store) -> None:
+    """A lagging partition's events beside current ones: the kinds' time ranges hold more stored
+    rows than the lookup reads, so the batch's own ids are looked up; the same events skipped."""
+    events = platform()
+    writer = StoreWriter(empty)
+    assert writer.write(located(events[::2])) == (len(events[::2]), 0)
+    with (
+        patch.object(writer, "_present", wraps=writer._present) as present,
+        patch("auditline.sinks.writer.LOOKUP_ROWS_PER_EVENT", 0),  # any stored row is more
+    ):
+        stored = writer.write(located(events, first_offset=50))
+    assert stored == (len(events[1::2]), len(events[::2]))
+    assert present.called
+    assert counts(empty)[:2] == (len(events), len(events))
+
+
 def test_an_event_deleted_from_the_log_is_stored_again_and_the_others_are_not(
     empty: Store,
 ) -> None:
