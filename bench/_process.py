@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 
 
@@ -21,3 +22,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def settle(pid: int | None, cores: float = 0.1, timeout: float = 15.0) -> float:
+    """Wait until a process (the broker) uses under ``cores`` over half a second, at most
+    ``timeout`` seconds; returns the seconds waited. On two vCPUs a process's CPU per event rises
+    by up to a third while a busy neighbour shares the core, so a measured phase starts once the
+    broker has finished what the previous phase left it (log flushes, its JIT, its GC)."""
+    began = time.monotonic()
+    if pid is None:
+        return 0.0
+    while time.monotonic() - began < timeout:
+        before = cpu_seconds(pid)
+        time.sleep(0.5)
+        if not cpu_seconds(pid) - before >= cores * 0.5:
+            break
+    return time.monotonic() - began

@@ -13,7 +13,8 @@ worker = `auditline worker` (a separate process), started and ready (its ready l
          decode, chain, policy and the drift counts of each batch (the worker also sends them
          to its drift agent); the worker until its group has committed the last batch
 *_cpu_us_per_event = CPU time of the loop (raw: this process) or of the worker process from its
-         ready line to its last alert, per event
+         ready line to its last alert, per event; each starts once the broker is quiet
+         (``_process.settle``)
 p50/p99_alert_ms = from producing a violating movement to its PolicyViolation being appended to
          the alerts topic, at a steady 5,000 events/s for 8 s (one in ten violates);
          ``*_at_1k``: the same at 1,000 events/s
@@ -44,7 +45,7 @@ from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
 
-from _process import cpu_seconds
+from _process import cpu_seconds, settle
 from _report import report
 from auditline.streams.drift import reference_of, version_key
 from confluent_kafka import (
@@ -486,10 +487,12 @@ def main() -> None:
         messages, violating = sealed(N, tmp, 10)
         publish(bootstrap, f"{run}a", messages)
         audit = len(audit_events(messages))  # not the producer's checkpoint
+        settle(broker_pid)  # each measured phase starts with the broker quiet
         raw_eps, raw_cpu, decisions = raw_baseline(bootstrap, f"{run}a", messages, tmp)
         assert decisions == 2 * violating, f"raw made {decisions} decisions, not {2 * violating}"
         figures.update(raw_eps=raw_eps, raw_cpu_us_per_event=raw_cpu, decisions=decisions)
         process = worker(bootstrap, f"{run}w", tmp, ready=True)
+        settle(broker_pid)
         cpu_ready, started = cpu_seconds(process.pid), time.time()
         # the declaration first, flushed: the events were sealed before the raw loop ran, so
         # they are tens of seconds old, and the worker takes a declaration published after
