@@ -11,15 +11,21 @@ Per batch (up to ``batch_max_events`` messages or ``batch_max_wait_ms``):
    an event present in the audit log has all its derived rows;
 4. commit the consumer offsets only now: ClickHouse has the rows. The commit is sent
    asynchronously, so that the broker's answer overlaps the next batch (a commit's round trip
-   cost the sink a twentieth of its time); a failed commit stops the sink at its next batch, as
-   a synchronous one stopped it at once, and ``close`` commits the last batch's offsets again,
-   synchronously. A commit never covers an offset whose event is not stored: it is sent after the
-   batch's inserts, with that batch's offsets.
+   cost the sink a twentieth of its time); a failed commit stops the sink once its answer has
+   come (at the next batch, or with a backlog the one after: the next batch may already be
+   fetched), and ``close`` commits the last batch's offsets of the partitions it still holds
+   again, synchronously. A commit never covers an offset whose event is not stored: it is sent
+   after the batch's inserts, with that batch's offsets.
 
 A crash anywhere replays from the last commit that reached the broker (with an asynchronous
 commit in flight, one batch more); step 2 makes the replay store nothing twice in the audit log,
 and the derived tables are ReplacingMergeTree keyed by event id (read with FINAL where exactness
-matters).
+matters). Not covered by step 2: a sink fenced out of its group while it writes (a replacement
+started with its ``instance_id``, or a stall past the poll interval) and the partitions' new
+owner can look up the same batch before either inserts it, and both store it; with the
+asynchronous commit that can happen for the batch after too. The audit log is a
+ReplacingMergeTree keyed by the event id as well, so such copies go at its next merge, and
+``FINAL`` reads them once before that.
 """
 
 from __future__ import annotations
@@ -353,8 +359,10 @@ class Sink:
         (its asynchronous commit may still be in flight), and leave the group."""
         self.dead_letters.flush(30)
         try:
-            if self._last_offsets:
-                self.consumer.commit(offsets=self._last_offsets, asynchronous=False)
+            held = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+            mine = [tp for tp in self._last_offsets if (tp.topic, tp.partition) in held]
+            if mine:  # not a partition handed to another sink since: its offset is the owner's
+                self.consumer.commit(offsets=mine, asynchronous=False)
         except KafkaException:
             pass  # the asynchronous commit may have made it; if not, a restart reads it again
         finally:

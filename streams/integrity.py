@@ -47,6 +47,10 @@ class HeadTable:
             if raw:
                 self.table[stream] = {**raw, "read": {**raw.get("read", {}), source: offset}}
 
+    def abandon(self) -> None:
+        """End judging without marking the record judged (its check failed)."""
+        self._judging = None
+
     def _value(self, key: str) -> Any:
         judging = self._judging
         return judging[1] if judging is not None and judging[0] == key else self.table.get(key)
@@ -85,6 +89,9 @@ class ChainJudge:
             with contextlib.suppress(ValueError):
                 canonical = canonical_from_body(body, event.envelope.schema_version)
         try:
-            return self.verifier.observe(event, canonical)
-        finally:
-            self.heads.judged()
+            findings = self.verifier.observe(event, canonical)
+        except BaseException:
+            self.heads.abandon()  # not marked judged: read again, it is judged again
+            raise
+        self.heads.judged()
+        return findings

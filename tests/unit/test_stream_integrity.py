@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from auditline.streams.integrity import ChainJudge
 from auditline.streams.tables import JsonTable
 
@@ -44,3 +45,20 @@ def test_a_producer_replay_is_still_a_duplicate() -> None:
     assert replay is not None and [f.kind for f in replay] == [IntegrityKind.DUPLICATE]
     other_partition = judge.judge(events[-1], None, Message("t", 1, 0))
     assert other_partition is not None and other_partition[0].kind == IntegrityKind.DUPLICATE
+
+
+def test_a_record_whose_check_failed_is_checked_again_when_read_again() -> None:
+    events = demo_events()[:2]
+    judge = ChainJudge(JsonTable({}))
+    assert judge_all(judge, events[:1], range(1)) == [[]]
+    observe = judge.verifier.observe
+
+    def failing(*_: Any) -> Any:
+        raise RuntimeError("the check failed")
+
+    judge.verifier.observe = failing  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        judge.judge(events[1], None, Message("t", 0, 1))
+    judge.verifier.observe = observe  # type: ignore[method-assign]
+    assert judge.judge(events[1], None, Message("t", 0, 1)) == []  # judged, not taken as read
+    assert judge.judge(events[1], None, Message("t", 0, 1)) is None  # now it was
