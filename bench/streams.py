@@ -187,10 +187,13 @@ def raw_predictions(bootstrap: str, prefix: str, messages: list[Any]) -> float:
     return cpu / predictions * 1e6
 
 
-def worker_predictions(bootstrap: str, prefix: str, tmp: Path, messages: list[Any]) -> float:
+def worker_predictions(
+    bootstrap: str, prefix: str, tmp: Path, messages: list[Any], broker_pid: int | None
+) -> float:
     """CPU µs per prediction of a ready worker over the same events (until its group has
     committed the end of the predictions topic)."""
     process = worker(bootstrap, prefix, tmp, ready=True)
+    settle(broker_pid)
     cpu = cpu_seconds(process.pid)
     publish(bootstrap, prefix, messages)
     caught_up(bootstrap, f"{prefix}-streams", f"{prefix}.predictions", PREDICTION_BATCHES)
@@ -511,9 +514,10 @@ def main() -> None:
         # predictions through PredictionBatch: CPU per prediction, raw loop and worker
         predictions = sealed_predictions(tmp)
         publish(bootstrap, f"{run}p", predictions)
+        settle(broker_pid)
         figures["raw_cpu_us_per_prediction"] = raw_predictions(bootstrap, f"{run}p", predictions)
         figures["worker_cpu_us_per_prediction"] = worker_predictions(
-            bootstrap, f"{run}q", tmp, predictions
+            bootstrap, f"{run}q", tmp, predictions, broker_pid
         )
         figures["worker_predictions_per_core_s"] = 1e6 / figures["worker_cpu_us_per_prediction"]
         # latency: warm workers at a steady 1k events/s (one worker), then 5k events/s, the goal
