@@ -5,7 +5,7 @@ raw  = confluent-kafka consume, the sink's decode (``sinks.records.decoder_for``
        (no dedup lookup, no derived tables, no offset commits), with the sink's
        garbage-collection policy (none inside a batch)
 sink = auditline's Sink: the same plus the exactly-once lookup, lineage/prediction rows and
-       an offset commit after each batch's inserts (sent asynchronously, see sinks/writer.py)
+       synchronous offset commits after each insert
 *_eps = events in full batches after the first / time from the end of the first batch to the end
        of the last full one (the first waits for the group's assignment; the sink's last, partial
        batch, the producer's checkpoint, waits for batch_max_wait_ms in vain)

@@ -26,7 +26,7 @@ class SinkMetrics:
             registry=r,
         )  # fmt: skip
         self.batch_seconds = Histogram(
-            "auditline_sink_batch_seconds", "Decode, insert and commit (sent) of one batch",
+            "auditline_sink_batch_seconds", "Decode, insert and commit of one batch",
             buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
         self.lag = Gauge(

@@ -9,23 +9,15 @@ Per batch (up to ``batch_max_events`` messages or ``batch_max_wait_ms``):
    insert and commit), and repeats within the batch;
 3. insert derived rows (lineage, predictions, alerts) first and the audit-log rows last, so that
    an event present in the audit log has all its derived rows;
-4. commit the consumer offsets only now: ClickHouse has the rows. The commit is sent
-   asynchronously, so that the broker's answer overlaps the next batch (a commit's round trip
-   cost the sink a twentieth of its time); a failed commit stops the sink once its answer has
-   come (at the next batch, or with a backlog the one after: the next batch may already be
-   fetched), and ``close`` commits the last batch's offsets of the partitions it still holds
-   again, synchronously. A commit never covers an offset whose event is not stored: it is sent
-   after the batch's inserts, with that batch's offsets.
+4. commit the consumer offsets, synchronously, only now: ClickHouse has the rows.
 
-A crash anywhere replays from the last commit that reached the broker (with an asynchronous
-commit in flight, one batch more); step 2 makes the replay store nothing twice in the audit log,
-and the derived tables are ReplacingMergeTree keyed by event id (read with FINAL where exactness
-matters). Not covered by step 2: a sink fenced out of its group while it writes (a replacement
-started with its ``instance_id``, or a stall past the poll interval) and the partitions' new
-owner can look up the same batch before either inserts it, and both store it; with the
-asynchronous commit that can happen for the batch after too. The audit log is a
-ReplacingMergeTree keyed by the event id as well, so such copies go at its next merge, and
-``FINAL`` reads them once before that.
+A crash anywhere replays from the last commit; step 2 makes the replay store nothing twice in
+the audit log, and the derived tables are ReplacingMergeTree keyed by event id (read with FINAL
+where exactness matters). Not covered by step 2: a sink fenced out of its group while it writes
+(a replacement started with its ``instance_id``, or a stall past the poll interval) and the
+partitions' new owner can look up the same batch before either inserts it, and both store it;
+the audit log is a ReplacingMergeTree keyed by the event id as well, so such copies go at its
+next merge, and ``FINAL`` reads them once before that.
 """
 
 from __future__ import annotations
@@ -40,8 +32,6 @@ from typing import Any
 
 from confluent_kafka import (
     Consumer,
-    KafkaError,
-    KafkaException,
     Message,
     Producer,
     TopicPartition,
@@ -223,11 +213,8 @@ class Sink:
                 # waiting for the dead member's session to time out
                 "group.instance.id": settings.sink.instance_id,
                 "session.timeout.ms": 30000,
-                "on_commit": self._committed,
             }
         )
-        self._commit_failure: str | None = None  # an asynchronous commit's, until raised
-        self._last_offsets: list[TopicPartition] = []  # of the last batch stored and committed
         self.assigned = threading.Event()
         self.consumer.subscribe(
             list(self.catalogue.topics), on_assign=lambda consumer, parts: self.assigned.set()
@@ -265,29 +252,12 @@ class Sink:
             return 0
         started = time.perf_counter()
         before = (self.stats.stored, self.stats.skipped_present, self.stats.dead_lettered)
-        self._raise_commit_failure()
         offsets = self.process(messages)
-        self.consumer.commit(offsets=offsets, asynchronous=True)  # after the inserts: see above
-        self._last_offsets = offsets
+        self.consumer.commit(offsets=offsets, asynchronous=False)
         self.stats.batches += 1
         if self.metrics is not None:
             self._observe(messages, before, time.perf_counter() - started)
         return len(messages)
-
-    def _committed(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
-        """An asynchronous commit's outcome (served by ``consume``): a failure is kept until the
-        next batch raises it."""
-        failed = error or next((tp.error for tp in partitions if tp.error is not None), None)
-        if failed is not None:
-            self._commit_failure = str(failed)
-
-    def _raise_commit_failure(self) -> None:
-        failure, self._commit_failure = self._commit_failure, None
-        if failure is not None:
-            raise SinkError(
-                f"committing the consumer offsets failed ({failure}): the sink stops; restarted, "
-                "it reads the batches since the last commit again and skips what they stored"
-            )
 
     def _observe(self, messages: list[Message], before: tuple[int, int, int], took: float) -> None:
         assert self.metrics is not None
@@ -355,15 +325,5 @@ class Sink:
         self.stats.dead_lettered += 1
 
     def close(self) -> None:
-        """Flush the dead letters, commit the last stored batch's offsets again, synchronously
-        (its asynchronous commit may still be in flight), and leave the group."""
         self.dead_letters.flush(30)
-        try:
-            held = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
-            mine = [tp for tp in self._last_offsets if (tp.topic, tp.partition) in held]
-            if mine:  # not a partition handed to another sink since: its offset is the owner's
-                self.consumer.commit(offsets=mine, asynchronous=False)
-        except KafkaException:
-            pass  # the asynchronous commit may have made it; if not, a restart reads it again
-        finally:
-            self.consumer.close()
+        self.consumer.close()
