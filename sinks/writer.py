@@ -9,7 +9,10 @@ Per batch (up to ``batch_max_events`` messages or ``batch_max_wait_ms``):
    insert and commit), and repeats within the batch;
 3. insert derived rows (lineage, predictions, alerts) first and the audit-log rows last, so that
    an event present in the audit log has all its derived rows;
-4. commit the consumer offsets, synchronously, only now: ClickHouse has the rows.
+4. commit the consumer offsets only now: ClickHouse has the rows. The commit is synchronous, on
+   the sink's commit thread, so that its round trip overlaps the next batch's consume, decode and
+   exactly-once lookup; nothing of the next batch is inserted before the broker has taken it (a
+   failed commit stops the sink there, as if it had failed in place).
 
 A crash anywhere replays from the last commit; step 2 makes the replay store nothing twice in
 the audit log, and the derived tables are ReplacingMergeTree keyed by event id (read with FINAL
@@ -22,16 +25,19 @@ next merge, and ``FINAL`` reads them once before that.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent import futures
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from confluent_kafka import (
     Consumer,
+    KafkaException,
     Message,
     Producer,
     TopicPartition,
@@ -55,6 +61,7 @@ from .records import decoder_for
 from .rows import AUDIT_ID, AUDIT_KIND, AUDIT_TIME, COLUMNS, Item, rows_for
 from .store import Store
 
+log = logging.getLogger(__name__)
 _MS = timedelta(milliseconds=1)
 Ranges = dict[str, tuple[datetime, datetime]]
 """Each kind's first and last event time (in a batch)."""
@@ -98,13 +105,17 @@ class StoreWriter:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def write(self, items: Sequence[Item]) -> tuple[int, int]:
-        """Store what is new; returns (stored, skipped as already present or repeated)."""
+    def write(
+        self, items: Sequence[Item], before_insert: Callable[[], None] = lambda: None
+    ) -> tuple[int, int]:
+        """Store what is new; returns (stored, skipped as already present or repeated).
+        ``before_insert`` is called once what to insert is known, before the first insert."""
         rows = rows_for(items)
         skip = self._skipped(rows.tables.get("audit_log", []))
         if skip:
             items = [item for i, item in enumerate(items) if i not in skip]
             rows = rows_for(items)
+        before_insert()
         for table in DERIVED_FIRST:
             settings = {"optimize_on_insert": 0} if table in UNIQUE_BY_SORTING_KEY else {}
             self.store.insert(table, COLUMNS[table], rows.tables.get(table, []), **settings)
@@ -216,8 +227,12 @@ class Sink:
             }
         )
         self.assigned = threading.Event()
+        self._committer = futures.ThreadPoolExecutor(1, thread_name_prefix="sink-commit")
+        self._commit: futures.Future[Any] | None = None  # the previous batch's, in flight
         self.consumer.subscribe(
-            list(self.catalogue.topics), on_assign=lambda consumer, parts: self.assigned.set()
+            list(self.catalogue.topics),
+            on_assign=lambda consumer, parts: self.assigned.set(),
+            on_revoke=self._revoking,
         )
         self.dead_letters = Producer(
             {**with_logger(conf), "acks": "all", "enable.idempotence": True}
@@ -248,12 +263,15 @@ class Sink:
         messages = self.consumer.consume(sink.batch_max_events, sink.batch_max_wait_ms / 1000)
         messages = [m for m in messages if m.error() is None or not ignorable(m)]
         if not messages:
+            self._committed()
             self._observe_lag()
             return 0
         started = time.perf_counter()
         before = (self.stats.stored, self.stats.skipped_present, self.stats.dead_lettered)
         offsets = self.process(messages)
-        self.consumer.commit(offsets=offsets, asynchronous=False)
+        self._committed()  # (when the batch inserted nothing, the previous commit is awaited now)
+        self._commit = self._committer.submit(self.consumer.commit, offsets=offsets,
+                                              asynchronous=False)  # fmt: skip
         self.stats.batches += 1
         if self.metrics is not None:
             self._observe(messages, before, time.perf_counter() - started)
@@ -280,7 +298,7 @@ class Sink:
         """Store a batch's events (the dead letters acknowledged); returns the offsets to commit."""
         items, offsets = self._decoded(messages)
         self.stats.consumed += len(messages)
-        stored, skipped = self.writer.write(items)
+        stored, skipped = self.writer.write(items, before_insert=self._committed)
         if self.stats.dead_lettered:
             remaining = self.dead_letters.flush(30)
             if remaining:
@@ -324,6 +342,31 @@ class Sink:
         self.dead_letters.poll(0)
         self.stats.dead_lettered += 1
 
+    def _committed(self) -> None:
+        """Wait for the commit in flight (the previous batch's), raising its failure."""
+        commit, self._commit = self._commit, None
+        if commit is None:
+            return
+        try:
+            commit.result()
+        except KafkaException as exc:
+            raise SinkError(
+                f"committing the consumer offsets failed ({exc}): the sink stops; restarted, it "
+                "reads the batches since the last commit again and skips what they stored"
+            ) from exc
+
+    def _revoking(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Partitions are taken away (inside ``consume``): the commit in flight ends first."""
+        if self._commit is not None:
+            futures.wait([self._commit])
+
     def close(self) -> None:
+        """Flush the dead letters, end the commit in flight, leave the group."""
         self.dead_letters.flush(30)
-        self.consumer.close()
+        try:
+            self._committed()
+        except SinkError as exc:  # what it covers is read again after a restart and skipped
+            log.warning("%s", exc)
+        finally:
+            self._committer.shutdown()
+            self.consumer.close()
