@@ -39,22 +39,7 @@ from auditline.events import (
     TrainingRun,
 )
 
-AUDIT_COLUMNS = (
-    "event_id",
-    "event_time",
-    "stream",
-    "sequence",
-    "prev_hash",
-    "hash",
-    "producer_service",
-    "producer_instance",
-    "producer_country",
-    "tenant",
-    "trace_id",
-    "schema_version",
-    "kind",
-    "signature_key_id",
-    "signature",
+_FACTS = (
     "asset_id",
     "model_name",
     "model_version",
@@ -62,6 +47,29 @@ AUDIT_COLUMNS = (
     "source_country",
     "destination_country",
     "purpose",
+)
+"""The typed body facts of the audit log, in column order."""
+_ENVELOPE_COLUMNS = {
+    "event_id": "event_id",
+    "event_time": "event_time",
+    "stream": "stream",
+    "sequence": "sequence",
+    "prev_hash": "prev_hash",
+    "hash": "hash",
+    "producer_service": "producer.service",
+    "producer_instance": "producer.instance",
+    "producer_country": "producer.location.country",
+    "tenant": "tenant",
+    "trace_id": "trace_id",
+    "schema_version": "schema_version",
+}
+"""The audit log's envelope columns and their attribute paths in the envelope."""
+AUDIT_COLUMNS = (
+    *_ENVELOPE_COLUMNS,
+    "kind",
+    "signature_key_id",
+    "signature",
+    *_FACTS,
     "topic",
     "partition",
     "offset",
@@ -69,9 +77,11 @@ AUDIT_COLUMNS = (
 )
 """The audit log's columns in the order ``audit_row`` builds them: the envelope's first (read in
 one ``attrgetter`` call), then the kind and signature, the typed facts, the Kafka coordinates
-and the payload. ``event_id``, ``event_time`` and ``kind`` stay at the indexes ``AUDIT_ID``,
-``AUDIT_TIME`` and ``AUDIT_KIND`` (the writer's exactly-once lookup reads them)."""
-AUDIT_ID, AUDIT_TIME, AUDIT_KIND = 0, 1, 12
+and the payload. ``AUDIT_ID``, ``AUDIT_TIME`` and ``AUDIT_KIND`` are the indexes of
+``event_id``, ``event_time`` and ``kind`` (the writer's exactly-once lookup reads them)."""
+AUDIT_ID, AUDIT_TIME, AUDIT_KIND = (
+    AUDIT_COLUMNS.index(c) for c in ("event_id", "event_time", "kind")
+)
 NODE_COLUMNS = ("node_id", "node_type", "name", "country", "attributes", "valid_from", "event_id")
 EDGE_COLUMNS = ("src", "dst", "edge_type", "valid_from", "valid_to", "event_id", "attributes")
 PREDICTION_COLUMNS = (
@@ -239,20 +249,7 @@ def audit_row(item: Item) -> tuple[Any, ...]:
 
 AuditBuilder = Callable[[Any, str, int, int], tuple[Any, ...]]
 """``build(event, topic, partition, offset)``: the audit-log row of an event of one kind."""
-_ENVELOPE = attrgetter(
-    "event_id",
-    "event_time",
-    "stream",
-    "sequence",
-    "prev_hash",
-    "hash",
-    "producer.service",
-    "producer.instance",
-    "producer.location.country",
-    "tenant",
-    "trace_id",
-    "schema_version",
-)
+_ENVELOPE = attrgetter(*_ENVELOPE_COLUMNS.values())
 """The envelope's columns, read from the envelope in C in one call (``AUDIT_COLUMNS`` order)."""
 
 
@@ -276,16 +273,6 @@ def _audit_builder(model: type[Event]) -> AuditBuilder:
     return build
 
 
-_FACTS = (
-    "asset_id",
-    "model_name",
-    "model_version",
-    "classification",
-    "source_country",
-    "destination_country",
-    "purpose",
-)
-"""The typed body facts of the audit log, in column order."""
 _BODY_FACTS = ("asset_id", "model_name", "model_version", "classification", "purpose")
 _COUNTRY_FACTS: dict[type[Event], dict[str, str]] = {
     DataMovement: {

@@ -269,7 +269,7 @@ class Sink:
         started = time.perf_counter()
         before = (self.stats.stored, self.stats.skipped_present, self.stats.dead_lettered)
         offsets = self.process(messages)
-        self._committed()  # (when the batch inserted nothing, the previous commit is awaited now)
+        self._committed()  # (awaited before the inserts already: one commit in flight at most)
         self._commit = self._committer.submit(self.consumer.commit, offsets=offsets,
                                               asynchronous=False)  # fmt: skip
         self.stats.batches += 1

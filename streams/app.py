@@ -274,10 +274,8 @@ class Processors:
         """Per partition of the batch, its last offset taken and its latest event time (the
         batch's decoded events in event-time order)."""
         latest = {message.tp: event for event, message in ordered}  # the last is the latest
-        last: dict[Any, int] = {}
-        for record in batch:
-            message = record.message
-            last[message.tp] = max(message.offset, last.get(message.tp, -1))
+        # a partition's records come in offset order (the fetch loop drops re-reads)
+        last = {record.message.tp: record.message.offset for record in batch}
         for tp, offset in last.items():
             newest = latest.get(tp)
             self.progress.saw(tp, offset, None if newest is None else event_millis(newest))
